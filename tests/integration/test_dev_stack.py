@@ -1,0 +1,234 @@
+"""`egressgw dev up/down`: what a newcomer sees, through the same clients they would use."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.mgmt.compute.aio import ComputeManagementClient
+from azure.mgmt.network.aio import NetworkManagementClient
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from contracts import kube_names, resource_names
+from egressgw.azure_credential import azure_clients_from_config
+from egressgw.cloud_config import load_cloud_config
+from tests.fixtures.temporal import free_port_block
+
+pytestmark = pytest.mark.slow
+
+EGRESSGW = [sys.executable, "-m", "egressgw"]
+SGC_PLURAL = "staticgatewayconfigurations"
+
+
+def egressgw(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*EGRESSGW, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    port_base: int
+
+    def up(self) -> dict[str, Any]:
+        done = egressgw(
+            "dev", "up", "--detach", "--state-dir", str(self.state_dir),
+            "--port-base", str(self.port_base),
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "ready" in done.stdout
+        endpoints: dict[str, Any] = json.loads((self.state_dir / "endpoints.json").read_text())
+        return endpoints
+
+    def down(self) -> None:
+        done = egressgw("dev", "down", "--state-dir", str(self.state_dir))
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    def kube(self) -> kube_client.ApiClient:
+        return kube_config.new_client_from_config(str(self.state_dir / "kubeconfig"))
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    stack = Stack(tmp_path / "state", free_port_block(6, start=22000))
+    yield stack
+    egressgw("dev", "down", "--state-dir", str(stack.state_dir))
+
+
+def sgc(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{kube_names.API_GROUP}/{kube_names.API_VERSION}",
+        "kind": "StaticGatewayConfiguration",
+        "metadata": {"name": name, "namespace": "egressgw-demo"},
+        "spec": {
+            "gatewayVmssProfile": {
+                "vmssResourceGroup": "egressgw-dev",
+                "vmssName": "aks-gwpool-12345678-vmss",
+                "publicIpPrefixSize": 31,
+            }
+        },
+    }
+
+
+async def azure_inventory(state_dir: Path) -> tuple[list[str], list[str]]:
+    """Names of the VMSS and the public IP prefixes, read with the product's own credential path."""
+    config = load_cloud_config(state_dir / "azure.json").config
+    async with azure_clients_from_config(config, connection_verify=str(state_dir / "ca.pem")) as (
+        network,
+        compute,
+    ):
+        assert isinstance(network, NetworkManagementClient)
+        assert isinstance(compute, ComputeManagementClient)
+        vmss = [v.name async for v in compute.virtual_machine_scale_sets.list(config.resource_group)]
+        prefixes = [p.name async for p in network.public_ip_prefixes.list(config.resource_group)]
+    return vmss, prefixes
+
+
+async def test_detached_stack_serves_everything_and_keeps_state_across_restart(
+    stack: Stack,
+) -> None:
+    endpoints = stack.up()
+    base = stack.port_base
+    assert endpoints["temporal_address"] == f"127.0.0.1:{base}"
+    assert endpoints["temporal_ui_url"] == f"http://127.0.0.1:{base + 3}"
+    assert endpoints["kube_api_url"] == f"https://127.0.0.1:{base + 4}"
+    assert endpoints["arm_url"] == f"https://127.0.0.1:{base + 5}"
+    for name in ("kubeconfig", "azure.json", "ca.pem"):
+        assert (stack.state_dir / name).is_file()
+
+    # The Web UI answers.
+    with urllib.request.urlopen(endpoints["temporal_ui_url"], timeout=10) as response:
+        assert response.status == 200
+
+    # Kubernetes: gateway nodes labelled and tainted as the install guide says, CRDs served.
+    api = stack.kube()
+    nodes = kube_client.CoreV1Api(api).list_node(
+        label_selector=f"{kube_names.GATEWAY_NODE_LABEL}={kube_names.GATEWAY_NODE_LABEL_VALUE}"
+    )
+    assert len(nodes.items) == 4
+    for node in nodes.items:
+        assert any(
+            t.key == kube_names.GATEWAY_NODE_TAINT_KEY and t.effect == "NoSchedule"
+            for t in node.spec.taints
+        )
+        assert any(a.type == "InternalIP" for a in node.status.addresses)
+    custom = kube_client.CustomObjectsApi(api)
+    custom.create_namespaced_custom_object(
+        kube_names.API_GROUP, kube_names.API_VERSION, "egressgw-demo", SGC_PLURAL, sgc("kept")
+    )
+
+    # Azure: the seeded pool is there and a resource created now must survive a restart.
+    vmss, _ = await azure_inventory(stack.state_dir)
+    assert "aks-gwpool-12345678-vmss" in vmss
+    config = load_cloud_config(stack.state_dir / "azure.json").config
+    async with azure_clients_from_config(
+        config, connection_verify=str(stack.state_dir / "ca.pem")
+    ) as (network, _compute):
+        poller = await network.public_ip_prefixes.begin_create_or_update(
+            config.resource_group,
+            "kept-prefix",
+            {"location": config.location, "sku": {"name": "Standard"}, "prefix_length": 31},
+        )
+        await poller.result()
+
+    # Temporal: search attributes registered, and a workflow started now must survive too.
+    temporal = await Client.connect(endpoints["temporal_address"])
+    registered = await temporal.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace="default")
+    )
+    for name, _kind in resource_names.SEARCH_ATTRIBUTES:
+        assert name in registered.custom_attributes
+    await temporal.start_workflow(
+        "KeptWorkflow", id="egressgw-test/kept", task_queue="nobody-polls-this"
+    )
+
+    stack.down()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", base + 4), timeout=1).close()
+
+    stack.up()
+    custom = kube_client.CustomObjectsApi(stack.kube())
+    kept = custom.get_namespaced_custom_object(
+        kube_names.API_GROUP, kube_names.API_VERSION, "egressgw-demo", SGC_PLURAL, "kept"
+    )
+    assert kept["spec"]["provisionPublicIps"] is True  # defaulted by the CRD schema
+    _, prefixes = await azure_inventory(stack.state_dir)
+    assert "kept-prefix" in prefixes
+    temporal = await Client.connect(endpoints["temporal_address"])
+    described = await temporal.get_workflow_handle("egressgw-test/kept").describe()
+    assert described.status == WorkflowExecutionStatus.RUNNING
+
+
+def test_second_start_on_same_state_dir_is_refused(stack: Stack) -> None:
+    stack.up()
+    again = egressgw(
+        "dev", "up", "--detach", "--state-dir", str(stack.state_dir),
+        "--port-base", str(stack.port_base),
+    )
+    assert again.returncode == 1
+    assert "already running" in again.stderr
+
+
+def test_busy_port_is_named(tmp_path: Path) -> None:
+    base = free_port_block(6, start=23000)
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", base + 4))
+        blocker.listen()
+        done = egressgw(
+            "dev", "up", "--detach", "--state-dir", str(tmp_path / "s"), "--port-base", str(base)
+        )
+    assert done.returncode == 1
+    assert f"kube_api {base + 4}" in done.stderr
+
+
+def test_foreground_stack_reports_progress_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    base = free_port_block(6, start=24000)
+    process = subprocess.Popen(
+        [*EGRESSGW, "dev", "up", "--state-dir", str(tmp_path / "s"), "--port-base", str(base),
+         "--headless"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("press Ctrl-C"):
+                break
+        output = "".join(lines)
+        assert "starting Temporal dev server" in output
+        assert "seeding Kubernetes" in output
+        assert "is ready" in output
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output + rest
+    assert "stopped" in rest
+    # Nothing is left listening and the temporal child is gone with it.
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", base), timeout=1).close()
+    assert not (tmp_path / "s" / "dev.pid").exists()
+    assert os.path.exists(tmp_path / "s" / "temporal.db")
