@@ -159,7 +159,7 @@ class GatewayServerProfile:
 
 @dataclass(frozen=True)
 class StaticGatewayConfigurationStatus:
-    # Public mode: the public IP prefix CIDR. Private mode: the gateways' secondary IPs, comma-joined.
+    # Public mode: the public IP prefix CIDR; private mode: the secondary IPs joined by ",".
     egress_ip_prefix: str = ""
     gateway_server_profile: GatewayServerProfile | None = None
     conditions: tuple[Condition, ...] = ()

@@ -48,7 +48,7 @@ class ConditionJson(TypedDict, total=False):
     observedGeneration: int
 
 
-# --- StaticGatewayConfiguration -----------------------------------------------------------------
+# --- StaticGatewayConfiguration ------------------------------------------------------------------
 
 
 class GatewayVmssProfileJson(TypedDict, total=False):
@@ -88,7 +88,7 @@ class StaticGatewayConfigurationJson(TypedDict, total=False):
     status: StaticGatewayConfigurationStatusJson
 
 
-# --- PodEndpoint --------------------------------------------------------------------------------
+# --- PodEndpoint ---------------------------------------------------------------------------------
 
 
 class PodEndpointSpecJson(TypedDict, total=False):
@@ -104,7 +104,7 @@ class PodEndpointJson(TypedDict, total=False):
     spec: PodEndpointSpecJson
 
 
-# --- GatewayStatus ------------------------------------------------------------------------------
+# --- GatewayStatus -------------------------------------------------------------------------------
 
 
 class GatewayConfigurationStatusJson(TypedDict, total=False):

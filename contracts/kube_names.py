@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-# --- API group and kinds ------------------------------------------------------------------------
+# --- API group and kinds -------------------------------------------------------------------------
 
 API_GROUP: Final = "egressgateway.kubernetes.azure.com"
 API_VERSION: Final = "v1alpha1"
@@ -28,7 +28,7 @@ GATEWAY_STATUS_KIND: Final = "GatewayStatus"
 GATEWAY_STATUS_PLURAL: Final = "gatewaystatuses"
 GATEWAY_STATUS_SINGULAR: Final = "gatewaystatus"
 
-# --- Pods and nodes -----------------------------------------------------------------------------
+# --- Pods and nodes ------------------------------------------------------------------------------
 
 # A pod opts in by naming an SGC of its own namespace here.
 SGC_POD_ANNOTATION: Final = "kubernetes.azure.com/static-gateway-configuration"
@@ -48,11 +48,11 @@ AKS_MODE_GATEWAY: Final = "gateway"
 # Applied to regular nodes until the CNI manager has installed its configuration.
 CNI_NOT_READY_TAINT_KEY: Final = "egressgateway.kubernetes.azure.com/cni-not-ready"
 
-# --- Finalizers ---------------------------------------------------------------------------------
+# --- Finalizers ----------------------------------------------------------------------------------
 
 SGC_FINALIZER: Final = "static-gateway-configuration-controller.microsoft.com"
 
-# --- The gateway WireGuard key secret (named by resource_names.gateway_secret_name) -------------
+# --- The gateway WireGuard key secret (named by resource_names.gateway_secret_name) --------------
 
 SECRET_OWNER_NAMESPACE_LABEL: Final = (
     "egressgateway.kubernetes.azure.com/owning-gateway-config-namespace"
@@ -61,7 +61,7 @@ SECRET_OWNER_NAME_LABEL: Final = "egressgateway.kubernetes.azure.com/owning-gate
 SECRET_PRIVATE_KEY: Final = "PrivateKey"
 SECRET_PUBLIC_KEY: Final = "PublicKey"
 
-# --- Events (reasons on the SGC) ----------------------------------------------------------------
+# --- Events (reasons on the SGC) -----------------------------------------------------------------
 
 EVENT_INVALID_SPEC: Final = "InvalidSpec"
 EVENT_RECONCILING: Final = "Reconciling"
@@ -72,7 +72,7 @@ EVENT_DELETE_ERROR: Final = "DeleteError"
 EVENT_TYPE_NORMAL: Final = "Normal"
 EVENT_TYPE_WARNING: Final = "Warning"
 
-# --- Conditions on SGC status -------------------------------------------------------------------
+# --- Conditions on SGC status --------------------------------------------------------------------
 
 CONDITION_READY: Final = "Ready"
 CONDITION_PROGRESSING: Final = "Progressing"
@@ -90,7 +90,7 @@ REASON_NO_GATEWAY_NODES: Final = "NoGatewayNodes"
 REASON_DELETING: Final = "Deleting"
 REASON_AS_EXPECTED: Final = "AsExpected"
 
-# --- Node side (gateway agent and CNI) ----------------------------------------------------------
+# --- Node side (gateway agent and CNI) -----------------------------------------------------------
 
 GATEWAY_NETNS: Final = "ns-static-egress-gateway"
 POD_WIREGUARD_INTERFACE: Final = "wg0"

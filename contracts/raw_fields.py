@@ -16,6 +16,10 @@ class ObjectFormatError(ValueError):
         self.problem = problem
 
 
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
 def _type_name(value: object) -> str:
     return type(value).__name__
 
@@ -25,7 +29,7 @@ def read_str(raw: Mapping[str, Any], key: str, path: str, default: str = "") -> 
     if value is None:
         return default
     if not isinstance(value, str):
-        raise ObjectFormatError(f"{path}.{key}", f"expected a string, got {_type_name(value)}")
+        raise ObjectFormatError(_join(path, key), f"expected a string, got {_type_name(value)}")
     return value
 
 
@@ -35,7 +39,7 @@ def read_int(raw: Mapping[str, Any], key: str, path: str, default: int = 0) -> i
         return default
     # bool is an int subclass in Python but a distinct JSON type.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ObjectFormatError(f"{path}.{key}", f"expected an integer, got {_type_name(value)}")
+        raise ObjectFormatError(_join(path, key), f"expected an integer, got {_type_name(value)}")
     return value
 
 
@@ -44,7 +48,7 @@ def read_bool(raw: Mapping[str, Any], key: str, path: str, default: bool) -> boo
     if value is None:
         return default
     if not isinstance(value, bool):
-        raise ObjectFormatError(f"{path}.{key}", f"expected a boolean, got {_type_name(value)}")
+        raise ObjectFormatError(_join(path, key), f"expected a boolean, got {_type_name(value)}")
     return value
 
 
@@ -53,7 +57,7 @@ def read_optional_bool(raw: Mapping[str, Any], key: str, path: str) -> bool | No
     if value is None:
         return None
     if not isinstance(value, bool):
-        raise ObjectFormatError(f"{path}.{key}", f"expected a boolean, got {_type_name(value)}")
+        raise ObjectFormatError(_join(path, key), f"expected a boolean, got {_type_name(value)}")
     return value
 
 
@@ -62,7 +66,7 @@ def read_optional_str(raw: Mapping[str, Any], key: str, path: str) -> str | None
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ObjectFormatError(f"{path}.{key}", f"expected a string, got {_type_name(value)}")
+        raise ObjectFormatError(_join(path, key), f"expected a string, got {_type_name(value)}")
     return value
 
 
@@ -71,7 +75,7 @@ def read_map(raw: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any] |
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise ObjectFormatError(f"{path}.{key}", f"expected an object, got {_type_name(value)}")
+        raise ObjectFormatError(_join(path, key), f"expected an object, got {_type_name(value)}")
     return value
 
 
@@ -80,11 +84,11 @@ def read_maps(raw: Mapping[str, Any], key: str, path: str) -> list[Mapping[str, 
     if value is None:
         return []
     if not isinstance(value, list):
-        raise ObjectFormatError(f"{path}.{key}", f"expected a list, got {_type_name(value)}")
+        raise ObjectFormatError(_join(path, key), f"expected a list, got {_type_name(value)}")
     for index, item in enumerate(value):
         if not isinstance(item, Mapping):
             raise ObjectFormatError(
-                f"{path}.{key}[{index}]", f"expected an object, got {_type_name(item)}"
+                f"{_join(path, key)}[{index}]", f"expected an object, got {_type_name(item)}"
             )
     return value
 
@@ -94,11 +98,11 @@ def read_strs(raw: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ObjectFormatError(f"{path}.{key}", f"expected a list, got {_type_name(value)}")
+        raise ObjectFormatError(_join(path, key), f"expected a list, got {_type_name(value)}")
     for index, item in enumerate(value):
         if not isinstance(item, str):
             raise ObjectFormatError(
-                f"{path}.{key}[{index}]", f"expected a string, got {_type_name(item)}"
+                f"{_join(path, key)}[{index}]", f"expected a string, got {_type_name(item)}"
             )
     return tuple(value)
 
@@ -110,6 +114,6 @@ def read_str_map(raw: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
     for item_key, item in value.items():
         if not isinstance(item, str):
             raise ObjectFormatError(
-                f"{path}.{key}[{item_key}]", f"expected a string, got {_type_name(item)}"
+                f"{_join(path, key)}[{item_key}]", f"expected a string, got {_type_name(item)}"
             )
     return dict(value)

@@ -57,14 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    # Imported here: the dev stack pulls in the emulators, which no other command needs.
-    from egressgw.dev.stack import (
-        DevOptions,
-        DevStackError,
-        run_foreground,
-        start_detached,
-        stop_detached,
-    )
+    from egressgw.dev.layout import DevOptions, DevStackError
+    from egressgw.dev.supervisor import run_foreground, start_detached, stop_detached
 
     try:
         if args.dev_command == "down":

@@ -7,6 +7,7 @@ see on a real cluster.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,15 +24,13 @@ def namespaces(topology: Topology) -> list[dict[str, Any]]:
     ]
 
 
-def _node(
-    name: str, pool: str, provider_id: str, internal_ip: str | None, mode_label: str
-) -> dict[str, Any]:
+def _node(name: str, pool: str, provider_id: str, internal_ip: str | None) -> dict[str, Any]:
     labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
-        "kubernetes.azure.com/agentpool": pool,
-        "kubernetes.azure.com/mode": mode_label,
+        kube_names.AKS_AGENT_POOL_LABEL: pool,
+        kube_names.AKS_MODE_LABEL: kube_names.AKS_MODE_GATEWAY,
         kube_names.GATEWAY_NODE_LABEL: kube_names.GATEWAY_NODE_LABEL_VALUE,
     }
     addresses = [{"type": "Hostname", "address": name}]
@@ -47,7 +46,7 @@ def _node(
                 {
                     "key": kube_names.GATEWAY_NODE_TAINT_KEY,
                     "value": kube_names.GATEWAY_NODE_TAINT_VALUE,
-                    "effect": "NoSchedule",
+                    "effect": kube_names.GATEWAY_NODE_TAINT_EFFECT,
                 }
             ],
         },
@@ -61,8 +60,25 @@ def _node(
                     "message": "kubelet is posting ready status",
                 }
             ],
-            "nodeInfo": {"operatingSystem": "linux", "architecture": "amd64"},
+            "nodeInfo": _node_info(name),
         },
+    }
+
+
+def _node_info(name: str) -> dict[str, str]:
+    # Every field is required by the Kubernetes clients' models; IDs are stable per node name.
+    node_id = uuid.uuid5(uuid.NAMESPACE_DNS, name)
+    return {
+        "machineID": node_id.hex,
+        "systemUUID": str(node_id),
+        "bootID": str(uuid.uuid5(node_id, "boot")),
+        "kernelVersion": "5.15.0-1079-azure",
+        "osImage": "Ubuntu 22.04.5 LTS",
+        "containerRuntimeVersion": "containerd://1.7.25-1",
+        "kubeletVersion": "v1.33.2",
+        "kubeProxyVersion": "v1.33.2",
+        "operatingSystem": "linux",
+        "architecture": "amd64",
     }
 
 
@@ -73,14 +89,10 @@ def gateway_nodes(topology: Topology, internal_ips: Mapping[str, str]) -> list[d
         for instance in range(vmss_pool.instance_count):
             name = vmss_pool.computer_name(instance)
             provider_id = f"azure://{topology.vmss_id(vmss_pool)}/virtualMachines/{instance}"
-            nodes.append(
-                _node(name, vmss_pool.pool_name, provider_id, internal_ips.get(name), "gateway")
-            )
+            nodes.append(_node(name, vmss_pool.pool_name, provider_id, internal_ips.get(name)))
     for vm_pool in topology.vm_pools:
         for index in range(vm_pool.vm_count):
             name = vm_pool.vm_name(index)
             provider_id = f"azure://{topology.vm_id(vm_pool, index)}"
-            nodes.append(
-                _node(name, vm_pool.pool_name, provider_id, internal_ips.get(name), "gateway")
-            )
+            nodes.append(_node(name, vm_pool.pool_name, provider_id, internal_ips.get(name)))
     return nodes

@@ -16,6 +16,17 @@ DEFAULT_STATE_DIR = Path(".egressgw")
 LOCALHOST = "127.0.0.1"
 
 
+class DevStackError(RuntimeError):
+    """A problem starting or stopping the stack, worded for the person running it."""
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    state_dir: Path
+    port_base: int | None = None
+    ui: bool = True
+
+
 @dataclass(frozen=True)
 class DevPorts:
     temporal: int = 7233

@@ -90,10 +90,14 @@ class TemporalDevServer:
         return self._process.pid if self._process else None
 
     async def start(self, timeout: float = 30.0) -> None:
+        await self.launch()
+        await self.wait_ready(timeout)
+
+    async def launch(self) -> None:
+        """Start the process without waiting, so the caller can do other work while it boots."""
         self.settings.log_file.parent.mkdir(parents=True, exist_ok=True)
         cmd = server_command(temporal_binary(), self.settings)
         self._process = await asyncio.to_thread(self._spawn, cmd)
-        await self._wait_ready(timeout)
 
     def _spawn(self, cmd: list[str]) -> subprocess.Popen[bytes]:
         with self.settings.log_file.open("ab") as log:
@@ -101,7 +105,7 @@ class TemporalDevServer:
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
 
-    async def _wait_ready(self, timeout: float) -> None:
+    async def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         last_error = ""
         while time.monotonic() < deadline:

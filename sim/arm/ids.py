@@ -135,9 +135,7 @@ class ArmPath:
 
 def check_name(name: str) -> None:
     if not name or len(name) > _MAX_NAME or _BAD_NAME.search(name) or name.strip() != name:
-        raise ArmError(
-            400, "InvalidResourceName", f"Resource name {name[:80]!r} is invalid."
-        )
+        raise ArmError(400, "InvalidResourceName", f"Resource name {name[:80]!r} is invalid.")
 
 
 def parse_path(path: str) -> ArmPath:

@@ -45,7 +45,9 @@ def type_invalid(path: str, type_name: str, detail: str) -> Cause:
 
 
 def required(path: str, detail: str = "") -> Cause:
-    return Cause("FieldValueRequired", path, f"Required value: {detail}" if detail else "Required value")
+    return Cause(
+        "FieldValueRequired", path, f"Required value: {detail}" if detail else "Required value"
+    )
 
 
 def not_supported(path: str, value: Any, allowed: list[Any]) -> Cause:
@@ -177,13 +179,12 @@ def path_not_found() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource")
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
+def unsupported_media_type(content_type: str, accepted: tuple[str, ...]) -> ApiError:
     return ApiError(
         415,
         "UnsupportedMediaType",
-        f'the body of the request was in an unknown format - accepted media types include: '
-        f"application/json-patch+json, application/merge-patch+json, "
-        f"application/strategic-merge-patch+json (got {content_type!r})",
+        "the body of the request was in an unknown format - accepted media types include: "
+        f"{', '.join(accepted)} (got {content_type!r})",
     )
 
 

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
+from azure.mgmt.network.models import PublicIPPrefix, PublicIPPrefixSku
 from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -47,8 +47,13 @@ class Stack:
 
     def up(self) -> dict[str, Any]:
         done = egressgw(
-            "dev", "up", "--detach", "--state-dir", str(self.state_dir),
-            "--port-base", str(self.port_base),
+            "dev",
+            "up",
+            "--detach",
+            "--state-dir",
+            str(self.state_dir),
+            "--port-base",
+            str(self.port_base),
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "ready" in done.stdout
@@ -94,7 +99,9 @@ async def azure_inventory(state_dir: Path) -> tuple[list[str], list[str]]:
     ):
         assert isinstance(network, NetworkManagementClient)
         assert isinstance(compute, ComputeManagementClient)
-        vmss = [v.name async for v in compute.virtual_machine_scale_sets.list(config.resource_group)]
+        vmss = [
+            v.name async for v in compute.virtual_machine_scale_sets.list(config.resource_group)
+        ]
         prefixes = [p.name async for p in network.public_ip_prefixes.list(config.resource_group)]
     return vmss, prefixes
 
@@ -112,8 +119,12 @@ async def test_detached_stack_serves_everything_and_keeps_state_across_restart(
         assert (stack.state_dir / name).is_file()
 
     # The Web UI answers.
-    with urllib.request.urlopen(endpoints["temporal_ui_url"], timeout=10) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(endpoints["temporal_ui_url"]) as response,
+    ):
         assert response.status == 200
+        assert "<html" in (await response.text()).lower()
 
     # Kubernetes: gateway nodes labelled and tainted as the install guide says, CRDs served.
     api = stack.kube()
@@ -142,7 +153,9 @@ async def test_detached_stack_serves_everything_and_keeps_state_across_restart(
         poller = await network.public_ip_prefixes.begin_create_or_update(
             config.resource_group,
             "kept-prefix",
-            {"location": config.location, "sku": {"name": "Standard"}, "prefix_length": 31},
+            PublicIPPrefix(
+                location=config.location, sku=PublicIPPrefixSku(name="Standard"), prefix_length=31
+            ),
         )
         await poller.result()
 
@@ -177,8 +190,13 @@ async def test_detached_stack_serves_everything_and_keeps_state_across_restart(
 def test_second_start_on_same_state_dir_is_refused(stack: Stack) -> None:
     stack.up()
     again = egressgw(
-        "dev", "up", "--detach", "--state-dir", str(stack.state_dir),
-        "--port-base", str(stack.port_base),
+        "dev",
+        "up",
+        "--detach",
+        "--state-dir",
+        str(stack.state_dir),
+        "--port-base",
+        str(stack.port_base),
     )
     assert again.returncode == 1
     assert "already running" in again.stderr
@@ -199,8 +217,16 @@ def test_busy_port_is_named(tmp_path: Path) -> None:
 def test_foreground_stack_reports_progress_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     base = free_port_block(6, start=24000)
     process = subprocess.Popen(
-        [*EGRESSGW, "dev", "up", "--state-dir", str(tmp_path / "s"), "--port-base", str(base),
-         "--headless"],
+        [
+            *EGRESSGW,
+            "dev",
+            "up",
+            "--state-dir",
+            str(tmp_path / "s"),
+            "--port-base",
+            str(base),
+            "--headless",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -231,4 +257,4 @@ def test_foreground_stack_reports_progress_and_stops_on_ctrl_c(tmp_path: Path) -
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", base), timeout=1).close()
     assert not (tmp_path / "s" / "dev.pid").exists()
-    assert os.path.exists(tmp_path / "s" / "temporal.db")
+    assert (tmp_path / "s" / "temporal.db").exists()

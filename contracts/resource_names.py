@@ -1,0 +1,479 @@
+"""Every name the product derives: Temporal workflow IDs, task queues and search attributes;
+Azure resource names and ARM resource IDs; node-side names built from configuration data.
+
+Each builder has a parser that inverts it, so code that meets a name (a workflow in the Web UI,
+an ipConfiguration on a NIC, a WireGuard link in the gateway namespace) can tell what it belongs
+to without a lookup table. Azure names and IDs compare case-insensitively, as ARM does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Final
+
+from contracts import kube_names
+
+# --- Temporal: workflow IDs ----------------------------------------------------------------------
+
+_WORKFLOW_ID_ROOT: Final = "egressgw"
+_SGC_WORKFLOW_KIND: Final = "sgc"
+_LB_WORKFLOW_KIND: Final = "lb"
+_POOL_WORKFLOW_KIND: Final = "pool"
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    """A namespaced Kubernetes object's identity."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class AzureResourceKey:
+    """An Azure resource inside one resource group, all parts lower-cased."""
+
+    subscription: str
+    resource_group: str
+    name: str
+
+
+def _check_segment(what: str, value: str) -> str:
+    if not value or "/" in value:
+        raise ValueError(f"{what} must be non-empty and contain no '/': {value!r}")
+    return value
+
+
+def _split_workflow_id(workflow_id: str, kind: str, parts: int) -> list[str]:
+    segments = workflow_id.split("/")
+    if (
+        len(segments) != parts + 2
+        or segments[0] != _WORKFLOW_ID_ROOT
+        or segments[1] != kind
+        or not all(segments[2:])
+    ):
+        raise ValueError(
+            f"not a {_WORKFLOW_ID_ROOT}/{kind}/ workflow ID with {parts} parts: {workflow_id!r}"
+        )
+    return segments[2:]
+
+
+def gateway_config_workflow_id(namespace: str, name: str) -> str:
+    """ID of the per-configuration workflow: `egressgw/sgc/<namespace>/<name>`."""
+    _check_segment("namespace", namespace)
+    _check_segment("name", name)
+    return f"{_WORKFLOW_ID_ROOT}/{_SGC_WORKFLOW_KIND}/{namespace}/{name}"
+
+
+def parse_gateway_config_workflow_id(workflow_id: str) -> ObjectKey:
+    namespace, name = _split_workflow_id(workflow_id, _SGC_WORKFLOW_KIND, 2)
+    return ObjectKey(namespace=namespace, name=name)
+
+
+def _azure_workflow_id(kind: str, subscription: str, resource_group: str, name: str) -> str:
+    parts = (
+        _check_segment("subscription", subscription),
+        _check_segment("resource group", resource_group),
+        _check_segment("name", name),
+    )
+    # ARM names are case-insensitive: one resource must map to one workflow however it is spelt.
+    return "/".join((_WORKFLOW_ID_ROOT, kind, *(part.lower() for part in parts)))
+
+
+def _parse_azure_workflow_id(workflow_id: str, kind: str) -> AzureResourceKey:
+    subscription, resource_group, name = _split_workflow_id(workflow_id, kind, 3)
+    return AzureResourceKey(
+        subscription=subscription.lower(), resource_group=resource_group.lower(), name=name.lower()
+    )
+
+
+def load_balancer_workflow_id(subscription: str, resource_group: str, lb_name: str) -> str:
+    """ID of the single writer of one load balancer: `egressgw/lb/<sub>/<rg>/<lb>`."""
+    return _azure_workflow_id(_LB_WORKFLOW_KIND, subscription, resource_group, lb_name)
+
+
+def parse_load_balancer_workflow_id(workflow_id: str) -> AzureResourceKey:
+    return _parse_azure_workflow_id(workflow_id, _LB_WORKFLOW_KIND)
+
+
+def gateway_pool_workflow_id(subscription: str, resource_group: str, pool_name: str) -> str:
+    """ID of the single writer of one gateway pool: `egressgw/pool/<sub>/<rg>/<vmss or pool>`."""
+    return _azure_workflow_id(_POOL_WORKFLOW_KIND, subscription, resource_group, pool_name)
+
+
+def parse_gateway_pool_workflow_id(workflow_id: str) -> AzureResourceKey:
+    return _parse_azure_workflow_id(workflow_id, _POOL_WORKFLOW_KIND)
+
+
+# --- Temporal: task queues -----------------------------------------------------------------------
+
+CONTROLLER_TASK_QUEUE: Final = "egressgw-controller"
+_NODE_TASK_QUEUE_PREFIX: Final = "egressgw-node-"
+
+
+def node_task_queue(node_name: str) -> str:
+    """Task queue served by the gateway agent on `node_name`."""
+    if not node_name:
+        raise ValueError("node name must be non-empty")
+    return f"{_NODE_TASK_QUEUE_PREFIX}{node_name}"
+
+
+def parse_node_task_queue(task_queue: str) -> str:
+    """The node name of a node task queue."""
+    node_name = task_queue.removeprefix(_NODE_TASK_QUEUE_PREFIX)
+    if node_name == task_queue or not node_name:
+        raise ValueError(f"not a node task queue: {task_queue!r}")
+    return node_name
+
+
+# --- Temporal: search attributes -----------------------------------------------------------------
+
+SEARCH_ATTRIBUTE_NAMESPACE: Final = "EgressgwNamespace"
+SEARCH_ATTRIBUTE_NAME: Final = "EgressgwName"
+SEARCH_ATTRIBUTE_POOL: Final = "EgressgwPool"
+SEARCH_ATTRIBUTE_LOAD_BALANCER: Final = "EgressgwLoadBalancer"
+SEARCH_ATTRIBUTE_PHASE: Final = "EgressgwPhase"
+
+# (name, type) pairs, for `temporal server start-dev --search-attribute Name=Keyword` and for
+# `operator search-attribute create` on a real cluster.
+SEARCH_ATTRIBUTES: Final[tuple[tuple[str, str], ...]] = (
+    (SEARCH_ATTRIBUTE_NAMESPACE, "Keyword"),
+    (SEARCH_ATTRIBUTE_NAME, "Keyword"),
+    (SEARCH_ATTRIBUTE_POOL, "Keyword"),
+    (SEARCH_ATTRIBUTE_LOAD_BALANCER, "Keyword"),
+    (SEARCH_ATTRIBUTE_PHASE, "Keyword"),
+)
+
+# --- Azure: tags the product reads ---------------------------------------------------------------
+
+TAG_POOL_NAME: Final = "aks-managed-poolName"
+TAG_NIC_NAME: Final = "aks-managed-nic-name"
+TAG_STATIC_GATEWAY_NIC: Final = "aks-managed-static-gateway-nic"
+TAG_GATEWAY_IP_PREFIX_SIZE: Final = "aks-managed-gatewayIPPrefixSize"
+
+# --- Azure: resource names -----------------------------------------------------------------------
+
+DEFAULT_LOAD_BALANCER_NAME: Final = "kubeegressgateway-ilb"
+# Every Azure resource and sub-resource the product creates carries this prefix (or is named by
+# a UID), so what it owns is obvious in the portal.
+MANAGED_RESOURCE_PREFIX: Final = "egressgateway-"
+# Upstream's uuid.NewMD5 namespace for VM pools; uuid3 is the same construction.
+VM_POOL_ID_NAMESPACE: Final = uuid.UUID("2c96e82c-842f-11f0-8ea5-6bee14278ecd")
+
+
+def managed_resource_name(uid: str) -> str:
+    """Name of the managed public IP prefix and of the NIC ipConfiguration of one SGC."""
+    return f"{MANAGED_RESOURCE_PREFIX}{_check_segment('uid', uid)}"
+
+
+def is_managed_resource_name(name: str) -> bool:
+    return name.lower().startswith(MANAGED_RESOURCE_PREFIX) and len(name) > len(
+        MANAGED_RESOURCE_PREFIX
+    )
+
+
+def parse_managed_resource_name(name: str) -> str:
+    """The SGC UID in a managed resource name (prefix matched case-insensitively)."""
+    if not is_managed_resource_name(name):
+        raise ValueError(f"not a {MANAGED_RESOURCE_PREFIX}<uid> name: {name!r}")
+    return name[len(MANAGED_RESOURCE_PREFIX) :]
+
+
+def lb_rule_name(uid: str) -> str:
+    """Load-balancing rule of one SGC; the health probe has the same name."""
+    return _check_segment("uid", uid)
+
+
+lb_probe_name = lb_rule_name
+
+
+def parse_lb_rule_name(name: str) -> str:
+    """The SGC UID a rule or probe belongs to; other rules on a shared LB are not ours."""
+    try:
+        return str(uuid.UUID(name))
+    except ValueError:
+        raise ValueError(f"not a rule or probe named by an SGC UID: {name!r}") from None
+
+
+def vmss_lb_pool_name(vmss_unique_id: str) -> str:
+    """Frontend IP configuration and backend pool name for a VMSS gateway pool."""
+    return _check_segment("VMSS uniqueId", vmss_unique_id)
+
+
+def vm_pool_lb_pool_name(pool_name: str) -> str:
+    """Frontend and backend pool name for a VM gateway pool (no uniqueId exists there)."""
+    return str(uuid.uuid3(VM_POOL_ID_NAMESPACE, _check_segment("pool name", pool_name)))
+
+
+def is_vm_pool_lb_pool_name(name: str, pool_name: str) -> bool:
+    return name.lower() == vm_pool_lb_pool_name(pool_name)
+
+
+_FNV64_OFFSET: Final = 0xCBF29CE484222325
+_FNV64_PRIME: Final = 0x100000001B3
+
+
+def fnv1a_64(data: str) -> int:
+    """FNV-1a, 64 bit, of the UTF-8 bytes (Go's hash/fnv New64a)."""
+    value = _FNV64_OFFSET
+    for byte in data.encode():
+        value = ((value ^ byte) * _FNV64_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return value
+
+
+@dataclass(frozen=True)
+class VmPoolPublicIpName:
+    prefix_name: str
+    nic_hash: int  # fnv1a_64 of the NIC name
+
+    def belongs_to(self, nic_name: str) -> bool:
+        return self.nic_hash == fnv1a_64(nic_name)
+
+
+def vm_pool_public_ip_name(prefix_name: str, nic_name: str) -> str:
+    """Public IP of one VM-pool NIC, carved from the prefix: `<prefix>-<fnv64a(nic) in hex>`."""
+    _check_segment("prefix name", prefix_name)
+    return f"{prefix_name}-{fnv1a_64(_check_segment('NIC name', nic_name)):x}"
+
+
+def parse_vm_pool_public_ip_name(name: str) -> VmPoolPublicIpName:
+    prefix_name, dash, digest = name.rpartition("-")
+    if not dash or not prefix_name or not 0 < len(digest) <= 16:
+        raise ValueError(f"not a <prefix>-<hash> public IP name: {name!r}")
+    try:
+        nic_hash = int(digest, 16)
+    except ValueError:
+        raise ValueError(f"not a <prefix>-<hash> public IP name: {name!r}") from None
+    return VmPoolPublicIpName(prefix_name=prefix_name, nic_hash=nic_hash)
+
+
+# --- Kubernetes and node-side names built from configuration data --------------------------------
+
+_SECRET_PREFIX: Final = "sgw-"
+
+
+def gateway_secret_name(uid: str) -> str:
+    """Secret, in the controller's namespace, holding one SGC's gateway WireGuard key pair."""
+    return f"{_SECRET_PREFIX}{_check_segment('uid', uid)}"
+
+
+def parse_gateway_secret_name(name: str) -> str:
+    uid = name.removeprefix(_SECRET_PREFIX)
+    if uid == name or not uid:
+        raise ValueError(f"not a {_SECRET_PREFIX}<uid> secret name: {name!r}")
+    return uid
+
+
+def wireguard_interface_name(port: int) -> str:
+    """Gateway-side WireGuard link of the SGC whose LB rule uses `port`."""
+    if not 0 < port < 65536:
+        raise ValueError(f"not a UDP port: {port}")
+    return f"{kube_names.GATEWAY_WIREGUARD_INTERFACE_PREFIX}{port}"
+
+
+def parse_wireguard_interface_name(name: str) -> int:
+    digits = name.removeprefix(kube_names.GATEWAY_WIREGUARD_INTERFACE_PREFIX)
+    if digits == name or not digits.isdecimal() or digits != str(int(digits)):
+        raise ValueError(f"not a wg-<port> interface name: {name!r}")
+    port = int(digits)
+    if not 0 < port < 65536:
+        raise ValueError(f"not a wg-<port> interface name: {name!r}")
+    return port
+
+
+def probe_path(uid: str) -> str:
+    """HTTP path the load balancer probes on each gateway node for one SGC."""
+    return f"{kube_names.PROBE_PATH_PREFIX}{_check_segment('uid', uid)}"
+
+
+def parse_probe_path(path: str) -> str:
+    """The SGC UID of a probe path; exactly `/gw/<uid>`, as the agent's handler accepts."""
+    segments = path.split("/")
+    if len(segments) != 3 or segments[0] != "" or segments[1] != "gw" or not segments[2]:
+        raise ValueError(f"not a /gw/<uid> probe path: {path!r}")
+    return segments[2]
+
+
+# --- ARM resource IDs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArmResourceId:
+    """A parsed ARM resource ID below a resource group.
+
+    `types` and `names` pair up: ("loadBalancers", "probes") with ("ilb", "<uid>") is the probe
+    <uid> of load balancer ilb. A resource group's own ID has no provider, types or names.
+    """
+
+    subscription: str
+    resource_group: str
+    provider: str = ""
+    types: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_segment("subscription", self.subscription)
+        _check_segment("resource group", self.resource_group)
+        if len(self.types) != len(self.names):
+            raise ValueError("an ARM ID needs one name per resource type")
+        if bool(self.provider) != bool(self.types):
+            raise ValueError("an ARM ID has a provider exactly when it names a resource")
+        if self.provider:
+            _check_segment("provider", self.provider)
+        for part in (*self.types, *self.names):
+            _check_segment("resource type or name", part)
+
+    @property
+    def name(self) -> str:
+        """The innermost resource's name (the resource group's for a group ID)."""
+        return self.names[-1] if self.names else self.resource_group
+
+    @property
+    def resource_type(self) -> str:
+        """E.g. `Microsoft.Network/loadBalancers/probes`; empty for a resource group."""
+        return "/".join((self.provider, *self.types)) if self.provider else ""
+
+    @property
+    def parent(self) -> ArmResourceId | None:
+        """The enclosing resource, or None for a top-level resource or a resource group."""
+        if len(self.names) < 2:
+            return None
+        return ArmResourceId(
+            self.subscription, self.resource_group, self.provider, self.types[:-1], self.names[:-1]
+        )
+
+    def child(self, resource_type: str, name: str) -> ArmResourceId:
+        return ArmResourceId(
+            self.subscription,
+            self.resource_group,
+            self.provider,
+            (*self.types, resource_type),
+            (*self.names, name),
+        )
+
+    def key(self) -> str:
+        """Case-folded form: equal for two spellings of the same resource."""
+        return str(self).lower()
+
+    def same_resource(self, other: ArmResourceId | str) -> bool:
+        other_id = other if isinstance(other, ArmResourceId) else parse_arm_resource_id(other)
+        return self.key() == other_id.key()
+
+    def __str__(self) -> str:
+        text = f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+        if not self.provider:
+            return text
+        pairs = "".join(f"/{t}/{n}" for t, n in zip(self.types, self.names, strict=True))
+        return f"{text}/providers/{self.provider}{pairs}"
+
+
+def parse_arm_resource_id(resource_id: str) -> ArmResourceId:
+    """Parse `/subscriptions/<s>/resourceGroups/<rg>[/providers/<ns>/<type>/<name>[/...]]`.
+
+    Keywords match case-insensitively; names keep the spelling they were given.
+    """
+    segments = resource_id.split("/")
+    malformed = ValueError(f"not an ARM resource ID below a resource group: {resource_id!r}")
+    if (
+        len(segments) < 5
+        or segments[0] != ""
+        or segments[1].lower() != "subscriptions"
+        or segments[3].lower() != "resourcegroups"
+        or not all(segments[1:])
+    ):
+        raise malformed
+    subscription, resource_group = segments[2], segments[4]
+    rest = segments[5:]
+    if not rest:
+        return ArmResourceId(subscription, resource_group)
+    if rest[0].lower() != "providers" or len(rest) < 4 or len(rest) % 2 != 0:
+        raise malformed
+    provider, pairs = rest[1], rest[2:]
+    return ArmResourceId(
+        subscription, resource_group, provider, tuple(pairs[0::2]), tuple(pairs[1::2])
+    )
+
+
+_NETWORK: Final = "Microsoft.Network"
+_COMPUTE: Final = "Microsoft.Compute"
+
+
+def resource_group_id(subscription: str, resource_group: str) -> str:
+    return str(ArmResourceId(subscription, resource_group))
+
+
+def _network_id(subscription: str, resource_group: str, *pairs: str) -> str:
+    return str(ArmResourceId(subscription, resource_group, _NETWORK, pairs[0::2], pairs[1::2]))
+
+
+def _compute_id(subscription: str, resource_group: str, *pairs: str) -> str:
+    return str(ArmResourceId(subscription, resource_group, _COMPUTE, pairs[0::2], pairs[1::2]))
+
+
+def load_balancer_id(subscription: str, resource_group: str, lb_name: str) -> str:
+    return _network_id(subscription, resource_group, "loadBalancers", lb_name)
+
+
+def frontend_ip_configuration_id(
+    subscription: str, resource_group: str, lb_name: str, name: str
+) -> str:
+    return _network_id(
+        subscription, resource_group, "loadBalancers", lb_name, "frontendIPConfigurations", name
+    )
+
+
+def backend_address_pool_id(subscription: str, resource_group: str, lb_name: str, name: str) -> str:
+    return _network_id(
+        subscription, resource_group, "loadBalancers", lb_name, "backendAddressPools", name
+    )
+
+
+def probe_id(subscription: str, resource_group: str, lb_name: str, name: str) -> str:
+    return _network_id(subscription, resource_group, "loadBalancers", lb_name, "probes", name)
+
+
+def load_balancing_rule_id(subscription: str, resource_group: str, lb_name: str, name: str) -> str:
+    return _network_id(
+        subscription, resource_group, "loadBalancers", lb_name, "loadBalancingRules", name
+    )
+
+
+def public_ip_prefix_id(subscription: str, resource_group: str, name: str) -> str:
+    return _network_id(subscription, resource_group, "publicIPPrefixes", name)
+
+
+def public_ip_address_id(subscription: str, resource_group: str, name: str) -> str:
+    return _network_id(subscription, resource_group, "publicIPAddresses", name)
+
+
+def network_interface_id(subscription: str, resource_group: str, name: str) -> str:
+    return _network_id(subscription, resource_group, "networkInterfaces", name)
+
+
+def subnet_id(subscription: str, resource_group: str, vnet_name: str, subnet_name: str) -> str:
+    return _network_id(
+        subscription, resource_group, "virtualNetworks", vnet_name, "subnets", subnet_name
+    )
+
+
+def vmss_id(subscription: str, resource_group: str, vmss_name: str) -> str:
+    return _compute_id(subscription, resource_group, "virtualMachineScaleSets", vmss_name)
+
+
+def vmss_vm_id(subscription: str, resource_group: str, vmss_name: str, instance_id: str) -> str:
+    return _compute_id(
+        subscription,
+        resource_group,
+        "virtualMachineScaleSets",
+        vmss_name,
+        "virtualMachines",
+        instance_id,
+    )
+
+
+def vm_id(subscription: str, resource_group: str, vm_name: str) -> str:
+    return _compute_id(subscription, resource_group, "virtualMachines", vm_name)

@@ -1,0 +1,52 @@
+"""Reads back from Azure what the Kubernetes seed needs: each gateway node's primary private IP.
+
+It goes through the same cloud config and credential path as the controller, so a dev stack that
+seeds successfully has also proven that path works against the emulator.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from contracts.resource_names import parse_arm_resource_id
+from egressgw.azure_credential import azure_clients_from_config
+from egressgw.cloud_config import load_cloud_config
+from sim.topology import Topology
+
+
+def _primary_ip(ip_configurations: list[object] | None) -> str | None:
+    for ip_config in ip_configurations or []:
+        if getattr(ip_config, "primary", False):
+            address = getattr(ip_config, "private_ip_address", None)
+            return address if isinstance(address, str) else None
+    return None
+
+
+async def gateway_node_ips(topology: Topology, azure_config: Path, ca: Path) -> dict[str, str]:
+    """Node name → primary private IP for every seeded gateway instance and VM."""
+    config = load_cloud_config(azure_config, environ=dict(os.environ)).config
+    ips: dict[str, str] = {}
+    async with azure_clients_from_config(
+        config, connection_verify=str(ca), polling_interval=0
+    ) as clients:
+        network = clients.network
+        for vmss_pool in topology.vmss_pools:
+            nics = network.network_interfaces.list_virtual_machine_scale_set_network_interfaces(
+                topology.resource_group, vmss_pool.vmss_name
+            )
+            async for nic in nics:
+                vm_id = nic.virtual_machine.id if nic.virtual_machine else None
+                address = _primary_ip(nic.ip_configurations)
+                if vm_id and address:
+                    instance_id = int(parse_arm_resource_id(vm_id).name)
+                    ips[vmss_pool.computer_name(instance_id)] = address
+        for vm_pool in topology.vm_pools:
+            for index in range(vm_pool.vm_count):
+                nic = await network.network_interfaces.get(
+                    topology.resource_group, vm_pool.nic_name(index)
+                )
+                address = _primary_ip(nic.ip_configurations)
+                if address:
+                    ips[vm_pool.vm_name(index)] = address
+    return ips

@@ -1,0 +1,113 @@
+"""The identity endpoints and ARM's request checks (bearer token, api-version)."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Callable
+
+import aiohttp
+import pytest
+from azure.identity import ClientSecretCredential
+from azure.identity.aio import ClientSecretCredential as AsyncClientSecretCredential
+from azure.mgmt.network import NetworkManagementClient
+
+from sim.arm.server import ArmEmulator
+from sim.topology import Topology
+
+SCOPE = "https://management.azure.com/.default"
+
+
+def test_client_secret_credential_gets_a_token_the_sdk_uses(
+    arm_credential: ClientSecretCredential,
+    arm_emulator: ArmEmulator,
+    network_client: Callable[..., NetworkManagementClient],
+    arm_topology: Topology,
+) -> None:
+    token = arm_credential.get_token(SCOPE)
+    assert token.token in arm_emulator.issued_tokens
+    assert token.expires_on > 0
+    network_client().virtual_networks.get(arm_topology.resource_group, arm_topology.vnet_name)
+    assert arm_emulator.request_log.count("GET", "virtualNetworks") == 1
+
+
+async def test_async_credential_gets_a_token(
+    arm_async_credential: AsyncClientSecretCredential, arm_emulator: ArmEmulator
+) -> None:
+    token = await arm_async_credential.get_token(SCOPE)
+    assert token.token in arm_emulator.issued_tokens
+
+
+@pytest.fixture
+def tls(arm_emulator: ArmEmulator) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(arm_emulator.ca_path))
+
+
+async def test_metadata_document_shapes(arm_emulator: ArmEmulator, tls: ssl.SSLContext) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            f"{arm_emulator.url}/metadata/endpoints?api-version=2022-09-01", ssl=tls
+        ) as resp:
+            clouds = await resp.json()
+        async with session.get(
+            f"{arm_emulator.url}/metadata/endpoints?api-version=2019-05-01", ssl=tls
+        ) as resp:
+            single = await resp.json()
+    assert isinstance(clouds, list)
+    cloud = clouds[0]
+    assert cloud["resourceManager"] == arm_emulator.url + "/"
+    assert cloud["authentication"]["loginEndpoint"] == arm_emulator.url
+    assert "https://management.azure.com/" in cloud["authentication"]["audiences"]
+    assert isinstance(single, dict) and single["resourceManager"] == cloud["resourceManager"]
+
+
+async def test_token_endpoint_refuses_requests_without_a_secret(
+    arm_emulator: ArmEmulator, tls: ssl.SSLContext, arm_topology: Topology
+) -> None:
+    url = f"{arm_emulator.url}/{arm_topology.tenant_id}/oauth2/v2.0/token"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            url,
+            data={"grant_type": "client_credentials", "client_id": "x", "scope": SCOPE},
+            ssl=tls,
+        ) as resp:
+            assert resp.status == 401
+            assert (await resp.json())["error"] == "invalid_client"
+        async with session.post(
+            url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "x",
+                "scope": SCOPE,
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": "header.payload.signature",
+            },
+            ssl=tls,
+        ) as resp:
+            assert resp.status == 200
+            body = await resp.json()
+    assert body["token_type"] == "Bearer"
+    assert body["access_token"] in arm_emulator.issued_tokens
+
+
+async def test_arm_requires_bearer_token_and_api_version(
+    arm_emulator: ArmEmulator, tls: ssl.SSLContext, arm_topology: Topology
+) -> None:
+    url = f"{arm_emulator.url}{arm_topology.resource_group_id}"
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{url}?api-version=2021-04-01", ssl=tls) as resp:
+            assert resp.status == 401
+            assert resp.headers["WWW-Authenticate"].startswith("Bearer ")
+            assert (await resp.json())["error"]["code"] == "AuthenticationFailed"
+        headers = {"Authorization": "Bearer t"}
+        async with session.get(url, headers=headers, ssl=tls) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["error"]["code"] == "MissingApiVersionParameter"
+        async with session.get(f"{url}?api-version=1999-01-01", headers=headers, ssl=tls) as resp:
+            assert resp.status == 200
+            assert json.loads(await resp.text())["name"] == arm_topology.resource_group
+    assert [e.api_version for e in arm_emulator.request_log.entries] == [
+        "2021-04-01",
+        None,
+        "1999-01-01",
+    ]
