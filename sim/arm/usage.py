@@ -126,9 +126,15 @@ def nic_owner_vm(view: ResourceView, nic_key: str) -> str | None:
 
 
 def vmss_using_prefix(view: ResourceView, prefix_key: str) -> list[str]:
+    """Scale sets whose model asks for public IPs from the prefix."""
     out = []
     for vmss in view.of_type(ids.VMSS):
-        profile = vmss.properties.get("virtualMachineProfile")
-        if prefix_key in str(profile).lower():
-            out.append(vmss.id)
-    return out
+        profile = vmss.properties.get("virtualMachineProfile") or {}
+        configs = (profile.get("networkProfile") or {}).get("networkInterfaceConfigurations") or []
+        for nic in configs:
+            for ipc in (nic.get("properties") or {}).get("ipConfigurations") or []:
+                pip = (ipc.get("properties") or {}).get("publicIPAddressConfiguration") or {}
+                prefix = _ref(pip.get("properties") or {}, "publicIPPrefix")
+                if prefix and prefix.lower() == prefix_key:
+                    out.append(vmss.id)
+    return sorted(set(out))

@@ -7,7 +7,11 @@ from collections.abc import Callable
 
 import pytest
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import SubResource as ComputeSubResource
 from azure.mgmt.compute.models import (
@@ -152,8 +156,11 @@ def test_model_update_then_instance_update_with_public_ips_from_prefix(
         if c.name == "egressgateway-uid"
     ]
     assert len(secondaries) == 2 and len(set(secondaries)) == 2
-    # The /31 prefix is now full (two instances), so it refuses deletion.
+    # The /31 prefix now serves both instances, so it refuses deletion.
     assert len(net.public_ip_prefixes.get(rg, prefix.name).public_ip_addresses) == 2
+    with pytest.raises(HttpResponseError) as err:
+        net.public_ip_prefixes.begin_delete(rg, prefix.name).result()
+    assert err.value.error.code == "InUsePublicIpPrefixCannotBeDeleted"
 
 
 def test_etag_match_condition_and_failed_instance_state(

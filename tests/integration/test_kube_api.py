@@ -383,3 +383,51 @@ def test_wrong_token_is_401(kube_emulator: KubeEmulator) -> None:
     with ApiClient(configuration) as api, pytest.raises(ApiException) as info:
         client.CoreV1Api(api).list_namespace()
     assert info.value.status == 401 and status_of(info.value)["reason"] == "Unauthorized"
+
+
+def test_delete_collection_by_label(custom: client.CustomObjectsApi) -> None:
+    for name, app in [("d1", "web"), ("d2", "web"), ("d3", "db")]:
+        custom.create_namespaced_custom_object(
+            G, V, "default", P, widget(name, metadata={"labels": {"app": app}})
+        )
+    custom.delete_collection_namespaced_custom_object(G, V, "default", P, label_selector="app=web")
+    left = custom.list_namespaced_custom_object(G, V, "default", P)["items"]
+    assert [o["metadata"]["name"] for o in left] == ["d3"]
+
+
+def test_terminating_namespace_refuses_new_content(core: client.CoreV1Api) -> None:
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="closing")))
+    held = client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="held", finalizers=["example.com/hold"])
+    )
+    core.create_namespaced_config_map("closing", held)
+    core.delete_namespace("closing")
+    assert core.read_namespace("closing").status.phase == "Terminating"
+    with pytest.raises(ApiException) as info:
+        core.create_namespaced_config_map(
+            "closing", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="new"))
+        )
+    assert info.value.status == 403
+    core.patch_namespaced_config_map("held", "closing", {"metadata": {"finalizers": None}})
+    with pytest.raises(ApiException) as gone:
+        core.read_namespace("closing")
+    assert gone.value.status == 404
+
+
+def test_events_v1_writes_are_visible_as_core_events(
+    core: client.CoreV1Api, kube_api_client: ApiClient
+) -> None:
+    event = client.EventsV1Event(
+        metadata=client.V1ObjectMeta(name="e1"),
+        event_time="2026-01-01T00:00:00.000000Z",
+        regarding=client.V1ObjectReference(kind="Widget", name="w", namespace="default"),
+        reason="Reconciled",
+        note="all good",
+        type="Normal",
+        action="Reconcile",
+        reporting_controller="egressgw",
+        reporting_instance="egressgw-1",
+    )
+    client.EventsV1Api(kube_api_client).create_namespaced_event("default", event)
+    core_events = core.list_namespaced_event("default", field_selector="involvedObject.kind=Widget")
+    assert [(e.reason, e.message) for e in core_events.items] == [("Reconciled", "all good")]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import signal
+import ssl
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import kubernetes
+import yaml
 from kubernetes import client
 
 from sim.kube.server import KubeEmulator
@@ -87,3 +94,29 @@ def test_crash_with_a_torn_journal_loses_only_the_torn_write(tmp_path: Path) -> 
         # Release the crashed instance's socket and loop only now (this writes a snapshot).
         serving.loop.run_until_complete(emulator.stop())
         serving.loop.close()
+
+
+def test_standalone_module_serves_until_sigterm(tmp_path: Path) -> None:
+    state = tmp_path / "standalone"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sim.kube", "--state-dir", str(state)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("https://127.0.0.1:")
+        token = (state / "kube-token").read_text().strip()
+        context = ssl.create_default_context(cafile=str(state / "ca.pem"))
+        request = urllib.request.Request(
+            f"{url}/version", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, context=context, timeout=10) as response:
+            assert json.load(response)["major"] == "1"
+        config = yaml.safe_load((state / "kubeconfig").read_text())
+        assert config["clusters"][0]["cluster"]["server"] == url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    assert (state / "kube-state.json").exists()
