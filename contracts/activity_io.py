@@ -206,3 +206,42 @@ class MemberAddresses:
 @dataclass(frozen=True)
 class PoolMembers:
     members: tuple[PoolMember, ...] = field(default_factory=tuple)
+
+
+# --- Temporal: reaching the single-writer workflows (activities/temporal/) ------------------------
+# A workflow cannot send an update to another workflow, so GatewayConfigWorkflow asks these
+# activities, which update-with-start LoadBalancerWorkflow / GatewayPoolWorkflow and return the
+# update's result (contracts.workflow_io.RuleResult / IpConfigResult, or None for removals).
+
+ENSURE_LOAD_BALANCER_RULE: Final = "ensure_load_balancer_rule"
+REMOVE_LOAD_BALANCER_RULE: Final = "remove_load_balancer_rule"
+ENSURE_POOL_IP_CONFIG: Final = "ensure_pool_ip_config"
+REMOVE_POOL_IP_CONFIG: Final = "remove_pool_ip_config"
+
+
+@dataclass(frozen=True)
+class EnsureRuleCall:
+    scope: AzureScope
+    rule: LoadBalancerRule
+    verify: bool = False  # drift check: the load balancer's workflow re-reads Azure
+
+
+@dataclass(frozen=True)
+class RemoveRuleCall:
+    scope: AzureScope
+    owner_uid: str
+
+
+@dataclass(frozen=True)
+class EnsureIpConfigCall:
+    scope: AzureScope
+    pool: GatewayPool
+    ip_config: PoolIpConfig
+    verify: bool = False
+
+
+@dataclass(frozen=True)
+class RemoveIpConfigCall:
+    scope: AzureScope
+    pool: GatewayPool
+    owner_uid: str

@@ -61,6 +61,7 @@ class GatewayConfigInput:
     # Set when continuing as new: the last delivery and what is applied in Azure.
     carried: AppliedConfiguration | None = None
     pending: SpecDelivery | None = None
+    status: ConfigurationStatus | None = None  # last status, so a settled delivery is not redone
 
 
 @dataclass(frozen=True)

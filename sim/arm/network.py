@@ -349,11 +349,12 @@ def prepare_load_balancer(ctx: WriteContext) -> Resource:
     pool_ids = {p["id"].lower() for p in pools}
     probe_ids = {p["id"].lower() for p in probes}
     seen_ports: dict[tuple[str, str, int], str] = {}
+    seen_backends: dict[tuple[str, str, int], str] = {}
     for i, rule in enumerate(rules):
         where = f"properties.loadBalancingRules[{i}].properties"
         rprops = rule["properties"]
         front_ref = _item_ref(rprops, "frontendIPConfiguration", where, front_ids, rule["id"])
-        _item_ref(rprops, "backendAddressPool", where, pool_ids, rule["id"])
+        pool_ref_id = _item_ref(rprops, "backendAddressPool", where, pool_ids, rule["id"])
         for j, pool_ref in enumerate(b.objects(rprops, "backendAddressPools", where)):
             pool_id = b.text(pool_ref, "id", f"{where}.backendAddressPools[{j}].id")
             if pool_id is None or pool_id.lower() not in pool_ids:
@@ -381,6 +382,18 @@ def prepare_load_balancer(ctx: WriteContext) -> Resource:
                 "LoadBalancingRulesWithSameFrontendIpConfigProtocolAndPort",
             )
         seen_ports[port_key] = rule["id"]
+        floating = bool(rprops.get("enableFloatingIP"))
+        if pool_ref_id is not None and not floating:
+            backend_key = (pool_ref_id.lower(), protocol.lower(), backend_port or port)
+            if backend_key in seen_backends:
+                raise bad_request(
+                    f"Load balancing rules {seen_backends[backend_key]} and {rule['id']} with "
+                    f"floating IP disabled use the same protocol {protocol} and backend port "
+                    f"{backend_port or port}, and must not be used with the same backend "
+                    f"address pool {pool_ref_id}.",
+                    "RulesUseSameBackendPortProtocolAndPool",
+                )
+            seen_backends[backend_key] = rule["id"]
     props["frontendIPConfigurations"] = fronts
     props["backendAddressPools"] = pools
     props["probes"] = probes

@@ -424,9 +424,12 @@ def _verdict(rule: Mapping[str, Any], value: Any, old: Any) -> str | None:
     if key in _VERDICTS:
         _VERDICTS.move_to_end(key)
         return _VERDICTS[key]
-    scope: dict[str, Any] = {"self": to_cel(value)}
-    if transition:
-        scope["oldSelf"] = to_cel(old) if old is not _MISSING else None
+    try:
+        scope: dict[str, Any] = {"self": to_cel(value)}
+        if transition:
+            scope["oldSelf"] = to_cel(old) if old is not _MISSING else None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. integers beyond int64
+        return f"!{exc} evaluating rule: {expression}"
     result, error = evaluate(expression, scope)
     verdict: str | None
     if error:

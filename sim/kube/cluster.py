@@ -142,7 +142,10 @@ class Cluster:
         for obj in list(self._bucket(CRD_KEY).values()):
             self._install_crd(obj)
         self.compacted_rv = self.rv
-        self.storage.snapshot(self.rv, self._all_stored())
+        journal = self.storage.journal_path
+        if journal.exists() and journal.stat().st_size > 0:
+            # Fold what a crash left in the journal into a fresh snapshot before appending more.
+            self.storage.snapshot(self.rv, self._all_stored())
 
     def seed_namespaces(self) -> None:
         rt = self._type("v1", "Namespace")
@@ -448,7 +451,7 @@ class Cluster:
                 found.append(
                     errors.invalid(
                         "<nil>",
-                        None,
+                        "null",
                         "some validation rules were not checked because the object was invalid; "
                         "correct the existing errors to complete validation",
                     )
@@ -529,6 +532,8 @@ class Cluster:
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = objectmeta.now()
         meta["generation"] = 1
+        if rt.custom and rt.status_subresource:
+            obj.pop("status", None)  # as the apiserver: create cannot set status
         if rt.kind == "CustomResourceDefinition" and not rt.custom:
             obj = crds.with_status(obj, meta["creationTimestamp"])
         self._validate(rt, obj, None)
@@ -647,7 +652,9 @@ class Cluster:
         if subresource and (subresource != "status" or not rt.status_subresource):
             raise errors.path_not_found()
         current = self.get(rt, namespace, name)
-        patched = patching.apply_patch(content_type, copy.deepcopy(current), patch)
+        patched = patching.apply_patch(
+            content_type, copy.deepcopy(current), patch, strategic=not rt.custom
+        )
         meta = patched.get("metadata")
         if isinstance(meta, dict) and not meta.get("resourceVersion"):
             meta["resourceVersion"] = _meta(current).get("resourceVersion")

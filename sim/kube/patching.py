@@ -1,4 +1,10 @@
-"""Patch application by Content-Type: JSON merge patch, JSON patch, strategic merge as merge."""
+"""Patch application by Content-Type: JSON merge patch, JSON patch and strategic merge patch.
+
+Strategic merge follows the built-in kinds' patch strategies by field name (lists of containers
+merge by name, conditions by type, finalizers as a set...), which is what kubectl edit and the
+Python client (it sends dicts to core kinds as strategic merge) rely on. Custom resources have no
+strategies, so there it degrades to a JSON merge patch.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +35,73 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+# Field name -> merge key of lists whose patch strategy is "merge" in k8s.io/api (core kinds).
+MERGE_KEYS = {
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "ports": "containerPort",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "volumes": "name",
+    "imagePullSecrets": "name",
+    "conditions": "type",
+    "ownerReferences": "uid",
+    "addresses": "type",
+    "taints": "key",
+    "hostAliases": "ip",
+    "podIPs": "ip",
+    "topologySpreadConstraints": "topologyKey",
+}
+# Lists of scalars merged as sets.
+SET_LISTS = frozenset({"finalizers"})
+
+
+def strategic_merge(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if patch.get("$patch") == "replace":
+        return _strip_directives(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if key.startswith("$deleteFromPrimitiveList/"):
+            field = key.split("/", 1)[1]
+            if isinstance(result.get(field), list) and isinstance(value, list):
+                result[field] = [v for v in result[field] if v not in value]
+            continue
+        if key.startswith("$"):
+            continue
+        if value is None or (isinstance(value, dict) and value.get("$patch") == "delete"):
+            result.pop(key, None)
+        elif isinstance(value, list) and isinstance(result.get(key), list):
+            result[key] = _merge_list(key, result[key], value)
+        else:
+            result[key] = strategic_merge(result.get(key), value)
+    return result
+
+
+def _merge_list(field: str, target: list[Any], patch: list[Any]) -> list[Any]:
+    if field in SET_LISTS:
+        return target + [v for v in patch if v not in target]
+    key = MERGE_KEYS.get(field)
+    if key is None or not all(isinstance(item, dict) for item in [*target, *patch]):
+        return _strip_directives(patch)  # type: ignore[no-any-return]
+    if any(item.get("$patch") == "replace" for item in patch):
+        return [_strip_directives(i) for i in patch if i.get("$patch") != "replace"]
+    merged = [dict(item) for item in target]
+    for item in patch:
+        position = next((i for i, t in enumerate(merged) if t.get(key) == item.get(key)), None)
+        if item.get("$patch") == "delete":
+            if position is not None:
+                merged.pop(position)
+        elif position is None:
+            merged.append(_strip_directives(item))
+        else:
+            merged[position] = strategic_merge(merged[position], item)
+    return merged
+
+
 def _strip_directives(patch: Any) -> Any:
     # Strategic-merge directives have no meaning in a plain merge; drop them instead of storing.
     if isinstance(patch, dict):
@@ -38,7 +111,10 @@ def _strip_directives(patch: Any) -> Any:
     return patch
 
 
-def apply_patch(content_type: str, current: dict[str, Any], patch: Any) -> dict[str, Any]:
+def apply_patch(
+    content_type: str, current: dict[str, Any], patch: Any, *, strategic: bool = True
+) -> dict[str, Any]:
+    """Apply by media type; `strategic=False` (custom resources) treats strategic as merge."""
     media = content_type.split(";")[0].strip().lower()
     if media == JSON_PATCH:
         if not isinstance(patch, list):
@@ -58,7 +134,12 @@ def apply_patch(content_type: str, current: dict[str, Any], patch: Any) -> dict[
             raise bad_request(
                 "json: cannot unmarshal array into Go value of type map[string]interface {}"
             )
-        result = merge_patch(current, _strip_directives(patch) if media == STRATEGIC else patch)
+        if media == MERGE:
+            result = merge_patch(current, patch)
+        elif strategic:
+            result = strategic_merge(current, patch)
+        else:
+            result = merge_patch(current, _strip_directives(patch))
     else:
         raise unsupported_media_type(media, PATCH_TYPES)
     if not isinstance(result, dict):

@@ -239,6 +239,9 @@ def types_from_crd(crd: Mapping[str, Any]) -> list[ResourceType]:
                 printer_columns=columns,
                 custom=True,
                 crd_name=crd["metadata"]["name"],
+                field_labels=tuple(
+                    str(f.get("jsonPath", "")).lstrip(".") for f in v.get("selectableFields") or []
+                ),
             )
         )
     return result

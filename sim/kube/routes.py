@@ -73,9 +73,8 @@ def _int_param(query: Mapping[str, str], name: str) -> int:
     return value
 
 
-def _dry_run(query: Mapping[str, str]) -> bool:
-    values = query.getall("dryRun", []) if hasattr(query, "getall") else [query.get("dryRun", "")]
-    values = [v for v in values if v]
+def _dry_run(request: web.Request) -> bool:
+    values = [v for v in request.query.getall("dryRun", []) if v]
     for value in values:
         if value != "All":
             raise bad_request(f'dryRun: Unsupported value: "{value}": supported values: "All"')
@@ -91,7 +90,6 @@ class Api:
         self.server_address = server_address
         self.bookmark_interval = 10.0
         self._openapi_cache: dict[tuple[int, str], Obj] = {}
-        self._streams: set[web.StreamResponse] = set()
 
     # --- entry point ---------------------------------------------------------------------------
 
@@ -151,20 +149,20 @@ class Api:
         if path == "/openapi/v3":
             return self._cached_openapi("v3", lambda: openapi.v3_index(registry))
         parts = [p for p in path.split("/") if p]
-        if parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
-            group, version = (
-                ("", parts[3])
-                if parts[2] == "api"
-                else (parts[3], parts[4] if len(parts) == 5 else "")
+        if parts[:2] == ["openapi", "v3"]:
+            if parts[2:3] == ["api"] and len(parts) == 4:
+                group, version = "", parts[3]
+            elif parts[2:3] == ["apis"] and len(parts) == 5:
+                group, version = parts[3], parts[4]
+            else:
+                raise errors.path_not_found()
+            document = self._cached_openapi(
+                f"v3/{group}/{version}",
+                lambda: openapi.v3_group_version(registry, group, version) or {},
             )
-            if (parts[2] == "api" and len(parts) == 4) or (parts[2] == "apis" and len(parts) == 5):
-                key = f"v3/{group}/{version}"
-                document = self._cached_openapi(
-                    key, lambda: openapi.v3_group_version(registry, group, version) or {}
-                )
-                if document:
-                    return document
-            raise errors.path_not_found()
+            if not document:
+                raise errors.path_not_found()
+            return document
         if parts and parts[0] == "apis" and len(parts) == 2:
             group_doc = discovery.api_group(registry, parts[1])
             if group_doc is None:
@@ -206,7 +204,7 @@ class Api:
         if parsed.legacy_watch:
             if method != "GET":
                 raise errors.method_not_allowed()
-            return await self._watch(request, rt, parsed, legacy=True)
+            return await self._watch(request, rt, parsed)
         if parsed.name is None:
             if method == "GET":
                 if query.get("watch", "") in _TRUE:
@@ -320,7 +318,7 @@ class Api:
     @staticmethod
     def _write_options(request: web.Request) -> WriteOptions:
         return WriteOptions(
-            dry_run=_dry_run(request.query),
+            dry_run=_dry_run(request),
             field_validation=request.query.get("fieldValidation", ""),
         )
 
@@ -386,7 +384,7 @@ class Api:
             propagation = "Orphan"
         if not isinstance(propagation, str):
             raise bad_request("propagationPolicy must be a string")
-        dry_run = _dry_run(query) or options.get("dryRun") == ["All"]
+        dry_run = _dry_run(request) or options.get("dryRun") == ["All"]
         preconditions = options.get("preconditions") or {}
         if not isinstance(preconditions, dict):
             raise bad_request("preconditions must be an object")
@@ -433,7 +431,7 @@ class Api:
     # --- watch ---------------------------------------------------------------------------------
 
     async def _watch(
-        self, request: web.Request, rt: ResourceType, parsed: ResourcePath, *, legacy: bool = False
+        self, request: web.Request, rt: ResourceType, parsed: ResourcePath
     ) -> web.StreamResponse:
         query = request.query
         labels, fields = self._selectors(rt, query)
@@ -465,7 +463,6 @@ class Api:
             status=200, headers={"Content-Type": _JSON, "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        self._streams.add(response)
         headers_sent = False
 
         async def send(event_type: str, obj: Obj) -> None:
@@ -499,14 +496,11 @@ class Api:
             if send_initial and bookmarks:
                 await send("BOOKMARK", bookmark(initial_end=True))
             await self._stream(watcher, rt, send, bookmark, timeout, bookmarks)
-        except (ConnectionResetError, asyncio.CancelledError, RuntimeError) as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+        except (ConnectionResetError, RuntimeError) as exc:  # aiohttp: writing to a closed stream
             log.debug("watch client went away: %s", exc)
         finally:
             if watcher is not None:
                 self.cluster.unwatch(watcher)
-            self._streams.discard(response)
         return response
 
     async def _stream(

@@ -27,6 +27,7 @@ PRESERVE = "x-kubernetes-preserve-unknown-fields"
 INT_OR_STRING = "x-kubernetes-int-or-string"
 EMBEDDED = "x-kubernetes-embedded-resource"
 _ROOT_KEYS = frozenset({"apiVersion", "kind", "metadata"})
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def child(path: str, key: str) -> str:
@@ -43,7 +44,8 @@ def json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
-        return "integer"
+        # Go decodes integers outside int64 as float64, so the apiserver sees a "number".
+        return "integer" if _INT64_MIN <= value <= _INT64_MAX else "number"
     if isinstance(value, float):
         return "number"
     if isinstance(value, str):
@@ -230,9 +232,7 @@ def _type_ok(expected: str, value: Any) -> bool:
     if expected == "boolean":
         return isinstance(value, bool)
     if expected == "integer":
-        return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer()
-        )
+        return json_type(value) == "integer" or (isinstance(value, float) and value.is_integer())
     if expected == "number":
         return isinstance(value, int | float) and not isinstance(value, bool)
     return True

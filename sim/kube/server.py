@@ -54,6 +54,7 @@ class KubeEmulator:
         self._port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread_id: int | None = None
+        self._loaded = False
 
     def _stored_token(self) -> str:
         path = self.state_dir / TOKEN_FILE
@@ -88,6 +89,7 @@ class KubeEmulator:
         self._loop = asyncio.get_running_loop()
         self._thread_id = threading.get_ident()
         self.cluster.load()
+        self._loaded = True
         self.cluster.seed_namespaces()
         if self.crd_dir is not None:
             for crd in load_crd_manifests(self.crd_dir):
@@ -113,7 +115,8 @@ class KubeEmulator:
             await asyncio.sleep(0)  # let watch handlers see the end-of-stream sentinel
             await self._runner.cleanup()
             self._runner = None
-        self.cluster.flush()
+        if self._loaded:  # never overwrite the state files with an emulator that did not load them
+            self.cluster.flush()
         if self.cluster.storage is not None:
             self.cluster.storage.close()
 

@@ -28,11 +28,11 @@ async def test_lro_stays_in_progress_for_its_latency_and_blocks_writes(
     async_network_client: AsyncNet, arm_emulator: ArmEmulator, arm_topology: Topology
 ) -> None:
     t = arm_topology
-    arm_emulator.set_latency({"PUT publicIPPrefixes": 0.6})
+    arm_emulator.set_latency({"PUT publicIPPrefixes": 1.0})
     net = await async_network_client()
     poller = await net.public_ip_prefixes.begin_create_or_update(t.resource_group, "p", _prefix(t))
     during = await net.public_ip_prefixes.get(t.resource_group, "p")
-    assert during.provisioning_state == "Creating"
+    assert during.provisioning_state == "Updating"
     with pytest.raises(HttpResponseError) as err:
         await net.public_ip_prefixes.begin_create_or_update(t.resource_group, "p", _prefix(t))
     assert err.value.status_code == 409
@@ -85,6 +85,7 @@ async def test_throttling_with_retry_after_is_honoured_by_the_sdk(
     assert rule.hits == 1
     statuses = [e.status for e in arm_emulator.request_log.entries]
     assert statuses == [429, 404]
+    assert arm_emulator.request_log.count("GET", "loadBalancers") == 2
     assert waited >= 0.9
 
 
@@ -177,3 +178,24 @@ async def test_concurrent_lros_from_aio_clients(
     results = await asyncio.gather(*(p.result() for p in pollers))
     assert len({r.ip_prefix for r in results}) == 5
     assert all(r.provisioning_state == "Succeeded" for r in results)
+
+
+async def test_poller_resumes_from_a_continuation_token(
+    async_network_client: AsyncNet, arm_emulator: ArmEmulator, arm_topology: Topology
+) -> None:
+    t = arm_topology
+    arm_emulator.set_latency({"PUT publicIPPrefixes": 0.4})
+    first = await async_network_client()
+    poller = await first.public_ip_prefixes.begin_create_or_update(
+        t.resource_group, "resumed", _prefix(t)
+    )
+    token = poller.continuation_token()
+    # Another client (a retried activity) picks the operation up where the first left it.
+    second = await async_network_client()
+    resumed = await second.public_ip_prefixes.begin_create_or_update(
+        t.resource_group, "resumed", None, continuation_token=token
+    )
+    result = await resumed.result()
+    assert result.provisioning_state == "Succeeded"
+    assert result.name == "resumed"
+    assert (await poller.result()).name == "resumed"

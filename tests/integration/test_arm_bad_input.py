@@ -61,6 +61,52 @@ def _valid_bodies(topo: Topology) -> dict[str, dict[str, Any]]:
                 ]
             },
         },
+        "Microsoft.Compute/virtualMachineScaleSets/fuzz-vmss/virtualMachines/0": {
+            "location": topo.location,
+            "properties": {
+                "networkProfileConfiguration": {
+                    "networkInterfaceConfigurations": [
+                        {
+                            "name": "n",
+                            "properties": {
+                                "primary": True,
+                                "ipConfigurations": [
+                                    {
+                                        "name": "i",
+                                        "properties": {
+                                            "subnet": {"id": subnet},
+                                            "publicIPAddressConfiguration": {
+                                                "name": "pip",
+                                                "properties": {
+                                                    "publicIPPrefix": {
+                                                        "id": f"{rg}/providers/Microsoft.Network/"
+                                                        "publicIPPrefixes/fuzz-prefix"
+                                                    }
+                                                },
+                                            },
+                                        },
+                                    }
+                                ],
+                            },
+                        }
+                    ]
+                }
+            },
+        },
+        "Microsoft.Compute/virtualMachines/fuzz-vm": {
+            "location": topo.location,
+            "properties": {
+                "osProfile": {"computerName": "fuzz"},
+                "networkProfile": {
+                    "networkInterfaces": [
+                        {
+                            "id": f"{rg}/providers/Microsoft.Network/networkInterfaces/fuzz-nic",
+                            "properties": {"primary": True},
+                        }
+                    ]
+                },
+            },
+        },
         "Microsoft.Compute/virtualMachineScaleSets/fuzz-vmss": {
             "location": topo.location,
             "sku": {"capacity": 2},

@@ -229,3 +229,24 @@ def test_vm_pool_vms_and_nics(
         if n.tags and "aks-managed-static-gateway-nic" in n.tags
     ]
     assert sorted(tagged) == [vm_pool.nic_name(i) for i in range(vm_pool.vm_count)]
+
+
+def test_scale_set_patch_merges_and_attached_nic_cannot_be_deleted(
+    cmp: ComputeManagementClient, net: NetworkManagementClient, arm_topology: Topology
+) -> None:
+    t = arm_topology
+    pool = t.vmss_pools[0]
+    before = cmp.virtual_machine_scale_sets.get(t.resource_group, pool.vmss_name)
+    patched = cmp.virtual_machine_scale_sets.begin_update(
+        t.resource_group, pool.vmss_name, {"tags": {**before.tags, "extra": "1"}}
+    ).result()
+    assert patched.tags["extra"] == "1"
+    assert patched.unique_id == before.unique_id
+    assert patched.sku.capacity == before.sku.capacity
+    # Tags are not the VM model: instances still run the latest model.
+    vms = cmp.virtual_machine_scale_set_vms.list(t.resource_group, pool.vmss_name)
+    assert all(v.latest_model_applied for v in vms)
+    with pytest.raises(HttpResponseError) as err:
+        net.network_interfaces.begin_delete(t.resource_group, t.vm_pools[0].nic_name(0)).result()
+    assert err.value.status_code == 400
+    assert err.value.error.code == "NicInUse"

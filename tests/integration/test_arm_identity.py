@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import ssl
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
-from azure.identity import ClientSecretCredential
+from azure.identity import CertificateCredential, ClientSecretCredential, WorkloadIdentityCredential
 from azure.identity.aio import ClientSecretCredential as AsyncClientSecretCredential
 from azure.mgmt.network import NetworkManagementClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from sim.arm.server import ArmEmulator
 from sim.topology import Topology
@@ -111,3 +118,52 @@ async def test_arm_requires_bearer_token_and_api_version(
         None,
         "1999-01-01",
     ]
+
+
+def _certificate_pem(path: Path) -> Path:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # MSAL signs RS256
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "egressgw test client")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.write_bytes(key_pem + cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_certificate_and_workload_identity_credentials_get_tokens(
+    arm_emulator: ArmEmulator, arm_topology: Topology, tmp_path: Path
+) -> None:
+    common: dict[str, Any] = {
+        "authority": f"127.0.0.1:{arm_emulator.port}",
+        "disable_instance_discovery": True,
+        "connection_verify": str(arm_emulator.ca_path),
+    }
+    with CertificateCredential(
+        arm_topology.tenant_id,
+        "client-with-certificate",
+        certificate_path=str(_certificate_pem(tmp_path / "client.pem")),
+        **common,
+    ) as cert_cred:
+        assert cert_cred.get_token(SCOPE).token in arm_emulator.issued_tokens
+    token_file = tmp_path / "azure-identity-token"
+    token_file.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2ln")
+    with WorkloadIdentityCredential(
+        tenant_id=arm_topology.tenant_id,
+        client_id="workload-client",
+        token_file_path=str(token_file),
+        **common,
+    ) as wi_cred:
+        assert wi_cred.get_token(SCOPE).token in arm_emulator.issued_tokens

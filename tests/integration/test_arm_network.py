@@ -159,7 +159,10 @@ def test_load_balancer_references_and_duplicate_rules_are_rejected(
 
 
 def test_stale_if_match_is_refused_with_412(
-    net: NetworkManagementClient, arm_topology: Topology, gateway_subnet_id: str
+    net: NetworkManagementClient,
+    arm_topology: Topology,
+    gateway_subnet_id: str,
+    arm_emulator: ArmEmulator,
 ) -> None:
     t = arm_topology
     lb = net.load_balancers.begin_create_or_update(
@@ -175,6 +178,12 @@ def test_stale_if_match_is_refused_with_412(
     assert err.value.status_code == 412
     assert err.value.error.code == "PreconditionFailed"
     assert net.load_balancers.get(t.resource_group, "lb1").etag == updated.etag
+    puts = [e for e in arm_emulator.request_log.entries if e.method == "PUT"]
+    assert [(e.status, e.if_match) for e in puts] == [
+        (201, None),
+        (200, lb.etag),
+        (412, lb.etag),
+    ]
 
 
 def test_missing_resources_answer_arm_404_bodies(
@@ -334,3 +343,55 @@ def test_tags_patch_and_paging(
     assert len({p.ip_prefix for p in prefixes}) == 7
     # Seven items in pages of three: the SDK followed nextLink twice.
     assert arm_emulator.request_log.reads() == 3
+
+
+def test_load_balancer_and_nic_children_are_readable_on_their_own(
+    net: NetworkManagementClient, arm_topology: Topology, gateway_subnet_id: str
+) -> None:
+    t = arm_topology
+    net.load_balancers.begin_create_or_update(
+        t.resource_group, "lb1", _lb_body(t, gateway_subnet_id)
+    ).result()
+    probes = list(net.load_balancer_probes.list(t.resource_group, "lb1"))
+    assert [(p.name, p.port) for p in probes] == [("probe", 8082)]
+    front = net.load_balancer_frontend_ip_configurations.get(t.resource_group, "lb1", "fe")
+    assert front.private_ip_address == "10.225.0.4"
+    assert [r.id.rsplit("/", 1)[1] for r in front.load_balancing_rules] == ["rule"]
+    with pytest.raises(ResourceNotFoundError):
+        net.load_balancer_backend_address_pools.get(t.resource_group, "lb1", "nope")
+    configs = list(
+        net.network_interface_ip_configurations.list(t.resource_group, t.vm_pools[0].nic_name(1))
+    )
+    assert [c.name for c in configs] == ["ipconfig1"]
+    assert configs[0].primary is True
+
+
+def test_small_subnet_fills_up_and_frees_on_delete(
+    net: NetworkManagementClient, arm_topology: Topology
+) -> None:
+    t = arm_topology
+    subnet = net.subnets.begin_create_or_update(
+        t.resource_group, t.vnet_name, "tiny", {"properties": {"addressPrefix": "10.227.0.0/29"}}
+    ).result()
+
+    def nic(name: str) -> dict[str, Any]:
+        config = {"name": "c", "properties": {"subnet": {"id": subnet.id}}}
+        return {"location": t.location, "properties": {"ipConfigurations": [config]}}
+
+    # A /29 has eight addresses; Azure keeps five of them (.0-.3 and the last).
+    addresses = [
+        net.network_interfaces.begin_create_or_update(t.resource_group, f"n{i}", nic(f"n{i}"))
+        .result()
+        .ip_configurations[0]
+        .private_ip_address
+        for i in range(3)
+    ]
+    assert addresses == ["10.227.0.4", "10.227.0.5", "10.227.0.6"]
+    with pytest.raises(HttpResponseError) as err:
+        net.network_interfaces.begin_create_or_update(t.resource_group, "n3", nic("n3")).result()
+    assert err.value.error.code == "SubnetIsFull"
+    net.network_interfaces.begin_delete(t.resource_group, "n1").result()
+    again = net.network_interfaces.begin_create_or_update(
+        t.resource_group, "n3", nic("n3")
+    ).result()
+    assert again.ip_configurations[0].private_ip_address == "10.227.0.5"

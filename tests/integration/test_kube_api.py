@@ -13,6 +13,7 @@ from kubernetes.client import ApiClient, ApiException
 from sim.kube.server import KubeEmulator
 
 G, V, P = "example.com", "v1", "widgets"
+TAGS_SCHEMA = "/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/tags"
 
 
 def widget(name: str, size: int = 1, **extra: Any) -> dict[str, Any]:
@@ -123,7 +124,9 @@ def test_json_patch_body_sent_as_merge_patch_is_rejected(custom: client.CustomOb
 
 
 def test_status_subresource_is_kept_apart(custom: client.CustomObjectsApi) -> None:
-    custom.create_namespaced_custom_object(G, V, "default", P, widget("s", 1))
+    with_status = {**widget("s", 1), "status": {"ready": True}}
+    created = custom.create_namespaced_custom_object(G, V, "default", P, with_status)
+    assert "status" not in created, "create cannot set status when status is a subresource"
     after_status = custom.patch_namespaced_custom_object_status(
         G, V, "default", P, "s", {"status": {"ready": True}, "spec": {"size": 99}}
     )
@@ -332,7 +335,12 @@ def test_core_kinds_and_events_field_selector(
     core.patch_node_status(
         "node-1", {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
     )
-    assert core.read_node("node-1").status.conditions[0].type == "Ready"
+    # The sync client sends dict patches to core kinds as strategic merge: conditions merge by type.
+    core.patch_node_status(
+        "node-1", {"status": {"conditions": [{"type": "NetworkUnavailable", "status": "False"}]}}
+    )
+    conditions = core.read_node("node-1").status.conditions
+    assert [c.type for c in conditions] == ["Ready", "NetworkUnavailable"]
     pod = client.V1Pod(
         metadata=client.V1ObjectMeta(name="p1"),
         spec=client.V1PodSpec(
@@ -431,3 +439,29 @@ def test_events_v1_writes_are_visible_as_core_events(
     client.EventsV1Api(kube_api_client).create_namespaced_event("default", event)
     core_events = core.list_namespaced_event("default", field_selector="involvedObject.kind=Widget")
     assert [(e.reason, e.message) for e in core_events.items] == [("Reconciled", "all good")]
+
+
+def test_crd_changes_apply_to_stored_objects(
+    custom: client.CustomObjectsApi, kube_api_client: ApiClient
+) -> None:
+    created = custom.create_namespaced_custom_object(G, V, "default", P, widget("old", 1))
+    extensions = client.ApiextensionsV1Api(kube_api_client)
+    crd = extensions.read_custom_resource_definition("widgets.example.com")
+    assert crd.status.conditions[-1].type == "Established"
+    patch = [
+        {
+            "op": "add",
+            "path": f"{TAGS_SCHEMA}/default",
+            "value": ["new"],
+        }
+    ]
+    extensions.patch_custom_resource_definition(
+        "widgets.example.com", patch, _content_type="application/json-patch+json"
+    )
+    read = custom.get_namespaced_custom_object(G, V, "default", P, "old")
+    assert read["spec"]["tags"] == ["new"], "defaults apply when objects are read from storage"
+    assert read["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+    extensions.delete_custom_resource_definition("widgets.example.com")
+    with pytest.raises(ApiException) as info:
+        custom.list_namespaced_custom_object(G, V, "default", P)
+    assert info.value.status == 404

@@ -55,6 +55,8 @@ def _bad_bodies(rng: random.Random) -> list[bytes]:
         {"metadata": {"name": "t13"}, "spec": {"size": 1}},
         {**GOOD_WIDGET, "metadata": {"name": "t14", "namespace": "other"}},
         {**GOOD_WIDGET, "metadata": {"name": "keep"}},
+        {**GOOD_WIDGET, "metadata": {"name": "t15"}, "spec": {"size": 2**70}},
+        {**GOOD_WIDGET, "metadata": {"name": "t16"}, "spec": {"size": 1, "cidr": 2**70}},
     ]
     bodies += [json.dumps(b).encode() for b in wrong_types]
     for _ in range(40):

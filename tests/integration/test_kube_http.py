@@ -94,3 +94,47 @@ async def test_discovery_and_openapi_documents(http: aiohttp.ClientSession) -> N
     async with http.get("/apis", headers={"Accept": f"{aggregated},application/json"}) as response:
         groups = {g["name"] for g in (await response.json())["groups"]}
     assert {"example.com", "apiextensions.k8s.io", "coordination.k8s.io"} <= groups
+
+
+async def test_streaming_list_ends_initial_events_with_a_bookmark(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with http.post(WIDGETS, json=_widget("s")):
+        pass
+    query = (
+        "watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+        "&allowWatchBookmarks=true&timeoutSeconds=1"
+    )
+    async with http.get(f"{WIDGETS}?{query}") as response:
+        events = [json.loads(line) for line in (await response.text()).splitlines() if line]
+    assert events[0]["type"] == "ADDED" and events[0]["object"]["metadata"]["name"] == "s"
+    assert events[1]["type"] == "BOOKMARK"
+    assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+async def test_compact_control_endpoint(http: aiohttp.ClientSession) -> None:
+    async with http.get(WIDGETS) as listed:
+        start = (await listed.json())["metadata"]["resourceVersion"]
+    async with http.post(WIDGETS, json=_widget("c")):
+        pass
+    async with http.post("/_emulator/compact") as compacted:
+        assert compacted.status == 200
+    async with http.get(
+        f"{WIDGETS}?watch=true&resourceVersion={start}&timeoutSeconds=1"
+    ) as response:
+        events = [json.loads(line) for line in (await response.text()).splitlines() if line]
+    assert events == [
+        {
+            "type": "ERROR",
+            "object": {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": events[0]["object"]["message"],
+                "reason": "Expired",
+                "code": 410,
+            },
+        }
+    ]
+    assert events[0]["object"]["message"].startswith("too old resource version")

@@ -1,0 +1,1 @@
+"""Activities that talk to Temporal itself: reaching the single-writer workflows."""

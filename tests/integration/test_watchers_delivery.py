@@ -1,0 +1,302 @@
+"""Watchers against the kube emulator and a real Temporal dev server: what reaches the workflows.
+
+The workflows here are small recorders registered under the real names, so that the tests see
+exactly the signals and starts the watchers produce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import kubernetes_asyncio
+import pytest_asyncio
+from kubernetes_asyncio.client import ApiClient
+from temporalio import workflow
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.testing import ActivityEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from activities.kube.gateway_keys import GatewayKeyActivities
+from contracts import kube_names, resource_names
+from contracts.activity_io import GatewayKeyInput, SgcRef
+from contracts.azure_state import AzureScope
+from contracts.workflow_io import (
+    DELIVER_SPEC,
+    GATEWAY_CONFIG_WORKFLOW,
+    GATEWAY_POOL_WORKFLOW,
+    NODES_CHANGED,
+    POOL_MEMBERS_CHANGED,
+    ControllerSettings,
+    GatewayConfigInput,
+    SpecDelivery,
+)
+from egressgw.dev.temporal_server import TemporalDevServer
+from sim.kube.server import KubeEmulator
+from watchers.delivery import NAME_KEY, NAMESPACE_KEY
+from watchers.list_watch import WatchSettings
+from watchers.supervisor import Watchers
+
+SGC_API = kube_names.GROUP_VERSION
+SECRET_NS = "kube-system"
+QUICK = WatchSettings(timeout_seconds=5, backoff_initial=0.05, backoff_max=0.5)
+SUB = "00000000-0000-0000-0000-000000000001"
+SETTINGS = ControllerSettings(
+    scope=AzureScope(
+        subscription_id=SUB,
+        location="eastus",
+        resource_group="rg-gw",
+        load_balancer_resource_group="rg-gw",
+        load_balancer_name="kubeegressgateway-ilb",
+        vnet_resource_group="rg-net",
+        vnet_name="vnet",
+        subnet_name="gateway",
+    ),
+    secret_namespace=SECRET_NS,
+)
+
+
+@workflow.defn(name=GATEWAY_CONFIG_WORKFLOW)
+class RecordingConfigWorkflow:
+    """Records deliveries and resync requests; ends once a deletion was delivered."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[SpecDelivery] = []
+        self.resyncs = 0
+
+    @workflow.run
+    async def run(self, input: GatewayConfigInput) -> None:
+        await workflow.wait_condition(lambda: any(d.deleting for d in self.deliveries))
+
+    @workflow.signal(name=DELIVER_SPEC)
+    def deliver(self, delivery: SpecDelivery) -> None:
+        self.deliveries.append(delivery)
+
+    @workflow.signal(name=NODES_CHANGED)
+    def nodes_changed(self) -> None:
+        self.resyncs += 1
+
+    @workflow.query(name="recorded")
+    def recorded(self) -> tuple[list[SpecDelivery], int]:
+        return self.deliveries, self.resyncs
+
+
+@workflow.defn(name=GATEWAY_POOL_WORKFLOW)
+class RecordingPoolWorkflow:
+    def __init__(self) -> None:
+        self.changes = 0
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.signal(name=POOL_MEMBERS_CHANGED)
+    def members_changed(self) -> None:
+        self.changes += 1
+
+    @workflow.query(name="changes")
+    def count(self) -> int:
+        return self.changes
+
+
+@pytest_asyncio.fixture
+async def aio_api(kubeconfig_path: Path) -> AsyncIterator[ApiClient]:
+    api = await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig_path))
+    async with api:
+        yield api
+
+
+@pytest_asyncio.fixture
+async def temporal(temporal_server: TemporalDevServer) -> AsyncIterator[Client]:
+    client = await Client.connect(temporal_server.address)
+    async with Worker(
+        client,
+        task_queue=resource_names.CONTROLLER_TASK_QUEUE,
+        workflows=[RecordingConfigWorkflow, RecordingPoolWorkflow],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        yield client
+
+
+@pytest_asyncio.fixture
+async def namespace(kube_emulator: KubeEmulator, temporal: Client) -> AsyncIterator[str]:
+    """A Kubernetes namespace of its own, so that workflow IDs on the shared server are too."""
+    name = f"wt-{uuid.uuid4().hex[:8]}"
+    await kube_emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    # Leave nothing running on the shared server for other tests' workers to pick up.
+    async for execution in temporal.list_workflows(f"{NAMESPACE_KEY.name} = '{name}'"):
+        if execution.status == WorkflowExecutionStatus.RUNNING:
+            await temporal.get_workflow_handle(execution.id).terminate("test over")
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.1)
+
+
+def sgc_object(namespace: str, name: str, pool: str = "gwpool") -> dict[str, Any]:
+    return {
+        "apiVersion": SGC_API,
+        "kind": kube_names.SGC_KIND,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"gatewayNodepoolName": pool, "provisionPublicIps": True},
+    }
+
+
+async def recorded(client: Client, namespace: str, name: str) -> tuple[list[SpecDelivery], int]:
+    handle = client.get_workflow_handle(resource_names.gateway_config_workflow_id(namespace, name))
+    deliveries, resyncs = await handle.query(
+        "recorded", result_type=tuple[list[SpecDelivery], int]
+    )
+    return list(deliveries), resyncs
+
+
+async def deliveries_of(client: Client, namespace: str, name: str) -> list[SpecDelivery]:
+    try:
+        return (await recorded(client, namespace, name))[0]
+    except Exception:  # noqa: BLE001 - not started yet (or query not answerable yet): keep polling
+        return []
+
+
+async def test_create_update_delete_reach_the_configuration_workflow(
+    kube_emulator: KubeEmulator, aio_api: ApiClient, temporal: Client, namespace: str
+) -> None:
+    created = await kube_emulator.create(sgc_object(namespace, "gw1"))
+    uid = created["metadata"]["uid"]
+    async with Watchers(aio_api, temporal, SETTINGS, watch_settings=QUICK):
+        await eventually(lambda: _has(temporal, namespace, "gw1", 1))
+        [first] = await deliveries_of(temporal, namespace, "gw1")
+        assert first.sgc == SgcRef(namespace, "gw1", uid)
+        assert (first.generation, first.deleting) == (1, False)
+        assert first.spec.gateway_nodepool_name == "gwpool"
+
+        obj = await kube_emulator.get(SGC_API, kube_names.SGC_KIND, "gw1", namespace)
+        assert obj is not None and obj["metadata"]["finalizers"] == [kube_names.SGC_FINALIZER]
+        handle = temporal.get_workflow_handle(f"egressgw/sgc/{namespace}/gw1")
+        description = await handle.describe()
+        assert description.typed_search_attributes.get(NAMESPACE_KEY) == namespace
+        assert description.typed_search_attributes.get(NAME_KEY) == "gw1"
+
+        obj["spec"]["gatewayNodepoolName"] = "otherpool"
+        await kube_emulator.update(obj)
+        await eventually(lambda: _has(temporal, namespace, "gw1", 2))
+        second = (await deliveries_of(temporal, namespace, "gw1"))[1]
+        assert (second.generation, second.spec.gateway_nodepool_name) == (2, "otherpool")
+
+        # Deleting: the finalizer holds the object, the workflow is told it is being deleted.
+        await kube_emulator.delete(SGC_API, kube_names.SGC_KIND, "gw1", namespace)
+        await eventually(lambda: _has(temporal, namespace, "gw1", 3))
+        third = (await deliveries_of(temporal, namespace, "gw1"))[2]
+        assert third.deleting and third.sgc.uid == uid
+        await handle.result()  # the recorder ends on a deletion
+
+        # The workflow's teardown removes the finalizer; the object's final DELETED event must
+        # not start a fresh run. A later object's delivery shows that event was handled.
+        current = await kube_emulator.get(SGC_API, kube_names.SGC_KIND, "gw1", namespace)
+        assert current is not None
+        current["metadata"]["finalizers"] = []
+        await kube_emulator.update(current)
+        await kube_emulator.create(sgc_object(namespace, "marker"))
+        await eventually(lambda: _has(temporal, namespace, "marker", 1))
+        latest = await handle.describe()
+        assert latest.run_id == description.run_id
+        assert latest.status == WorkflowExecutionStatus.COMPLETED
+
+
+async def _has(client: Client, namespace: str, name: str, count: int) -> bool:
+    return len(await deliveries_of(client, namespace, name)) >= count
+
+
+async def test_two_controllers_give_one_workflow_and_one_finalizer_per_configuration(
+    kube_emulator: KubeEmulator, aio_api: ApiClient, temporal: Client, namespace: str
+) -> None:
+    names = ["a", "b", "c"]
+    for name in names:
+        await kube_emulator.create(sgc_object(namespace, name))
+    async with (
+        Watchers(aio_api, temporal, SETTINGS, watch_settings=QUICK),
+        Watchers(aio_api, temporal, SETTINGS, watch_settings=QUICK),
+    ):
+        for name in names:
+            await eventually(lambda name=name: _has(temporal, namespace, name, 1))  # type: ignore[misc]
+        for name in names:
+            runs = [
+                execution
+                async for execution in temporal.list_workflows(
+                    f"WorkflowId = '{resource_names.gateway_config_workflow_id(namespace, name)}'"
+                )
+            ]
+            assert len(runs) == 1
+            deliveries = await deliveries_of(temporal, namespace, name)
+            # Both controllers may deliver; they deliver the same state.
+            assert {(d.sgc.name, d.generation, d.deleting) for d in deliveries} == {(name, 1, False)}
+            obj = await kube_emulator.get(SGC_API, kube_names.SGC_KIND, name, namespace)
+            assert obj is not None and obj["metadata"]["finalizers"] == [kube_names.SGC_FINALIZER]
+
+
+async def test_a_deleted_key_secret_makes_its_workflow_run_again(
+    kube_emulator: KubeEmulator, aio_api: ApiClient, temporal: Client, namespace: str
+) -> None:
+    created = await kube_emulator.create(sgc_object(namespace, "keyed"))
+    sgc = SgcRef(namespace, "keyed", created["metadata"]["uid"])
+    await ActivityEnvironment().run(
+        GatewayKeyActivities(aio_api).ensure_gateway_key, GatewayKeyInput(sgc, SECRET_NS)
+    )
+    async with Watchers(aio_api, temporal, SETTINGS, watch_settings=QUICK):
+        await eventually(lambda: _has(temporal, namespace, "keyed", 1))
+        await kube_emulator.delete("v1", "Secret", f"sgw-{sgc.uid}", SECRET_NS)
+
+        async def resynced() -> bool:
+            return (await recorded(temporal, namespace, "keyed"))[1] >= 1
+
+        await eventually(resynced)
+        deliveries, resyncs = await recorded(temporal, namespace, "keyed")
+        assert resyncs == 1
+        assert {(d.generation, d.deleting) for d in deliveries} == {(1, False)}
+
+
+async def test_gateway_nodes_joining_and_leaving_signal_their_pool_workflow(
+    kube_emulator: KubeEmulator, aio_api: ApiClient, temporal: Client, namespace: str
+) -> None:
+    vmss = f"vmss-{namespace}"
+    pool_id = resource_names.gateway_pool_workflow_id(SUB, "rg-gw", vmss)
+    pool = await temporal.start_workflow(
+        GATEWAY_POOL_WORKFLOW,
+        id=pool_id,
+        task_queue=resource_names.CONTROLLER_TASK_QUEUE,
+    )
+    arm_vmss = resource_names.vmss_id(SUB, "rg-gw", vmss)
+
+    def node(name: str, gateway: bool) -> dict[str, Any]:
+        labels = {kube_names.GATEWAY_NODE_LABEL: "true"} if gateway else {}
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"providerID": f"azure://{arm_vmss}/virtualMachines/{name[-1]}"},
+        }
+
+    async def changes() -> int:
+        return int(await pool.query("changes", result_type=int))
+
+    try:
+        await kube_emulator.create(node(f"{namespace}-gw0", gateway=True))
+        async with Watchers(aio_api, temporal, SETTINGS, watch_settings=QUICK):
+            await eventually(lambda: _at_least(changes, 1))  # listed at start-up
+            await kube_emulator.create(node(f"{namespace}-plain1", gateway=False))
+            await kube_emulator.create(node(f"{namespace}-gw2", gateway=True))
+            await eventually(lambda: _at_least(changes, 2))
+            await kube_emulator.delete("v1", "Node", f"{namespace}-gw0")
+            await eventually(lambda: _at_least(changes, 3))
+            assert await changes() == 3  # the plain node never counted
+    finally:
+        await pool.terminate("test over")
+
+
+async def _at_least(count: Callable[[], Awaitable[int]], wanted: int) -> bool:
+    return await count() >= wanted

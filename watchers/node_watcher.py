@@ -1,0 +1,103 @@
+"""Gateway Nodes (label kubeegressgateway.azure.com/mode=true) → their pool's workflow.
+
+When a gateway node joins or leaves, the GatewayPoolWorkflow of its pool gets `members_changed`:
+that workflow is the single writer of the pool's ipConfigs and re-reads the pool's members, and
+the configurations registered with it learn the new node addresses from its answers. (Signalling
+every GatewayConfigWorkflow on the pool would need a visibility query per node event; the pool
+workflow already knows its configurations.) A pool without a workflow has no configuration yet:
+nothing to tell.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+from kubernetes_asyncio.client import ApiClient, CoreV1Api
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from contracts import kube_names, resource_names
+from contracts.workflow_io import POOL_MEMBERS_CHANGED
+from watchers.kube_source import KubeListWatch
+from watchers.list_watch import WatchEvent, object_key
+
+log = logging.getLogger(__name__)
+
+GATEWAY_NODE_SELECTOR: Final = (
+    f"{kube_names.GATEWAY_NODE_LABEL}={kube_names.GATEWAY_NODE_LABEL_VALUE}"
+)
+_AZURE_PROVIDER_PREFIX: Final = "azure://"
+
+
+def pool_workflow_id(node: Mapping[str, Any]) -> str | None:
+    """The GatewayPoolWorkflow ID of a node's pool, from its Azure providerID.
+
+    VMSS instance `azure:///subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/
+    virtualMachineScaleSets/<vmss>/virtualMachines/<id>`: the pool is the VMSS. Standalone VM
+    `.../virtualMachines/<vm>`: the pool is the AKS agent pool named by the node's label.
+    None when the node is not an Azure VM or names no pool.
+    """
+    spec = node.get("spec") or {}
+    provider_id = str(spec.get("providerID") or "")
+    if not provider_id.lower().startswith(_AZURE_PROVIDER_PREFIX):
+        return None
+    try:
+        arm_id = resource_names.parse_arm_resource_id(provider_id[len(_AZURE_PROVIDER_PREFIX) :])
+    except ValueError:
+        return None
+    types = tuple(t.lower() for t in arm_id.types)
+    if types == ("virtualmachinescalesets", "virtualmachines"):
+        pool = arm_id.names[0]
+    elif types == ("virtualmachines",):
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        pool = str(labels.get(kube_names.AKS_AGENT_POOL_LABEL) or "")
+        if not pool:
+            return None
+    else:
+        return None
+    return resource_names.gateway_pool_workflow_id(arm_id.subscription, arm_id.resource_group, pool)
+
+
+def membership_changes(
+    members: Mapping[str, str], event: WatchEvent
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Node name → pool workflow ID after `event`, and the pool workflows whose members changed."""
+    name = object_key(event.object)
+    before = members.get(name)
+    after = None if event.type == "DELETED" else pool_workflow_id(event.object)
+    updated = dict(members)
+    if after is None:
+        updated.pop(name, None)
+    else:
+        updated[name] = after
+    changed = tuple(dict.fromkeys(p for p in (before, after) if p is not None and before != after))
+    return updated, changed
+
+
+class NodeWatcher:
+    def __init__(self, api_client: ApiClient, temporal: Client) -> None:
+        self._core = CoreV1Api(api_client)
+        self._temporal = temporal
+        self._members: dict[str, str] = {}
+
+    def source(self) -> KubeListWatch:
+        return KubeListWatch(self._core.list_node, label_selector=GATEWAY_NODE_SELECTOR)
+
+    async def handle(self, event: WatchEvent) -> None:
+        members, changed = membership_changes(self._members, event)
+        for workflow_id in changed:
+            await self._signal(workflow_id, object_key(event.object))
+        # Only remembered once every pool was told, so a failed signal is retried on relist.
+        self._members = members
+
+    async def _signal(self, workflow_id: str, node: str) -> None:
+        try:
+            await self._temporal.get_workflow_handle(workflow_id).signal(POOL_MEMBERS_CHANGED)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                log.debug("node %s: no running pool workflow %s", node, workflow_id)
+                return
+            raise
+        log.info("node %s changed membership of %s", node, workflow_id)

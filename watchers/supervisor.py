@@ -1,0 +1,135 @@
+"""`Watchers`: the controller process's three watch loops, started and stopped together.
+
+Each loop feeds list_then_watch events to its handler one at a time. A handler that fails on an
+API or Temporal error is retried on the same event with backoff (the watch simply waits), so no
+change is skipped while the API server or Temporal is away. Anything else ends the loop's
+current watch, is logged with its traceback, and the loop relists after a backoff: one bad
+object or a bug in a handler never stops the controller from watching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+from types import TracebackType
+
+import aiohttp
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client.exceptions import ApiException
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from activities.kube.errors import status_message
+from contracts.workflow_io import ControllerSettings
+from watchers.list_watch import (
+    ListWatchSource,
+    WatchEvent,
+    WatchSettings,
+    list_then_watch,
+    object_key,
+)
+from watchers.node_watcher import NodeWatcher
+from watchers.secret_watcher import SecretWatcher
+from watchers.sgc_watcher import SgcWatcher
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[WatchEvent], Awaitable[None]]
+_TRANSIENT = (ApiException, RPCError, aiohttp.ClientError, OSError, asyncio.TimeoutError)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a log: never an ApiException's str, which dumps headers and bodies."""
+    if isinstance(exc, ApiException):
+        detail = status_message(exc.body)
+        return f"HTTP {exc.status}" + (f": {detail}" if detail else "")
+    if isinstance(exc, RPCError):
+        return f"Temporal {exc.status.name}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True)
+class _Loop:
+    name: str
+    source: Callable[[], ListWatchSource]
+    handle: Handler
+
+
+class Watchers:
+    def __init__(
+        self,
+        api_client: ApiClient,
+        temporal: Client,
+        settings: ControllerSettings,
+        *,
+        watch_settings: WatchSettings | None = None,
+    ) -> None:
+        self._watch = watch_settings or WatchSettings()
+        sgcs = SgcWatcher(api_client, temporal, settings)
+        nodes = NodeWatcher(api_client, temporal)
+        secrets = SecretWatcher(api_client, temporal, settings)
+        self._loops = (
+            _Loop("staticgatewayconfigurations", sgcs.source, sgcs.handle),
+            _Loop("gateway nodes", nodes.source, nodes.handle),
+            _Loop("key secrets", secrets.source, secrets.handle),
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        if self._tasks:
+            raise RuntimeError("watchers already started")
+        self._tasks = [
+            asyncio.create_task(self._run(loop), name=f"watch {loop.name}") for loop in self._loops
+        ]
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> Watchers:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _run(self, loop: _Loop) -> None:
+        failures = 0
+        while True:
+            try:
+                async with aclosing(list_then_watch(loop.source(), self._watch)) as events:
+                    async for event in events:
+                        await self._handle(loop, event)
+                        failures = 0
+            except Exception:
+                failures += 1
+                log.exception("watching %s failed; restarting (attempt %d)", loop.name, failures)
+                await asyncio.sleep(self._watch.backoff(failures))
+
+    async def _handle(self, loop: _Loop, event: WatchEvent) -> None:
+        failures = 0
+        while True:
+            try:
+                await loop.handle(event)
+                return
+            except _TRANSIENT as exc:
+                failures += 1
+                log.warning(
+                    "%s: %s %s not handled yet (attempt %d): %s",
+                    loop.name,
+                    event.type,
+                    object_key(event.object),
+                    failures,
+                    describe_error(exc),
+                )
+                await asyncio.sleep(self._watch.backoff(failures))
