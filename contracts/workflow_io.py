@@ -35,6 +35,10 @@ ENSURE_IP_CONFIG: Final = "ensure_ip_config"  # update: IpConfigRequest -> IpCon
 REMOVE_IP_CONFIG: Final = "remove_ip_config"  # update: owner uid (str) -> None
 POOL_MEMBERS_CHANGED: Final = "members_changed"  # signal: no argument (a node joined or left)
 
+# How long a single writer collects requests before one apply; configurations created together
+# reach it within a few hundred milliseconds of each other.
+DEFAULT_BATCH_WINDOW_SECONDS: Final = 0.5
+
 
 @dataclass(frozen=True)
 class SpecDelivery:
@@ -92,6 +96,8 @@ class ConfigurationStatus:
 class LoadBalancerInput:
     scope: AzureScope
     carried_rules: tuple[LoadBalancerRule, ...] = ()
+    # Requests arriving within this long of the first one share one apply.
+    batch_window_seconds: float = DEFAULT_BATCH_WINDOW_SECONDS
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,7 @@ class GatewayPoolInput:
     scope: AzureScope
     pool: GatewayPool
     carried_ip_configs: tuple[PoolIpConfig, ...] = ()
+    batch_window_seconds: float = DEFAULT_BATCH_WINDOW_SECONDS
 
 
 @dataclass(frozen=True)

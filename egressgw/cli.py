@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
+
+from egressgw.controller_flags import add_controller_parser
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,13 +51,45 @@ def _parser() -> argparse.ArgumentParser:
 
     down = dev_commands.add_parser("down", help="stop a stack started with --detach")
     down.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
+
+    add_controller_parser(commands)
+    _replay_parser(commands)
     return parser
+
+
+def _replay_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    replay = commands.add_parser(
+        "replay",
+        help="replay workflow histories against the current workflow code",
+        description="Replay histories from JSON files, directories of them, or a Temporal "
+        "server by workflow ID; one line per history; exit code 1 on any non-determinism.",
+    )
+    replay.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="file or directory")
+    replay.add_argument(
+        "--workflow-id",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="fetch this workflow's history from the server (repeatable)",
+    )
+    replay.add_argument(
+        "--address",
+        default=os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"),
+        metavar="HOST:PORT",
+        help="Temporal frontend for --workflow-id (default: $TEMPORAL_ADDRESS or localhost:7233)",
+    )
+    replay.add_argument("--namespace", default="default", metavar="NS")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "dev":
         return _dev(args)
+    if args.command in ("controller", "replay"):
+        code = _controller(args) if args.command == "controller" else _replay(args)
+        if argv is None:  # a real process, not a caller in the same interpreter
+            _exit_now(code)
+        return code
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -75,3 +112,55 @@ def _dev(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"egressgw dev: {err}", file=sys.stderr)
         return 2
+
+
+def _controller(args: argparse.Namespace) -> int:
+    from contracts import resource_names
+    from egressgw.cloud_config import CloudConfigError
+    from egressgw.controller import (
+        ControllerError,
+        ControllerOptions,
+        parse_duration,
+        run_controller,
+    )
+    from egressgw.telemetry import configure_logging, parse_health_address
+
+    configure_logging(args.log_level)
+    try:
+        options = ControllerOptions(
+            cloud_config=args.cloud_config,
+            kubeconfig=args.kubeconfig,
+            temporal_address=args.temporal_address,
+            temporal_namespace=args.temporal_namespace,
+            secret_namespace=args.secret_namespace,
+            azure_ca_file=args.azure_ca_file,
+            drift_check=parse_duration(args.drift_check_interval),
+            task_queue=args.task_queue or resource_names.CONTROLLER_TASK_QUEUE,
+            health=parse_health_address(args.health_address),
+            graceful_shutdown=parse_duration(args.graceful_shutdown),
+        )
+        return asyncio.run(run_controller(options))
+    except (ControllerError, CloudConfigError, ValueError) as err:
+        print(f"egressgw controller: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from egressgw.replay import run_replay
+
+    return asyncio.run(
+        run_replay(
+            args.paths, args.workflow_id, args.address, args.namespace, sys.stdout, sys.stderr
+        )
+    )
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit without interpreter finalization: the Temporal SDK's Rust threads can outlive it and
+    abort the process ("PyGILState_Release"), turning a clean run into a crash exit code."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)

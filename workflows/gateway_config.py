@@ -78,13 +78,24 @@ class _Refused(Exception):
     """A check in this workflow (not Azure) refused the configuration, e.g. prefix capacity."""
 
 
-async def _all(*steps: Awaitable[Any]) -> list[Any]:
-    """Run steps concurrently and wait for every one of them before raising the first failure,
-    so that compensation never overlaps a step that is still running."""
-    results = await asyncio.gather(*steps, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
+class _StepFailed(Exception):
+    """One of several concurrent steps failed; names it so the user's message can."""
+
+    def __init__(self, step: str, error: BaseException) -> None:
+        super().__init__(step)
+        self.step = step
+        self.error = error
+
+
+async def _all(*steps: tuple[str, Awaitable[Any]]) -> list[Any]:
+    """Run named steps concurrently and wait for every one of them before raising the first
+    failure, so that compensation never overlaps a step that is still running."""
+    results = await asyncio.gather(*(step for _, step in steps), return_exceptions=True)
+    for (name, _), result in zip(steps, results, strict=True):
+        if isinstance(result, asyncio.CancelledError) or is_cancelled_exception(result):
             raise result
+        if isinstance(result, BaseException):
+            raise _StepFailed(name, result)
     return results
 
 
@@ -107,6 +118,10 @@ class GatewayConfigWorkflow:
         self._pass = 0
         self._last_written: StatusUpdate | None = None
         self._step = "waiting for a delivery"
+        # Upserted only on change: each upsert is a history event, and drift passes are frequent.
+        self._pool_attribute = (
+            input.carried.pool.name if input.carried and input.carried.pool else ""
+        )
 
     # --- Messages --------------------------------------------------------------------------------
 
@@ -240,18 +255,22 @@ class GatewayConfigWorkflow:
                 f"provisioning generation {desired.generation}",
             )
         plan = decide.plan_prefix(desired)
-        record = replace(
-            before, key_secret=resource_names.gateway_secret_name(uid), generation=before.generation
-        )
+        record = replace(before, key_secret=resource_names.gateway_secret_name(uid))
         self._applied = record
         try:
-            self._set_step(desired, "key Secret ‖ resolve gateway pool")
-            key, pool = await _all(self._ensure_key(desired, tag), self._resolve_pool(desired, tag))
+            self._set_step("key Secret ‖ resolve gateway pool")
+            key, pool = await _all(
+                ("gateway key Secret", self._ensure_key(desired, tag)),
+                ("gateway pool lookup", self._resolve_pool(desired, tag)),
+            )
             if self._superseded(desired):
                 return
-            workflow.upsert_search_attributes([POOL_KEY.value_set(pool.name)])
+            if pool.name != self._pool_attribute:
+                self._pool_attribute = pool.name
+                workflow.upsert_search_attributes([POOL_KEY.value_set(pool.name)])
             problem = decide.prefix_capacity_error(desired, pool)
             if problem is not None:
+                self._step = "public IP prefix capacity check"
                 raise _Refused(problem)
 
             rule = LoadBalancerRule(
@@ -265,10 +284,10 @@ class GatewayConfigWorkflow:
                 managed_prefix=plan.managed_name or record.managed_prefix,
             )
             self._applied = record
-            self._set_step(desired, "load balancer rule ‖ public IP prefix")
+            self._set_step("load balancer rule ‖ public IP prefix")
             rule_result, prefix = await _all(
-                self._ensure_rule(rule, tag, verify=verify),
-                self._ensure_prefix(plan, pool, tag),
+                ("load balancer rule", self._ensure_rule(rule, tag, verify=verify)),
+                ("public IP prefix", self._ensure_prefix(plan, pool, tag)),
             )
             if self._superseded(desired):
                 return
@@ -280,20 +299,20 @@ class GatewayConfigWorkflow:
             )
             record = replace(record, pool=pool, public_ip_prefix_id=ip_config.public_ip_prefix_id)
             self._applied = record
-            self._set_step(desired, f"ipConfig on gateway pool {pool.name}")
+            self._set_step(f"ipConfig on gateway pool {pool.name}")
             pool_result = await self._ensure_ip_config(pool, ip_config, tag, verify=verify)
 
             release = decide.plan_release(before, replace(record, managed_prefix=plan.managed_name))
             if release.old_pool is not None:
-                self._set_step(desired, f"release old gateway pool {release.old_pool.name}")
+                self._set_step(f"release old gateway pool {release.old_pool.name}")
                 await self._remove_ip_config(release.old_pool, uid, f"release/{tag}")
             if release.managed_prefix:
-                self._set_step(desired, "delete the replaced managed prefix")
+                self._set_step("delete the replaced managed prefix")
                 await self._delete_prefix(release.managed_prefix, f"release/{tag}")
             self._applied = replace(
                 record, managed_prefix=plan.managed_name, generation=desired.generation
             )
-        except (ActivityError, _Refused, asyncio.CancelledError) as err:
+        except (ActivityError, _Refused, _StepFailed, asyncio.CancelledError) as err:
             await self._compensate(desired, before, err)
             if is_cancelled_exception(err):
                 raise
@@ -327,11 +346,13 @@ class GatewayConfigWorkflow:
         self, desired: SpecDelivery, before: AppliedConfiguration, err: BaseException
     ) -> None:
         """Undo exactly what this pass created, shielded from cancellation, then report."""
-        message = (
-            decide.failure_message(self._step, [str(err)])
-            if isinstance(err, _Refused)
-            else decide.failure_message(self._step, failure_causes(err))
-        )
+        step, cause = (err.step, err.error) if isinstance(err, _StepFailed) else (self._step, err)
+        if is_cancelled_exception(cause):
+            message = decide.cancelled_message(step)
+        elif isinstance(cause, _Refused):
+            message = decide.failure_message(step, [str(cause)])
+        else:
+            message = decide.failure_message(step, failure_causes(cause))
         after = self._applied or before
         created = decide.created_by_run(before, after)
         self._set_phase(Phase.DEGRADED, desired, "compensating", message)
@@ -378,7 +399,7 @@ class GatewayConfigWorkflow:
         self._applied = record
         try:
             await self._teardown(record, f"delete/{desired.sgc.uid}/p{self._pass}")
-            self._set_step(desired, "remove finalizer")
+            self._set_step("remove finalizer")
             await self._kube_do(
                 acts.REMOVE_SGC_FINALIZER,
                 desired.sgc,
@@ -431,7 +452,6 @@ class GatewayConfigWorkflow:
                     ),
                     f"{tag}/key/delete",
                     "delete the gateway key Secret",
-                    wait_cancellation=True,
                 )
 
     # --- Steps -----------------------------------------------------------------------------------
@@ -527,7 +547,6 @@ class GatewayConfigWorkflow:
             f"{tag}/prefix/delete",
             f"delete managed public IP prefix {name} and its public IPs",
             activity_options.AZURE,
-            wait_cancellation=True,
         )
 
     # --- Status, events, visibility --------------------------------------------------------------
@@ -574,9 +593,9 @@ class GatewayConfigWorkflow:
         if phase != self._status.phase:
             workflow.upsert_search_attributes([PHASE_KEY.value_set(str(phase))])
         self._status = decide.configuration_status(phase, desired, message, provisioned)
-        self._set_step(desired, step)
+        self._set_step(step)
 
-    def _set_step(self, desired: SpecDelivery | None, step: str) -> None:
+    def _set_step(self, step: str) -> None:
         self._step = step
         self._publish()
 
@@ -586,6 +605,8 @@ class GatewayConfigWorkflow:
         )
 
     # --- Activity calls --------------------------------------------------------------------------
+    # Every call waits for a cancelled activity to finish: a step and its undo must never overlap
+    # (with TRY_CANCEL the undo of a half-done step would run while the step still writes).
 
     async def _call(
         self,
@@ -595,8 +616,6 @@ class GatewayConfigWorkflow:
         activity_id: str,
         summary: str,
         options: ActivityOptions,
-        *,
-        wait_cancellation: bool = False,
     ) -> Result:
         result = await workflow.execute_activity(
             name,
@@ -607,38 +626,20 @@ class GatewayConfigWorkflow:
             start_to_close_timeout=options.start_to_close,
             heartbeat_timeout=options.heartbeat,
             retry_policy=options.retry,
-            cancellation_type=(
-                workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-                if wait_cancellation
-                else workflow.ActivityCancellationType.TRY_CANCEL
-            ),
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
         return cast(Result, result)
 
-    async def _kube_do(
-        self,
-        name: str,
-        arg: object,
-        activity_id: str,
-        summary: str,
-        *,
-        wait_cancellation: bool = False,
-    ) -> None:
-        await self._do(name, arg, activity_id, summary, activity_options.KUBE, wait_cancellation)
+    async def _kube_do(self, name: str, arg: object, activity_id: str, summary: str) -> None:
+        await self._do(name, arg, activity_id, summary, activity_options.KUBE)
 
     async def _single_writer_do(
         self, name: str, arg: object, activity_id: str, summary: str
     ) -> None:
-        await self._do(name, arg, activity_id, summary, activity_options.SINGLE_WRITER, True)
+        await self._do(name, arg, activity_id, summary, activity_options.SINGLE_WRITER)
 
     async def _do(
-        self,
-        name: str,
-        arg: object,
-        activity_id: str,
-        summary: str,
-        options: ActivityOptions,
-        wait_cancellation: bool,
+        self, name: str, arg: object, activity_id: str, summary: str, options: ActivityOptions
     ) -> None:
         await workflow.execute_activity(
             name,
@@ -648,9 +649,5 @@ class GatewayConfigWorkflow:
             start_to_close_timeout=options.start_to_close,
             heartbeat_timeout=options.heartbeat,
             retry_policy=options.retry,
-            cancellation_type=(
-                workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-                if wait_cancellation
-                else workflow.ActivityCancellationType.TRY_CANCEL
-            ),
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )

@@ -352,6 +352,10 @@ def failure_message(step: str, causes: Sequence[str]) -> str:
     return f"{step} failed: {detail}"
 
 
+def cancelled_message(step: str) -> str:
+    return f"provisioning was cancelled during {step}; what this pass created was removed"
+
+
 _WRAPPER_MESSAGES: Final = frozenset({"Activity task failed", "Activity task timed out"})
 
 

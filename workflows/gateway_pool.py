@@ -9,6 +9,8 @@ and a concurrent reconcile of every member, which updates only members that need
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
@@ -97,7 +99,7 @@ class GatewayPoolWorkflow:
                 idle = True
             else:
                 idle = False
-                await workflow.sleep(batching.BATCH_WINDOW)
+                await workflow.sleep(timedelta(seconds=input.batch_window_seconds))
                 await self._apply_batch()
             if idle or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(
@@ -105,9 +107,8 @@ class GatewayPoolWorkflow:
                 )
                 if not self._has_work():
                     workflow.continue_as_new(
-                        GatewayPoolInput(
-                            scope=self._input.scope,
-                            pool=self._input.pool,
+                        replace(
+                            self._input,
                             carried_ip_configs=batching.ip_configs_input(self._ip_configs),
                         )
                     )

@@ -7,6 +7,9 @@ PUT with If-Match) for all owners, and answers every queued update.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError
@@ -81,7 +84,7 @@ class LoadBalancerWorkflow:
                 idle = True
             else:
                 idle = False
-                await workflow.sleep(batching.BATCH_WINDOW)
+                await workflow.sleep(timedelta(seconds=input.batch_window_seconds))
                 await self._apply_batch()
             if idle or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(
@@ -89,10 +92,7 @@ class LoadBalancerWorkflow:
                 )
                 if not self._queue:
                     workflow.continue_as_new(
-                        LoadBalancerInput(
-                            scope=self._input.scope,
-                            carried_rules=batching.rules_input(self._rules),
-                        )
+                        replace(self._input, carried_rules=batching.rules_input(self._rules))
                     )
 
     async def _apply_batch(self) -> None:

@@ -22,10 +22,9 @@ from contracts.activity_io import (
 from contracts.azure_state import NodeAddress
 from contracts.workflow_io import IpConfigResult, RuleResult
 
-# Requests that arrive within this window of the first one share one apply. Configurations
-# created together reach this step within a few hundred milliseconds of each other; a longer
-# window would only add to every configuration's time to Ready.
-BATCH_WINDOW: Final = timedelta(milliseconds=500)
+# The batching window itself is part of each single writer's input (batch_window_seconds, 0.5 s
+# by default): configurations created together reach the single writers within a few hundred
+# milliseconds of each other, and a longer window only adds to every configuration's time to Ready.
 # An idle single writer continues as new this often, so its history stays short and it picks up
 # new workflow code (Worker Versioning upgrades on continue-as-new).
 IDLE_CONTINUE_AS_NEW: Final = timedelta(hours=12)

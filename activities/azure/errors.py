@@ -4,8 +4,8 @@ Retries belong to the workflow's RetryPolicy, so every activity lets Azure error
 `azure_errors()` and nothing else inspects status codes:
 
 - 429 and 5xx: retryable, with `next_retry_delay` from Retry-After when Azure gave one;
-- 409 (AnotherOperationInProgress, Conflict, ...) and 412 (stale ETag): retryable, the next
-  attempt re-reads and re-plans;
+- 409 (AnotherOperationInProgress, Conflict, ...) and 412 (stale ETag): retryable and benign
+  (no failure metrics or WARN tracebacks), the next attempt re-reads and re-plans;
 - a long-running operation that Azure reports as failed: retryable;
 - connection errors: retryable;
 - any other 4xx: non-retryable, typed `Azure<Code>`, with Azure's code and message in the text,
@@ -28,7 +28,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 # Error types the workflows may match on (ApplicationError.type).
 CONNECTION_ERROR: Final = "AzureConnectionError"
@@ -137,10 +137,19 @@ def classify(err: AzureError, action: str) -> ApplicationError:
             type=THROTTLED if status == 429 else SERVER_ERROR,
             next_retry_delay=retry_after(_headers(err)),
         )
+    # Conflicts and stale ETags are how optimistic concurrency with Azure normally goes: the
+    # retry re-reads. BENIGN keeps them out of failure metrics and WARN tracebacks.
     if status == 409:
-        return ApplicationError(text, type=CONFLICT, next_retry_delay=retry_after(_headers(err)))
+        return ApplicationError(
+            text,
+            type=CONFLICT,
+            next_retry_delay=retry_after(_headers(err)),
+            category=ApplicationErrorCategory.BENIGN,
+        )
     if status == 412:
-        return ApplicationError(text, type=PRECONDITION_FAILED)
+        return ApplicationError(
+            text, type=PRECONDITION_FAILED, category=ApplicationErrorCategory.BENIGN
+        )
     if status == 408:
         return ApplicationError(text, type=SERVER_ERROR)
     return ApplicationError(

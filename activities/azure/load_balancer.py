@@ -3,7 +3,7 @@ DELETE when nothing is left). Called only by LoadBalancerWorkflow, the single wr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.core.polling import AsyncLROPoller
@@ -73,9 +73,10 @@ class LoadBalancerActivities:
         await long_operations.resume_interrupted(delete_key, self._delete(rg, name, {}))
         with errors.azure_errors(f"reading load balancer {name}"):
             try:
-                current: LoadBalancerJson | None = as_object(
-                    await self._network.load_balancers.get(rg, name, cls=raw_json)
-                )  # type: ignore[assignment]
+                current: LoadBalancerJson | None = cast(
+                    LoadBalancerJson,
+                    as_object(await self._network.load_balancers.get(rg, name, cls=raw_json)),
+                )
             except ResourceNotFoundError:
                 current = None
         try:
@@ -99,7 +100,7 @@ class LoadBalancerActivities:
                 written = await long_operations.run(
                     put_key, self._put(rg, name, plan.body, headers)
                 )
-            result = as_object(written)  # type: ignore[assignment]
+            result = cast(LoadBalancerJson, as_object(written))
         if result is None:
             # No rules wanted and no load balancer: nothing to do, nothing left.
             return ApplyLoadBalancerResult(rules=(), changes=plan.changes, deleted=True)

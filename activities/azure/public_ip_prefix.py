@@ -3,7 +3,7 @@ user brings (checked). Reference/upstream-facts.md §2.5 steps 3 and 5."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.core.polling import AsyncLROPoller
@@ -56,7 +56,7 @@ class PublicIpPrefixActivities:
                 doc = await self._network.public_ip_prefixes.get(resource_group, name, cls=raw_json)
             except ResourceNotFoundError:
                 return None
-        return as_object(doc)  # type: ignore[return-value]
+        return cast(PublicIpPrefixJson, as_object(doc))
 
     def _put(self, rg: str, name: str, body: object) -> long_operations.Begin[Any]:
         async def begin(token: str | None) -> AsyncLROPoller[Any]:
@@ -76,7 +76,9 @@ class PublicIpPrefixActivities:
 
     @activity.defn(name=activity_io.ENSURE_MANAGED_PREFIX)
     async def ensure_managed_public_ip_prefix(self, data: EnsurePrefixInput) -> PublicPrefix:
-        """The managed prefix, created with the pool's length when missing."""
+        """The managed prefix, created with the pool's length when missing (or Failed). One
+        that exists is returned as it is: a prefix's length cannot change in place, so the
+        caller compares `prefix_length` and replaces the prefix if it must."""
         rg = data.scope.resource_group
         prefix_id = resource_names.public_ip_prefix_id(data.scope.subscription_id, rg, data.name)
         key = f"PUT {prefix_id}"
@@ -88,7 +90,7 @@ class PublicIpPrefixActivities:
         body = managed_prefix_body(data.scope.location, data.prefix_length)
         with errors.azure_errors(f"creating public IP prefix {data.name}"):
             created = await long_operations.run(key, self._put(rg, data.name, body))
-        return _prefix(as_object(created), managed=True)  # type: ignore[arg-type]
+        return _prefix(cast(PublicIpPrefixJson, as_object(created)), managed=True)
 
     @activity.defn(name=activity_io.GET_BYO_PREFIX)
     async def get_byo_public_ip_prefix(self, data: ByoPrefixInput) -> PublicPrefix:
@@ -136,16 +138,26 @@ class PublicIpPrefixActivities:
         found = await self._get(rg, data.name)
         if found is None:
             return DeletePrefixResult(deleted=False)
-        deleted_ips: list[str] = []
+        standalone: list[resource_names.ArmResourceId] = []
+        instance_ips: list[str] = []
         for ref in (found.get("properties") or {}).get("publicIPAddresses") or []:
             try:
                 ip_id = resource_names.parse_arm_resource_id(ref.get("id", ""))
             except ValueError:
                 continue
-            # Instance IPs of a scale set go with their ipConfig; only standalone ones are ours
-            # to delete here.
-            if ip_id.resource_type.lower() != _PUBLIC_IP_TYPE:
-                continue
+            if ip_id.resource_type.lower() == _PUBLIC_IP_TYPE:
+                standalone.append(ip_id)
+            else:
+                instance_ips.append(str(ip_id))
+        if instance_ips:
+            # Scale set instance IPs go with their ipConfigs (the pool's update removes them);
+            # until then Azure refuses the delete, so wait for it rather than fail for good.
+            raise errors.unexpected(
+                f"public IP prefix {data.name} is still used by {len(instance_ips)} scale set "
+                f"instance IP(s), e.g. {instance_ips[0]}; remove the ipConfigs first"
+            )
+        deleted_ips: list[str] = []
+        for ip_id in standalone:
             if await self._delete_public_ip(ip_id):
                 deleted_ips.append(ip_id.name)
         with errors.azure_errors(f"deleting public IP prefix {data.name}"):

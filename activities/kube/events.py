@@ -88,6 +88,8 @@ class EventActivities:
                 body: Any = event_body(event, now)
                 await self._core.create_namespaced_event(namespace, body)
             except ApiException as exc:
+                if is_not_found(exc):
+                    return  # the namespace is gone, and with it the object the event was about
                 if is_conflict(exc):
                     # Another attempt created it in between; the retry counts this occurrence.
                     raise ApplicationError(
@@ -103,4 +105,9 @@ class EventActivities:
         try:
             await self._core.patch_namespaced_event(name, namespace, patch, **MERGE_PATCH)
         except ApiException as exc:
+            if is_not_found(exc):
+                # Expired (events have a TTL) between the read and the write: the retry creates it.
+                raise ApplicationError(
+                    f"Event {namespace}/{name} expired while being updated", type=CONFLICT_ERROR
+                ) from None
             raise activity_error(exc, f"update Event {namespace}/{name}") from None

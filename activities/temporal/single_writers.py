@@ -37,6 +37,7 @@ from contracts.activity_io import (
 )
 from contracts.azure_state import AzureScope, GatewayPool
 from contracts.workflow_io import (
+    DEFAULT_BATCH_WINDOW_SECONDS,
     ENSURE_IP_CONFIG,
     ENSURE_RULE,
     GATEWAY_POOL_WORKFLOW,
@@ -81,6 +82,14 @@ def _update_id() -> str:
     return f"{info.workflow_id}/{info.activity_id}/{info.attempt}"
 
 
+def _observe_start_outcome(start: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Read the start operation's outcome once the call is over. When the call was cancelled
+    nobody else reads it, and asyncio would log "Future exception was never retrieved"."""
+    future = getattr(start, "_workflow_handle", None)  # the SDK keeps no public accessor
+    if isinstance(future, asyncio.Future) and future.done() and not future.cancelled():
+        future.exception()
+
+
 class SingleWriterActivities:
     def __init__(
         self,
@@ -88,10 +97,14 @@ class SingleWriterActivities:
         task_queue: str = resource_names.CONTROLLER_TASK_QUEUE,
         *,
         heartbeat_every: timedelta = DEFAULT_HEARTBEAT_EVERY,
+        batch_window: timedelta = timedelta(seconds=DEFAULT_BATCH_WINDOW_SECONDS),
     ) -> None:
+        """`batch_window`: how long a single writer started here collects requests before it
+        applies them."""
         self._client = client
         self._task_queue = task_queue
         self._heartbeat_every = heartbeat_every
+        self._batch_window_seconds = batch_window.total_seconds()
 
     @activity.defn(name=ENSURE_LOAD_BALANCER_RULE)
     async def ensure_load_balancer_rule(self, call: EnsureRuleCall) -> RuleResult:
@@ -126,7 +139,7 @@ class SingleWriterActivities:
     def _load_balancer(self, scope: AzureScope) -> WithStartWorkflowOperation[Any, Any]:
         return WithStartWorkflowOperation(
             LOAD_BALANCER_WORKFLOW,
-            LoadBalancerInput(scope=scope),
+            LoadBalancerInput(scope=scope, batch_window_seconds=self._batch_window_seconds),
             id=load_balancer_workflow_id(scope),
             task_queue=self._task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -139,7 +152,9 @@ class SingleWriterActivities:
     def _pool(self, scope: AzureScope, pool: GatewayPool) -> WithStartWorkflowOperation[Any, Any]:
         return WithStartWorkflowOperation(
             GATEWAY_POOL_WORKFLOW,
-            GatewayPoolInput(scope=scope, pool=pool),
+            GatewayPoolInput(
+                scope=scope, pool=pool, batch_window_seconds=self._batch_window_seconds
+            ),
             id=gateway_pool_workflow_id(pool),
             task_queue=self._task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -162,22 +177,31 @@ class SingleWriterActivities:
             result_type=result_type,
         )
         try:
-            return await self._heartbeating(call)
+            return await self._heartbeating(call, start)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             message = cause.message if isinstance(cause, FailureError) else str(cause)
             error_type = cause.type if isinstance(cause, ApplicationError) else None
             raise ApplicationError(message, type=error_type, non_retryable=True) from None
 
-    async def _heartbeating(self, call: Awaitable[Result]) -> Result:
+    async def _heartbeating(
+        self, call: Awaitable[Result], start: WithStartWorkflowOperation[Any, Any]
+    ) -> Result:
         """Await `call`, heartbeating meanwhile so that a lost worker or a cancel is noticed."""
         task = asyncio.ensure_future(call)
+        task.add_done_callback(lambda _: _observe_start_outcome(start))
         try:
             while True:
                 done, _ = await asyncio.wait({task}, timeout=self._heartbeat_every.total_seconds())
                 if done:
                     return task.result()
                 activity.heartbeat()
+        except asyncio.CancelledError:
+            # A sent update cannot be withdrawn: let it finish before reporting the cancel, so
+            # that the caller's undo (queued after this) is applied after it, never before.
+            if not activity.is_worker_shutdown():
+                await asyncio.wait({task})
+            raise
         finally:
             if not task.done():
                 task.cancel()

@@ -6,16 +6,20 @@ imports (Azure SDK, emulators) happen while it boots; `dev up --detach` is timed
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import secrets
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contracts import resource_names
-from egressgw.dev.kube_seed import gateway_nodes, namespaces
+from egressgw.dev.kube_seed import SYSTEM_NAMESPACE, gateway_nodes, namespaces
 from egressgw.dev.layout import (
     LOCALHOST,
     DevOptions,
@@ -38,8 +42,18 @@ CRD_DIR = Path(__file__).resolve().parents[2] / "deploy" / "crds"
 DEV_CLIENT_ID = "egressgw-dev"
 
 
+# The dev stack's controller gives in-flight activities less time than a cluster's would: `dev
+# down` should feel quick, and the activities are idempotent and resume on the next start.
+CONTROLLER_GRACEFUL_SHUTDOWN = "5s"
+CONTROLLER_STOP_TIMEOUT = 15.0
+
+
 def endpoints_document(
-    ports: DevPorts, paths: StatePaths, pid: int, temporal_pid: int | None
+    ports: DevPorts,
+    paths: StatePaths,
+    pid: int,
+    temporal_pid: int | None,
+    controller_pid: int | None = None,
 ) -> dict[str, Any]:
     return {
         "temporal_address": f"{LOCALHOST}:{ports.temporal}",
@@ -53,7 +67,36 @@ def endpoints_document(
         "ports": ports.named(),
         "pid": pid,
         "temporal_pid": temporal_pid,
+        "controller_pid": controller_pid,
+        "controller_log": str((paths.logs / "controller.log").resolve()),
     }
+
+
+def controller_command(ports: DevPorts, paths: StatePaths) -> list[str]:
+    """The controller as a cluster would run it, pointed at the stack's files."""
+    return [
+        sys.executable,
+        "-m",
+        "egressgw",
+        "controller",
+        "--cloud-config",
+        str(paths.azure_config.resolve()),
+        "--kubeconfig",
+        str(paths.kubeconfig.resolve()),
+        "--azure-ca-file",
+        str(paths.ca.resolve()),
+        "--temporal-address",
+        f"{LOCALHOST}:{ports.temporal}",
+        "--temporal-namespace",
+        "default",
+        "--secret-namespace",
+        SYSTEM_NAMESPACE,
+        # Health is for a kubelet; the stack's six ports stay all it needs.
+        "--health-address",
+        "off",
+        "--graceful-shutdown",
+        CONTROLLER_GRACEFUL_SHUTDOWN,
+    ]
 
 
 def azure_cloud_config(topology: Topology, arm_url: str, client_secret: str) -> dict[str, Any]:
@@ -103,6 +146,7 @@ class DevStack:
         self.temporal: TemporalDevServer | None = None
         self.kube: KubeEmulator | None = None
         self.arm: ArmEmulator | None = None
+        self.controller: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> dict[str, Any]:
         """Start everything and seed it; returns the endpoints document it also wrote."""
@@ -126,11 +170,14 @@ class DevStack:
             self._progress("waiting for Temporal to accept connections")
             assert self.temporal is not None
             await self.temporal.wait_ready()
+            self._launch_controller()
         except BaseException:
             await self.stop()
             raise
-        assert self.temporal is not None
-        document = endpoints_document(self.ports, paths, os.getpid(), self.temporal.pid)
+        assert self.temporal is not None and self.controller is not None
+        document = endpoints_document(
+            self.ports, paths, os.getpid(), self.temporal.pid, self.controller.pid
+        )
         write_json_atomic(paths.endpoints, document)
         return document
 
@@ -149,6 +196,30 @@ class DevStack:
             )
         )
         await self.temporal.launch()
+
+    def _launch_controller(self) -> None:
+        """Start the controller process and return at once: its imports and connections happen
+        while `dev up --detach` already reports ready (it retries Temporal until it answers)."""
+        log_path = self.paths.logs / "controller.log"
+        self._progress(f"starting the controller (log {log_path})")
+        with log_path.open("ab") as log:
+            self.controller = subprocess.Popen(
+                controller_command(self.ports, self.paths),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    async def _stop_controller(self) -> None:
+        process, self.controller = self.controller, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.to_thread(process.wait, CONTROLLER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            await asyncio.to_thread(process.wait)
 
     async def _start_kube(self) -> None:
         # Imported only now so that the import overlaps Temporal's boot.
@@ -207,6 +278,7 @@ class DevStack:
 
     async def stop(self) -> None:
         # Reverse order of start; each part's stop is safe when it never started.
+        await self._stop_controller()
         if self.arm is not None:
             await self.arm.stop()
         if self.kube is not None:

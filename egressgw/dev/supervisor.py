@@ -92,6 +92,7 @@ def _mark_stopped(paths: StatePaths) -> None:
         return
     data["pid"] = None
     data["temporal_pid"] = None
+    data["controller_pid"] = None
     write_json_atomic(paths.endpoints, data)
 
 
@@ -191,20 +192,26 @@ def stop_detached(state_dir: Path, out: TextIO, timeout: float = 30.0) -> int:
     pid = _running_pid(paths)
     if pid is None:
         print(f"no dev stack is running from {paths.root}", file=out)
-        _stop_orphaned_temporal(paths)
+        _stop_orphans(paths)
         return 0
     os.kill(pid, signal.SIGTERM)
     if not _wait_gone(pid, timeout):
         raise DevStackError(f"the dev stack (pid {pid}) did not stop within {timeout:.0f}s")
-    _stop_orphaned_temporal(paths)
+    _stop_orphans(paths)
     print(f"stopped the dev stack (pid {pid}); state kept in {paths.root}", file=out)
     return 0
 
 
-def _stop_orphaned_temporal(paths: StatePaths) -> None:
-    """A supervisor killed with SIGKILL leaves its Temporal child running; stop that one too."""
-    with contextlib.suppress(OSError, ValueError, TypeError):
-        temporal_pid = int(json.loads(paths.endpoints.read_text())["temporal_pid"])
-        if _alive(temporal_pid) and _cmdline_has(temporal_pid, b"start-dev"):
-            os.kill(temporal_pid, signal.SIGTERM)
-            _wait_gone(temporal_pid, 15)
+def _stop_orphans(paths: StatePaths) -> None:
+    """A supervisor killed with SIGKILL leaves its children running: the controller (first, so it
+    does not spend its shutdown retrying a vanished Temporal) and the Temporal server."""
+    try:
+        document = json.loads(paths.endpoints.read_text())
+    except (OSError, ValueError):
+        return
+    for key, words in (("controller_pid", (b"controller",)), ("temporal_pid", (b"start-dev",))):
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            pid = int(document[key])
+            if _alive(pid) and _cmdline_has(pid, *words):
+                os.kill(pid, signal.SIGTERM)
+                _wait_gone(pid, 15)

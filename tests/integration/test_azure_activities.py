@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from azure.mgmt.network.aio import NetworkManagementClient
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
 
 from activities.azure import errors
@@ -208,18 +208,25 @@ async def test_an_interrupted_put_is_resumed_from_the_heartbeated_token(
     t = arm_topology
     arm_emulator.set_latency({"PUT loadBalancers": 1.5})
     beats: list[Any] = []
+    token_seen = asyncio.Event()
+
+    def on_heartbeat(*details: Any) -> None:
+        beats.append(details[0])
+        if details[0].get("token"):
+            token_seen.set()
+
     first = ActivityEnvironment()
-    first.on_heartbeat = lambda *details: beats.append(details[0])
+    first.on_heartbeat = on_heartbeat
     task = asyncio.ensure_future(
         first.run(lb_acts.apply_load_balancer, ApplyLoadBalancerInput(_scope(t), (_rule(1),)))
     )
-    while not any(b.get("token") for b in beats):
-        await asyncio.sleep(0.05)
+    await asyncio.wait_for(token_seen.wait(), timeout=10)
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert arm_emulator.request_log.count("PUT", "loadBalancers") == 1
 
+    polls_before = arm_emulator.request_log.polls()
     retry = ActivityEnvironment()
     token_beat = next(b for b in beats if b.get("token"))
     retry.info = dataclasses.replace(retry.info, heartbeat_details=[token_beat])
@@ -228,6 +235,7 @@ async def test_an_interrupted_put_is_resumed_from_the_heartbeated_token(
     )
     # Resumed: it polled the first PUT to its end instead of issuing another one.
     assert arm_emulator.request_log.count("PUT", "loadBalancers") == 1
+    assert arm_emulator.request_log.polls() > polls_before
     assert result.rules[0].port == 6000
     lb = arm_emulator.resource(_lb_id(t))
     assert lb is not None
@@ -341,13 +349,16 @@ async def test_a_stale_etag_is_retryable(
     t = arm_topology
     await _apply(lb_acts, t, _rule(1))
     doc = (await network.load_balancers.get(t.resource_group, LB_NAME)).as_dict()
-    with pytest.raises(ApplicationError) as caught:
-        with errors.azure_errors(f"updating load balancer {LB_NAME}"):
-            await network.load_balancers.begin_create_or_update(
-                t.resource_group, LB_NAME, json_body(doc), headers={"If-Match": 'W/"stale"'}
-            )
+    with (
+        pytest.raises(ApplicationError) as caught,
+        errors.azure_errors(f"updating load balancer {LB_NAME}"),
+    ):
+        await network.load_balancers.begin_create_or_update(
+            t.resource_group, LB_NAME, json_body(doc), headers={"If-Match": 'W/"stale"'}
+        )
     assert not caught.value.non_retryable
     assert caught.value.type == errors.PRECONDITION_FAILED
+    assert caught.value.category is ApplicationErrorCategory.BENIGN
     # The SDK exception (with its request) is not chained into what Temporal records.
     assert caught.value.__cause__ is None
 

@@ -23,6 +23,7 @@ from contracts import resource_names
 from contracts.activity_io import (
     ApplyLoadBalancerInput,
     ApplyPoolInput,
+    DeletePrefixInput,
     EnsurePrefixInput,
     LoadBalancerRule,
     MemberAddresses,
@@ -125,7 +126,9 @@ async def _prepared(
 
 def _primary_ip_configs(doc: dict[str, Any]) -> list[dict[str, Any]]:
     nics = doc["networkInterfaceConfigurations"]
-    return [c for c in nics if c["properties"].get("primary")][0]["properties"]["ipConfigurations"]
+    primary = next(c for c in nics if c["properties"].get("primary"))
+    configs: list[dict[str, Any]] = primary["properties"]["ipConfigurations"]
+    return configs
 
 
 def _model_ip_configs(arm: ArmEmulator, pool: GatewayPool) -> list[dict[str, Any]]:
@@ -373,6 +376,33 @@ async def test_vmss_instances_are_updated_only_when_needed(
     restored = await _reconcile(pools, t, pool, member, configs)
     assert f"instance 0: added ipConfig {configs[0].ip_config_name}" in restored.changes
     assert {uid for uid, _ in restored.secondary_ips} == {c.owner_uid for c in configs}
+
+
+async def test_a_managed_prefix_is_deleted_only_after_the_ip_configs_using_it(
+    pools: GatewayPoolActivities,
+    network: NetworkManagementClient,
+    arm_emulator: ArmEmulator,
+    arm_topology: Topology,
+) -> None:
+    t = arm_topology
+    pool, configs = await _prepared(pools, network, t, t.vmss_pools[0].pool_name, public=True)
+    await _run(pools.apply_vmss_model, ApplyPoolInput(_scope(t), pool, configs))
+    member = PoolMember("0", t.vmss_pools[0].computer_name(0))
+    await _reconcile(pools, t, pool, member, configs)
+    prefix_name = resource_names.parse_arm_resource_id(configs[0].public_ip_prefix_id).name
+    delete = DeletePrefixInput(_scope(t), prefix_name)
+    prefixes = PublicIpPrefixActivities(network)
+    with pytest.raises(ApplicationError) as in_use:
+        await _run(prefixes.delete_managed_public_ip_prefix, delete)
+    assert not in_use.value.non_retryable
+    assert "still used by 1 scale set instance IP" in in_use.value.message
+
+    # Teardown in order: the model, then the instance, then the prefix.
+    await _run(pools.apply_vmss_model, ApplyPoolInput(_scope(t), pool, configs[1:]))
+    await _reconcile(pools, t, pool, member, configs[1:])
+    result = await _run(prefixes.delete_managed_public_ip_prefix, delete)
+    assert result.deleted
+    assert arm_emulator.resource(configs[0].public_ip_prefix_id) is None
 
 
 # --- VM pools ------------------------------------------------------------------------------------

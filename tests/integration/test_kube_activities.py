@@ -1,9 +1,12 @@
-"""The Kubernetes activities against the emulator, through kubernetes_asyncio as the worker uses it."""
+"""The Kubernetes activities against the emulator, through kubernetes_asyncio like the worker."""
 
 from __future__ import annotations
 
 import base64
+import json
+import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +16,25 @@ import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from kubernetes_asyncio.client import ApiClient
+from temporalio import workflow
+from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from activities.kube.catalog import kube_activities
 from activities.kube.events import EventActivities
 from activities.kube.finalizers import FinalizerActivities
 from activities.kube.gateway_keys import GatewayKeyActivities
 from activities.kube.status import StatusActivities
 from contracts import kube_names
 from contracts.activity_io import (
+    DELETE_GATEWAY_KEY,
+    ENSURE_GATEWAY_KEY,
+    RECORD_SGC_EVENT,
+    REMOVE_SGC_FINALIZER,
+    UPDATE_SGC_STATUS,
     ConditionUpdate,
     EventInput,
     GatewayKey,
@@ -31,6 +43,7 @@ from contracts.activity_io import (
     StatusUpdate,
 )
 from contracts.conditions import ConditionStatus
+from egressgw.dev.temporal_server import TemporalDevServer
 from sim.kube.server import KubeEmulator
 
 SECRET_NS = "kube-system"
@@ -382,3 +395,92 @@ async def test_finalizer_of_a_recreated_object_is_left_alone(
     await ActivityEnvironment().run(finalizers.remove_sgc_finalizer, stale)
     obj = await get_sgc(kube_emulator, "reborn")
     assert obj is not None and obj["metadata"]["finalizers"] == [kube_names.SGC_FINALIZER]
+
+
+# --- through a real worker -----------------------------------------------------------------------
+
+
+@workflow.defn(name="KubeActivitiesProbe")
+class KubeActivitiesProbe:
+    """Calls the Kubernetes activities by name, as GatewayConfigWorkflow does."""
+
+    @workflow.run
+    async def run(self, sgc: SgcRef, teardown: bool) -> GatewayKey | None:
+        timeout = timedelta(seconds=10)
+        if teardown:
+            await workflow.execute_activity(
+                DELETE_GATEWAY_KEY, GatewayKeyInput(sgc, SECRET_NS), start_to_close_timeout=timeout
+            )
+            await workflow.execute_activity(
+                REMOVE_SGC_FINALIZER, sgc, start_to_close_timeout=timeout
+            )
+            return None
+        key: GatewayKey = await workflow.execute_activity(
+            ENSURE_GATEWAY_KEY,
+            GatewayKeyInput(sgc, SECRET_NS),
+            result_type=GatewayKey,
+            start_to_close_timeout=timeout,
+        )
+        ready_now = ConditionUpdate("Ready", ConditionStatus.TRUE, "Provisioned", "ready")
+        await workflow.execute_activity(
+            UPDATE_SGC_STATUS,
+            StatusUpdate(sgc, 1, (ready_now,), key=key),
+            start_to_close_timeout=timeout,
+        )
+        await workflow.execute_activity(
+            RECORD_SGC_EVENT,
+            EventInput(sgc, "Normal", "Reconciled", "ready"),
+            start_to_close_timeout=timeout,
+        )
+        return key
+
+
+def payload_texts(node: Any) -> list[str]:
+    """Every payload's data in a history's JSON, decoded (payload data is base64 there)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("data"), str) and isinstance(node.get("metadata"), dict):
+            found.append(base64.b64decode(node["data"]).decode(errors="replace"))
+        for value in node.values():
+            found.extend(payload_texts(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(payload_texts(value))
+    return found
+
+
+async def test_activities_run_by_name_on_a_worker_and_no_key_reaches_the_history(
+    kube_emulator: KubeEmulator, aio_api: ApiClient, temporal_server: TemporalDevServer
+) -> None:
+    sgc = await create_sgc(kube_emulator, "probe", finalizers=[kube_names.SGC_FINALIZER])
+    client = await Client.connect(temporal_server.address)
+    queue = f"kube-activities-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[KubeActivitiesProbe],
+        activities=kube_activities(aio_api),
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        provision = await client.start_workflow(
+            KubeActivitiesProbe.run, args=[sgc, False], id=f"probe-{sgc.uid}", task_queue=queue
+        )
+        key = await provision.result()
+        assert key is not None
+        secret = await kube_emulator.get("v1", "Secret", f"sgw-{sgc.uid}", SECRET_NS)
+        assert secret is not None
+        private_key = b64(secret["data"], "PrivateKey")
+        obj = await get_sgc(kube_emulator, "probe")
+        assert obj is not None
+        assert obj["status"]["gatewayServerProfile"]["publicKey"] == key.public_key
+
+        texts = payload_texts(json.loads((await provision.fetch_history()).to_json()))
+        assert any(key.public_key in text for text in texts)  # the scan does see payloads
+        assert not any(private_key in text for text in texts)
+
+        await client.execute_workflow(
+            KubeActivitiesProbe.run, args=[sgc, True], id=f"teardown-{sgc.uid}", task_queue=queue
+        )
+    assert await kube_emulator.get("v1", "Secret", f"sgw-{sgc.uid}", SECRET_NS) is None
+    obj = await get_sgc(kube_emulator, "probe")  # not being deleted: only the finalizer goes
+    assert obj is not None and not obj["metadata"].get("finalizers")

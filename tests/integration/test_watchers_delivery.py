@@ -37,7 +37,8 @@ from contracts.workflow_io import (
 from egressgw.dev.temporal_server import TemporalDevServer
 from sim.kube.server import KubeEmulator
 from watchers.delivery import NAME_KEY, NAMESPACE_KEY
-from watchers.list_watch import WatchSettings
+from watchers.list_watch import WatchEvent, WatchSettings
+from watchers.sgc_watcher import SgcWatcher
 from watchers.supervisor import Watchers
 
 SGC_API = kube_names.GROUP_VERSION
@@ -125,7 +126,9 @@ async def temporal(temporal_server: TemporalDevServer) -> AsyncIterator[Client]:
 async def namespace(kube_emulator: KubeEmulator, temporal: Client) -> AsyncIterator[str]:
     """A Kubernetes namespace of its own, so that workflow IDs on the shared server are too."""
     name = f"wt-{uuid.uuid4().hex[:8]}"
-    await kube_emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    await kube_emulator.create(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
     yield name
     # Leave nothing running on the shared server for other tests' workers to pick up.
     async for execution in temporal.list_workflows(f"{NAMESPACE_KEY.name} = '{name}'"):
@@ -135,7 +138,9 @@ async def namespace(kube_emulator: KubeEmulator, temporal: Client) -> AsyncItera
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
     async with asyncio.timeout(timeout):
-        while not await check():
+        while True:
+            if await check():
+                return
             await asyncio.sleep(0.1)
 
 
@@ -150,9 +155,7 @@ def sgc_object(namespace: str, name: str, pool: str = "gwpool") -> dict[str, Any
 
 async def recorded(client: Client, namespace: str, name: str) -> tuple[list[SpecDelivery], int]:
     handle = client.get_workflow_handle(resource_names.gateway_config_workflow_id(namespace, name))
-    deliveries, resyncs = await handle.query(
-        "recorded", result_type=tuple[list[SpecDelivery], int]
-    )
+    deliveries, resyncs = await handle.query("recorded", result_type=tuple[list[SpecDelivery], int])
     return list(deliveries), resyncs
 
 
@@ -234,7 +237,9 @@ async def test_two_controllers_give_one_workflow_and_one_finalizer_per_configura
             assert len(runs) == 1
             deliveries = await deliveries_of(temporal, namespace, name)
             # Both controllers may deliver; they deliver the same state.
-            assert {(d.sgc.name, d.generation, d.deleting) for d in deliveries} == {(name, 1, False)}
+            assert {(d.sgc.name, d.generation, d.deleting) for d in deliveries} == {
+                (name, 1, False)
+            }
             obj = await kube_emulator.get(SGC_API, kube_names.SGC_KIND, name, namespace)
             assert obj is not None and obj["metadata"]["finalizers"] == [kube_names.SGC_FINALIZER]
 
@@ -300,3 +305,22 @@ async def test_gateway_nodes_joining_and_leaving_signal_their_pool_workflow(
 
 async def _at_least(count: Callable[[], Awaitable[int]], wanted: int) -> bool:
     return await count() >= wanted
+
+
+async def test_a_stale_view_never_overwrites_finalizers_written_since(
+    kube_emulator: KubeEmulator, aio_api: ApiClient, temporal: Client, namespace: str
+) -> None:
+    """Another controller (or user) changed the finalizers after this watcher's view was taken:
+    the resourceVersion on the patch makes the stale write fail instead of dropping theirs."""
+    stale = await kube_emulator.create(sgc_object(namespace, "raced"))
+    current = dict(stale, metadata={**stale["metadata"], "finalizers": ["example.com/other"]})
+    await kube_emulator.update(current)
+    watcher = SgcWatcher(aio_api, temporal, SETTINGS)
+    await watcher.handle(WatchEvent("ADDED", stale))
+    obj = await kube_emulator.get(SGC_API, kube_names.SGC_KIND, "raced", namespace)
+    assert obj is not None and obj["metadata"]["finalizers"] == ["example.com/other"]
+    # The change that won arrives as an event of its own; handling it adds ours beside theirs.
+    await watcher.handle(WatchEvent("MODIFIED", obj))
+    obj = await kube_emulator.get(SGC_API, kube_names.SGC_KIND, "raced", namespace)
+    assert obj is not None
+    assert obj["metadata"]["finalizers"] == ["example.com/other", kube_names.SGC_FINALIZER]

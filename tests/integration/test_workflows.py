@@ -11,7 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,26 +20,39 @@ import kubernetes_asyncio
 import pytest
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
-from kubernetes_asyncio.client import ApiClient, CoreV1Api, CustomObjectsApi
+from azure.mgmt.network.models import (
+    PublicIPPrefix,
+    PublicIPPrefixPropertiesFormat,
+    PublicIPPrefixSku,
+)
+from kubernetes_asyncio.client import (
+    ApiClient,
+    CoreV1Api,
+    CustomObjectsApi,
+    V1Namespace,
+    V1ObjectMeta,
+)
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHandle,
 )
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import CancelledError
 from temporalio.worker import Worker
 
 from activities.azure.catalog import azure_activities
 from activities.kube.catalog import kube_activities
 from activities.temporal.single_writers import (
     SingleWriterActivities,
-    gateway_pool_workflow_id,
     load_balancer_workflow_id,
 )
 from contracts import kube_names, resource_names
 from contracts.activity_io import SgcRef
-from contracts.azure_state import AzureScope, GatewayPool, PoolKind
+from contracts.azure_state import AzureScope
 from contracts.gateway_config import GatewayVmssProfile, StaticGatewayConfigurationSpec
 from contracts.workflow_io import (
     APPLY_SPEC,
@@ -70,6 +83,10 @@ def arm_topology() -> Topology:
     return Topology(resource_group=f"egressgw-{uuid.uuid4().hex[:8]}")
 
 
+def _no_worker() -> Worker:
+    raise AssertionError("the stack's worker factory is set by make_stack")
+
+
 @dataclass
 class Stack:
     client: Client
@@ -80,6 +97,7 @@ class Stack:
     settings: ControllerSettings
     custom: CustomObjectsApi
     core: CoreV1Api
+    new_worker: Callable[[], Worker] = field(default=lambda: _no_worker())
 
     @property
     def vmss_pool(self) -> Any:
@@ -227,21 +245,21 @@ async def kube_async_client(kubeconfig_path: Path) -> AsyncIterator[ApiClient]:
         await api.close()
 
 
-async def _make_stack(
-    temporal_server: TemporalDevServer,
+async def make_stack(
+    temporal_address: str,
     arm_emulator: ArmEmulator,
     arm_topology: Topology,
     kube_emulator: KubeEmulator,
     kube_async_client: ApiClient,
     async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
     async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],
-    drift_check_seconds: int,
+    options: StackOptions,
 ) -> AsyncIterator[Stack]:
-    client = await Client.connect(temporal_server.address)
+    client = await Client.connect(temporal_address)
     task_queue = f"workflows-test-{uuid.uuid4().hex[:8]}"
     core = CoreV1Api(kube_async_client)
     for namespace in (NAMESPACE, SECRET_NAMESPACE):
-        await core.create_namespace({"metadata": {"name": namespace}})
+        await core.create_namespace(V1Namespace(metadata=V1ObjectMeta(name=namespace)))
     # Retries belong to the workflows' retry policies (activities/azure/catalog.py).
     network = await async_network_client(retry_total=0)
     compute = await async_compute_client(retry_total=0)
@@ -254,25 +272,46 @@ async def _make_stack(
         settings=ControllerSettings(
             scope=scope_of(arm_topology),
             secret_namespace=SECRET_NAMESPACE,
-            drift_check_seconds=drift_check_seconds,
+            drift_check_seconds=options.drift_check_seconds,
         ),
         custom=CustomObjectsApi(kube_async_client),
         core=core,
     )
     single_writers = SingleWriterActivities(
-        client, task_queue, heartbeat_every=timedelta(seconds=1)
+        client, task_queue, heartbeat_every=timedelta(seconds=1), batch_window=options.batch_window
     )
-    async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=list(WORKFLOWS),
-        activities=[
-            *azure_activities(network, compute),
-            *kube_activities(kube_async_client),
-            *single_writers.activities(),
-        ],
-    ):
+
+    def new_worker() -> Worker:
+        return Worker(
+            client,
+            task_queue=task_queue,
+            workflows=list(WORKFLOWS),
+            activities=[
+                *azure_activities(network, compute),
+                *kube_activities(kube_async_client),
+                *single_writers.activities(),
+            ],
+        )
+
+    stack.new_worker = new_worker
+    if not options.start_worker:
         yield stack
+        return
+    async with new_worker():
+        yield stack
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    drift_check_seconds: int = 300
+    batch_window: timedelta = timedelta(seconds=0.5)
+    start_worker: bool = True  # False: the test runs workers itself (stack.new_worker())
+
+
+@pytest.fixture
+def stack_options() -> StackOptions:
+    """Tests that need other settings parametrize this name directly."""
+    return StackOptions()
 
 
 @pytest.fixture
@@ -284,16 +323,17 @@ async def stack(
     kube_async_client: ApiClient,
     async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
     async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],
+    stack_options: StackOptions,
 ) -> AsyncIterator[Stack]:
-    async for made in _make_stack(
-        temporal_server,
+    async for made in make_stack(
+        temporal_server.address,
         arm_emulator,
         arm_topology,
         kube_emulator,
         kube_async_client,
         async_network_client,
         async_compute_client,
-        drift_check_seconds=300,
+        stack_options,
     ):
         yield made
 
@@ -309,7 +349,9 @@ async def wait_for(
 
 
 def condition(obj: dict[str, Any], condition_type: str) -> dict[str, Any]:
-    found = [c for c in obj["status"]["conditions"] if c["type"] == condition_type]
+    found: list[dict[str, Any]] = [
+        c for c in obj["status"]["conditions"] if c["type"] == condition_type
+    ]
     assert found, f"no {condition_type} condition in {obj['status']}"
     return found[0]
 
@@ -354,6 +396,10 @@ async def test_public_vmss_mode_becomes_ready_with_its_status(stack: Stack) -> N
     assert attributes[resource_names.SEARCH_ATTRIBUTE_PHASE] == ["Ready"]
     assert attributes[resource_names.SEARCH_ATTRIBUTE_NAME] == ["public"]
     assert attributes[resource_names.SEARCH_ATTRIBUTE_POOL] == [stack.vmss_pool.vmss_name]
+    metadata = await stack.handle(sgc).query(
+        "__temporal_workflow_metadata", result_type=WorkflowMetadata
+    )
+    assert "**Ready**" in metadata.current_details and "team-a/public" in metadata.current_details
 
     # The same delivery again (a relist) is ignored: no ARM call at all.
     stack.arm.request_log.clear()
@@ -386,7 +432,7 @@ async def test_invalid_spec_is_reported_without_any_azure_call(stack: Stack) -> 
 
 async def test_deletion_mid_provisioning_leaves_nothing_behind(stack: Stack) -> None:
     # Slow VMSS writes keep the configuration in its pool step when the deletion arrives.
-    stack.arm.set_latency({"PUT virtualMachineScaleSets": 2.0})
+    stack.arm.set_latency({"PUT virtualMachineScaleSets": 1.0})
     spec = stack.vmss_spec()
     sgc = await stack.create_sgc("doomed", spec)
     handle = await stack.deliver(SpecDelivery(sgc=sgc, generation=1, spec=spec))
@@ -409,6 +455,8 @@ async def test_deletion_mid_provisioning_leaves_nothing_behind(stack: Stack) -> 
     await stack.record("delete_mid_provisioning", sgc)
 
 
+# A window wide enough that both requests land in it even on a loaded machine.
+@pytest.mark.parametrize("stack_options", [StackOptions(batch_window=timedelta(seconds=2))])
 async def test_two_configurations_on_one_pool_share_the_writes(stack: Stack) -> None:
     spec = stack.vmss_spec()
     first = await stack.create_sgc("first", spec)
@@ -430,6 +478,7 @@ async def test_two_configurations_on_one_pool_share_the_writes(stack: Stack) -> 
     lb = stack.load_balancer()
     assert lb is not None
     assert {r["name"] for r in lb["properties"]["loadBalancingRules"]} == {first.uid, second.uid}
+    await stack.record("two_configs_one_pool", first, single_writers=True)
 
 
 async def test_throttling_and_conflicts_converge(stack: Stack) -> None:
@@ -494,3 +543,181 @@ async def test_moving_from_managed_prefix_to_private_leaks_nothing(stack: Stack)
     assert set(status.egress_ip_prefix.split(",")) == {n.secondary_ip for n in status.nodes}
     obj = await stack.get_sgc("mover")
     assert obj is not None and obj["status"]["observedGeneration"] == 2
+    await stack.record("managed_to_private", sgc)
+
+
+@pytest.mark.parametrize("stack_options", [StackOptions(drift_check_seconds=2)])
+async def test_drift_check_repairs_an_ipconfig_stripped_out_of_band(
+    stack: Stack,
+    async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],
+) -> None:
+    spec = stack.vmss_spec()
+    sgc = await stack.create_sgc("drifty", spec)
+    assert (await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))).phase == "Ready"
+    ours = resource_names.managed_resource_name(sgc.uid)
+
+    # Someone updates the scale set model without our ipConfig (e.g. a node image upgrade).
+    compute = await async_compute_client()
+    rg, name = stack.topology.resource_group, stack.vmss_pool.vmss_name
+    vmss = await compute.virtual_machine_scale_sets.get(rg, name)
+    profile = vmss.virtual_machine_profile
+    assert profile is not None and profile.network_profile is not None
+    for nic in profile.network_profile.network_interface_configurations or []:
+        nic.ip_configurations = [ip for ip in nic.ip_configurations if ip.name != ours]
+    poller = await compute.virtual_machine_scale_sets.begin_create_or_update(rg, name, vmss)
+    await poller.result()
+    assert ours not in stack.vmss_ip_config_names()
+
+    async def repaired() -> bool:
+        events = await stack.events(sgc)
+        return any(reason == "DriftRepaired" for _, reason, _ in events)
+
+    await wait_for(repaired, timeout=60, what="a DriftRepaired event")
+    assert ours in stack.vmss_ip_config_names()
+    messages = [m for _, r, m in await stack.events(sgc) if r == "DriftRepaired"]
+    assert messages and "repaired drift" in messages[0]
+    obj = await stack.get_sgc("drifty")
+    assert obj is not None and condition(obj, "Ready")["status"] == "True"
+    await stack.record("drift_repaired", sgc, single_writers=True)
+
+
+async def test_moving_to_another_pool_releases_the_old_one(stack: Stack) -> None:
+    spec = stack.vmss_spec()
+    sgc = await stack.create_sgc("traveller", spec)
+    first = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+    assert first.phase == "Ready", first.message
+    ours = resource_names.managed_resource_name(sgc.uid)
+
+    vm_pool = stack.topology.vm_pools[0]
+    moved = StaticGatewayConfigurationSpec(
+        gateway_nodepool_name=vm_pool.pool_name, provision_public_ips=False
+    )
+    status = await stack.apply(SpecDelivery(sgc=sgc, generation=2, spec=moved))
+
+    assert status.phase == "Ready", status.message
+    assert ours not in stack.vmss_ip_config_names()  # released from the scale set
+    assert stack.prefix(sgc.uid) is None  # the managed prefix went with public mode
+    nic_ids = [
+        f"{stack.rg_id}/providers/Microsoft.Network/networkInterfaces/{vm_pool.nic_name(i)}"
+        for i in range(vm_pool.vm_count)
+    ]
+    nics = [stack.arm_resource(nic_id) for nic_id in nic_ids]
+    assert all(
+        nic is not None and ours in {ip["name"] for ip in nic["properties"]["ipConfigurations"]}
+        for nic in nics
+    )
+    assert {n.node_name for n in status.nodes} == {
+        vm_pool.vm_name(i) for i in range(vm_pool.vm_count)
+    }
+    lb = stack.load_balancer()
+    assert lb is not None
+    # One rule, now in front of the VM pool: the scale set's frontend and backend pool are gone.
+    assert [r["name"] for r in lb["properties"]["loadBalancingRules"]] == [sgc.uid]
+    assert len(lb["properties"]["frontendIPConfigurations"]) == 1
+    assert len(lb["properties"]["backendAddressPools"]) == 1
+    await stack.record("move_to_vm_pool", sgc)
+
+
+async def test_cancelling_mid_provisioning_compensates_what_the_run_created(stack: Stack) -> None:
+    stack.arm.set_latency({"PUT virtualMachineScaleSets": 1.0})
+    spec = stack.vmss_spec()
+    sgc = await stack.create_sgc("cancelled", spec)
+    handle = await stack.deliver(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+    await wait_for(
+        lambda: asyncio.sleep(0, stack.load_balancer() is not None), what="the load balancer PUT"
+    )
+
+    await handle.cancel()
+
+    with pytest.raises(WorkflowFailureError) as failure:
+        await handle.result()
+    assert isinstance(failure.value.cause, CancelledError)
+    assert stack.load_balancer() is None
+    assert stack.prefix(sgc.uid) is None
+    assert not any(n.startswith("egressgateway-") for n in stack.vmss_ip_config_names())
+    secrets = await stack.core.list_namespaced_secret(SECRET_NAMESPACE)
+    assert secrets.items == []
+    obj = await stack.get_sgc("cancelled")
+    assert obj is not None
+    degraded = condition(obj, "Degraded")
+    assert degraded["status"] == "True" and "cancelled during" in degraded["message"]
+    await stack.record("cancelled_mid_provisioning", sgc)
+
+
+async def test_bring_your_own_prefix_is_used_and_kept_on_deletion(
+    stack: Stack,
+    async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
+) -> None:
+    network = await async_network_client()
+    rg = stack.topology.resource_group
+    poller = await network.public_ip_prefixes.begin_create_or_update(
+        rg,
+        "users-prefix",
+        PublicIPPrefix(
+            location=stack.topology.location,
+            sku=PublicIPPrefixSku(name="Standard"),
+            properties=PublicIPPrefixPropertiesFormat(
+                prefix_length=31, public_ip_address_version="IPv4"
+            ),
+        ),
+    )
+    byo = await poller.result()
+    assert byo.id is not None and byo.properties is not None
+    spec = stack.vmss_spec(public_ip_prefix_id=byo.id)
+    sgc = await stack.create_sgc("byo", spec)
+
+    status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+
+    assert status.phase == "Ready", status.message
+    assert status.egress_ip_prefix == byo.properties.ip_prefix
+    assert stack.prefix(sgc.uid) is None  # no managed prefix next to the user's
+
+    await stack.custom.delete_namespaced_custom_object(G, V, NAMESPACE, P, "byo")
+    final = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec, deleting=True))
+    assert final.phase == "Deleted"
+    assert stack.arm_resource(byo.id) is not None  # the user's prefix is theirs to delete
+    assert not any(n.startswith("egressgateway-") for n in stack.vmss_ip_config_names())
+
+
+@pytest.mark.parametrize("stack_options", [StackOptions(start_worker=False)])
+async def test_worker_killed_mid_activity_converges_without_duplicates(stack: Stack) -> None:
+    stack.arm.set_latency({"PUT virtualMachineScaleSets": 2.0})
+    spec = stack.vmss_spec()
+    sgc = await stack.create_sgc("survivor", spec)
+    first = stack.new_worker()
+    running = asyncio.create_task(first.run())
+    await stack.deliver(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+
+    async def vmss_put_in_flight() -> bool:
+        return stack.arm.request_log.count("PUT", "virtualMachineScaleSets") > 0
+
+    await wait_for(vmss_put_in_flight, what="the VMSS model PUT")
+    # No graceful period: every activity in flight is abandoned, as when the pod is killed.
+    await first.shutdown()
+    await running
+
+    async with stack.new_worker():
+
+        async def ready() -> bool:
+            obj = await stack.get_sgc("survivor")
+            conditions = (obj or {}).get("status", {}).get("conditions", [])
+            return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+        await wait_for(ready, timeout=90, what="Ready after the restart")
+
+    lb = stack.load_balancer()
+    assert lb is not None
+    assert [r["name"] for r in lb["properties"]["loadBalancingRules"]] == [sgc.uid]
+    vmss = stack.arm_resource(stack.topology.vmss_id(stack.vmss_pool))
+    assert vmss is not None
+    nics = vmss["properties"]["virtualMachineProfile"]["networkProfile"][
+        "networkInterfaceConfigurations"
+    ]
+    ours = [
+        ip["name"]
+        for nic in nics
+        for ip in nic["properties"]["ipConfigurations"]
+        if ip["name"].startswith("egressgateway-")
+    ]
+    assert ours == [resource_names.managed_resource_name(sgc.uid)]
+    assert stack.prefix(sgc.uid) is not None

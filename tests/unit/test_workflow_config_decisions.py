@@ -234,6 +234,11 @@ def test_failure_message_keeps_azures_words() -> None:
     )
 
 
+def test_cancellation_message_names_the_step() -> None:
+    text = decide.cancelled_message("ipConfig on gateway pool vmss")
+    assert text.startswith("provisioning was cancelled during ipConfig on gateway pool vmss")
+
+
 def test_drift_event_only_when_something_changed() -> None:
     assert decide.drift_event_message(()) is None
     assert decide.drift_event_message(("", "")) is None

@@ -1,0 +1,276 @@
+"""`egressgw controller`: the watchers and the Temporal worker in one process.
+
+Several replicas may run at once without leader election: the watchers derive workflow IDs from
+the objects, so duplicate deliveries collapse into one workflow per configuration, and Temporal
+hands each task to one worker.
+
+Start-up: load the cloud config (its warnings are logged), connect to Temporal (retried until it
+answers, so the controller may start before the server), build the Azure credential and aio ARM
+clients, the Kubernetes client, the worker and the watchers. SIGTERM or SIGINT stop the watchers,
+then the worker (in-flight activities get `graceful_shutdown` to finish), then close the clients.
+Nothing secret is logged: the cloud config's secrets are masked types and only the chosen
+credential method is announced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Final
+
+import kubernetes_asyncio
+from kubernetes_asyncio.client import ApiClient
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.worker import Worker
+
+from contracts import resource_names
+from contracts.azure_state import AzureScope
+from contracts.workflow_io import ControllerSettings
+from egressgw.azure_credential import (
+    ManagementClients,
+    build_async_credential,
+    resolve_cloud_environment,
+)
+from egressgw.cloud_config import CloudConfig, load_cloud_config
+from egressgw.controller_flags import (
+    DEFAULT_CLOUD_CONFIG,
+    DEFAULT_TEMPORAL_ADDRESS,
+    SECRET_NAMESPACE_VARIABLE,
+)
+from egressgw.telemetry import HealthAddress, HealthServer
+from egressgw.worker import DEFAULT_GRACEFUL_SHUTDOWN, controller_worker, management_clients
+from watchers.supervisor import Watchers
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DRIFT_CHECK: Final = timedelta(minutes=5)
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+class ControllerError(RuntimeError):
+    """A start-up problem worded for the operator (bad flag, unreadable file)."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """Go-style durations as upstream's flags take them: `5m`, `90s`, `1h30m`, `500ms`; a bare
+    number is seconds."""
+    value = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return timedelta(seconds=float(value))
+    position, total = 0, timedelta()
+    for match in _DURATION_PART.finditer(value):
+        if match.start() != position:
+            break
+        amount, unit = float(match.group(1)), match.group(2)
+        total += {
+            "ms": timedelta(milliseconds=amount),
+            "s": timedelta(seconds=amount),
+            "m": timedelta(minutes=amount),
+            "h": timedelta(hours=amount),
+        }[unit]
+        position = match.end()
+    if not value or position != len(value):
+        raise ValueError(f"not a duration like 5m, 90s or 1h30m: {text!r}")
+    return total
+
+
+def azure_scope(config: CloudConfig) -> AzureScope:
+    """Where the controller works, from the cloud config; empty resource groups default to the
+    cluster's, as upstream's config does."""
+    return AzureScope(
+        subscription_id=config.subscription_id,
+        location=config.location,
+        resource_group=config.resource_group,
+        load_balancer_resource_group=config.load_balancer_resource_group or config.resource_group,
+        load_balancer_name=config.load_balancer_name,
+        vnet_resource_group=config.vnet_resource_group or config.resource_group,
+        vnet_name=config.vnet_name,
+        subnet_name=config.subnet_name,
+    )
+
+
+def controller_settings(
+    config: CloudConfig, secret_namespace: str, drift_check: timedelta
+) -> ControllerSettings:
+    seconds = max(1, round(drift_check.total_seconds()))
+    return ControllerSettings(
+        scope=azure_scope(config),
+        secret_namespace=secret_namespace,
+        drift_check_seconds=seconds,
+    )
+
+
+@dataclass(frozen=True)
+class ControllerOptions:
+    cloud_config: Path = DEFAULT_CLOUD_CONFIG
+    kubeconfig: Path | None = None  # None: in-cluster, else ~/.kube/config
+    temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
+    temporal_namespace: str = "default"
+    secret_namespace: str = ""
+    azure_ca_file: Path | None = None
+    drift_check: timedelta = DEFAULT_DRIFT_CHECK
+    task_queue: str = resource_names.CONTROLLER_TASK_QUEUE
+    health: HealthAddress | None = None
+    graceful_shutdown: timedelta = DEFAULT_GRACEFUL_SHUTDOWN
+    identity: str | None = None  # Temporal worker identity; the SDK's default is pid@host
+
+
+def resolve_secret_namespace(flag: str, environ: dict[str, str]) -> str:
+    namespace = flag or environ.get(SECRET_NAMESPACE_VARIABLE, "")
+    if not namespace:
+        raise ControllerError(
+            f"--secret-namespace is empty and {SECRET_NAMESPACE_VARIABLE} is not set: "
+            "the controller needs the namespace where it keeps the gateways' key Secrets"
+        )
+    return namespace
+
+
+async def kube_api_client(kubeconfig: Path | None) -> ApiClient:
+    """From `kubeconfig`; without one, in-cluster configuration, then ~/.kube/config."""
+    if kubeconfig is not None:
+        return await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig))
+    configuration = kubernetes_asyncio.client.Configuration()
+    try:
+        kubernetes_asyncio.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except kubernetes_asyncio.config.ConfigException:
+        return await kubernetes_asyncio.config.new_client_from_config()
+    return ApiClient(configuration)
+
+
+async def connect_temporal(
+    address: str, namespace: str, stop: asyncio.Event, *, max_wait: float = 5.0
+) -> Client | None:
+    """Connect, retrying with backoff until the server answers; None if asked to stop first."""
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            return await Client.connect(address, namespace=namespace)
+        except (RPCError, RuntimeError, OSError) as err:
+            log.warning("Temporal at %s not reachable yet: %s", address, err)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        delay = min(delay * 2, max_wait)
+    return None
+
+
+@contextlib.asynccontextmanager
+async def _azure_clients(
+    config: CloudConfig, ca_file: Path | None
+) -> AsyncIterator[ManagementClients]:
+    verify: bool | str = str(ca_file) if ca_file is not None else True
+    cloud = await resolve_cloud_environment(config, connection_verify=verify)
+    arm = build_async_credential(config, cloud, connection_verify=verify)
+    async with arm.credential:
+        clients = management_clients(config, arm, connection_verify=verify)
+        async with clients:
+            yield clients
+
+
+class Controller:
+    """One controller process's parts, started and stopped in order."""
+
+    def __init__(self, options: ControllerOptions) -> None:
+        self.options = options
+        self._ready_problem: str | None = "starting"
+
+    def readiness(self) -> str | None:
+        return self._ready_problem
+
+    async def run(self, stop: asyncio.Event) -> int:
+        options = self.options
+        if options.azure_ca_file is not None and not options.azure_ca_file.is_file():
+            raise ControllerError(f"--azure-ca-file {options.azure_ca_file} is not a file")
+        loaded = load_cloud_config(options.cloud_config, environ=dict(os.environ))
+        settings = controller_settings(
+            loaded.config,
+            resolve_secret_namespace(options.secret_namespace, dict(os.environ)),
+            options.drift_check,
+        )
+        health = HealthServer(options.health, self.readiness) if options.health else None
+        if health is not None:
+            await health.start()
+            log.info("health endpoints on port %d: /healthz, /readyz", health.port)
+        try:
+            self._ready_problem = "connecting to Temporal"
+            temporal = await connect_temporal(
+                options.temporal_address, options.temporal_namespace, stop
+            )
+            if temporal is None:
+                return 0
+            log.info(
+                "connected to Temporal at %s, namespace %s",
+                options.temporal_address,
+                options.temporal_namespace,
+            )
+            async with _azure_clients(loaded.config, options.azure_ca_file) as azure:
+                kube = await kube_api_client(options.kubeconfig)
+                try:
+                    worker = controller_worker(
+                        temporal,
+                        options.task_queue,
+                        azure,
+                        kube,
+                        graceful_shutdown=options.graceful_shutdown,
+                        identity=options.identity,
+                    )
+                    return await self._serve(worker, Watchers(kube, temporal, settings), stop)
+                finally:
+                    await kube.close()
+        finally:
+            if health is not None:
+                await health.stop()
+
+    async def _serve(self, worker: Worker, watchers: Watchers, stop: asyncio.Event) -> int:
+        worker_task = asyncio.create_task(worker.run(), name="temporal worker")
+        stop_task = asyncio.create_task(stop.wait(), name="stop requested")
+        await watchers.start()
+        self._ready_problem = None
+        log.info(
+            "controller running: task queue %s, drift check every %s",
+            self.options.task_queue,
+            self.options.drift_check,
+        )
+        exit_code = 0
+        try:
+            done, _ = await asyncio.wait(
+                {worker_task, stop_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if worker_task in done:
+                error = worker_task.exception()
+                log.error("the Temporal worker stopped: %s", error or "without an error")
+                exit_code = 1
+            else:
+                log.info("stopping: watchers, then the worker (in-flight activities may finish)")
+        finally:
+            self._ready_problem = "stopping"
+            stop_task.cancel()
+            await watchers.stop()
+            if not worker_task.done():
+                await worker.shutdown()
+                with contextlib.suppress(Exception):
+                    await worker_task
+        log.info("controller stopped")
+        return exit_code
+
+
+async def run_controller(options: ControllerOptions) -> int:
+    """Run until SIGTERM/SIGINT; the process's exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await Controller(options).run(stop)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

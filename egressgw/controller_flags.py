@@ -1,0 +1,89 @@
+"""The flags of `egressgw controller` and their defaults, kept apart from the controller itself so
+that parsing the command line (and `--help`) imports none of the clients."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Final
+
+DEFAULT_CLOUD_CONFIG: Final = Path("/etc/kubernetes/kube-egress-gateway/azure.json")
+DEFAULT_TEMPORAL_ADDRESS: Final = "localhost:7233"
+DEFAULT_DRIFT_CHECK: Final = "5m"
+DEFAULT_GRACEFUL_SHUTDOWN: Final = "20s"
+DEFAULT_HEALTH_ADDRESS: Final = ":8081"
+SECRET_NAMESPACE_VARIABLE: Final = "MY_POD_NAMESPACE"
+
+
+def add_controller_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    controller = commands.add_parser(
+        "controller",
+        help="run the watchers and the Temporal worker of the control plane",
+        description="Watch StaticGatewayConfigurations, gateway Nodes and key Secrets, and run "
+        "the workflows and activities that provision Azure for them. Stops on SIGTERM.",
+    )
+    controller.add_argument(
+        "--cloud-config",
+        type=Path,
+        default=DEFAULT_CLOUD_CONFIG,
+        metavar="FILE",
+        help=f"Azure cloud config (default: {DEFAULT_CLOUD_CONFIG})",
+    )
+    controller.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="kubeconfig (default: in-cluster configuration, then ~/.kube/config)",
+    )
+    controller.add_argument(
+        "--temporal-address",
+        default=os.environ.get("TEMPORAL_ADDRESS", DEFAULT_TEMPORAL_ADDRESS),
+        metavar="HOST:PORT",
+        help=f"Temporal frontend (default: $TEMPORAL_ADDRESS or {DEFAULT_TEMPORAL_ADDRESS})",
+    )
+    controller.add_argument(
+        "--temporal-namespace",
+        default=os.environ.get("TEMPORAL_NAMESPACE", "default"),
+        metavar="NS",
+        help="Temporal namespace (default: $TEMPORAL_NAMESPACE or default)",
+    )
+    controller.add_argument(
+        "--secret-namespace",
+        default=os.environ.get(SECRET_NAMESPACE_VARIABLE, ""),
+        metavar="NS",
+        help=f"namespace of the gateways' key Secrets (default: ${SECRET_NAMESPACE_VARIABLE})",
+    )
+    controller.add_argument(
+        "--azure-ca-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="CA bundle to trust for the ARM endpoint (the dev stack's ca.pem)",
+    )
+    controller.add_argument(
+        "--drift-check-interval",
+        default=DEFAULT_DRIFT_CHECK,
+        metavar="DURATION",
+        help="how often each configuration re-reads Azure and repairs drift (default: 5m)",
+    )
+    controller.add_argument(
+        "--task-queue",
+        default=None,
+        metavar="NAME",
+        help="Temporal task queue of the worker (default: egressgw-controller)",
+    )
+    controller.add_argument(
+        "--health-address",
+        default=DEFAULT_HEALTH_ADDRESS,
+        metavar="[HOST]:PORT",
+        help=f"serve /healthz and /readyz here, or 'off' (default: {DEFAULT_HEALTH_ADDRESS})",
+    )
+    controller.add_argument(
+        "--graceful-shutdown",
+        default=DEFAULT_GRACEFUL_SHUTDOWN,
+        metavar="DURATION",
+        help="time in-flight activities get to finish on SIGTERM (default: 20s)",
+    )
+    controller.add_argument("--log-level", default="INFO", metavar="LEVEL")

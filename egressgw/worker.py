@@ -1,0 +1,87 @@
+"""The controller's Temporal worker: every workflow and every Azure, Kubernetes and Temporal
+activity on one task queue, bound to the clients the process opened.
+
+The aio ARM clients are built here with `retry_total=0`: retries belong to the workflows' retry
+policies, which honour Azure's Retry-After through the classified errors; an SDK retrying inside
+an activity would hide throttling from them and stall heartbeats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Final
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.pipeline.policies import UserAgentPolicy
+from azure.mgmt.compute.aio import ComputeManagementClient
+from azure.mgmt.network.aio import NetworkManagementClient
+from kubernetes_asyncio.client import ApiClient
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.azure.catalog import azure_activities
+from activities.kube.catalog import kube_activities
+from activities.temporal.single_writers import SingleWriterActivities
+from egressgw.azure_credential import ArmCredential, ManagementClients
+from egressgw.cloud_config import CloudConfig
+from workflows.registry import WORKFLOWS
+
+# Long enough for an ARM call in flight to finish and report; Kubernetes' default grace period
+# (30 s) leaves room for the rest of the shutdown.
+DEFAULT_GRACEFUL_SHUTDOWN: Final = timedelta(seconds=20)
+
+
+def management_clients(
+    config: CloudConfig,
+    arm: ArmCredential[AsyncTokenCredential],
+    *,
+    connection_verify: bool | str = True,
+) -> ManagementClients:
+    """Network and compute aio clients for the cloud config's subscription, with no SDK retries."""
+    options: dict[str, Any] = {
+        "base_url": arm.base_url,
+        "credential_scopes": list(arm.credential_scopes),
+        # The configured user agent replaces the SDK's, as upstream's azclient does.
+        "user_agent_policy": UserAgentPolicy(base_user_agent=config.user_agent),
+        "retry_total": 0,
+    }
+    if connection_verify is not True:
+        options["connection_verify"] = connection_verify
+    return ManagementClients(
+        network=NetworkManagementClient(arm.credential, config.subscription_id, **options),
+        compute=ComputeManagementClient(arm.credential, config.subscription_id, **options),
+    )
+
+
+def controller_activities(
+    temporal: Client,
+    task_queue: str,
+    azure: ManagementClients,
+    kube: ApiClient,
+) -> list[Callable[..., Any]]:
+    single_writers = SingleWriterActivities(temporal, task_queue)
+    return [
+        *azure_activities(azure.network, azure.compute),
+        *kube_activities(kube),
+        *single_writers.activities(),
+    ]
+
+
+def controller_worker(
+    temporal: Client,
+    task_queue: str,
+    azure: ManagementClients,
+    kube: ApiClient,
+    *,
+    graceful_shutdown: timedelta = DEFAULT_GRACEFUL_SHUTDOWN,
+    identity: str | None = None,
+) -> Worker:
+    return Worker(
+        temporal,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=controller_activities(temporal, task_queue, azure, kube),
+        graceful_shutdown_timeout=graceful_shutdown,
+        identity=identity,
+    )

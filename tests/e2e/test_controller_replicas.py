@@ -1,0 +1,47 @@
+"""Two `egressgw controller` processes at once (no leader election): each configuration still
+gets exactly one workflow and Azure ends up as with one controller."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio.client import Client
+
+from contracts import resource_names
+from tests.e2e.control_plane import SGC_NAMESPACE, ControlPlane
+
+NAMES = ("alpha", "beta", "gamma")
+
+
+async def test_two_controllers_give_one_workflow_per_configuration(plane: ControlPlane) -> None:
+    await asyncio.gather(plane.start_controller("one"), plane.start_controller("two"))
+
+    uids = {name: await plane.create_sgc(name) for name in NAMES}
+    ready = {name: await plane.wait_ready(name) for name in NAMES}
+
+    client = await Client.connect(plane.temporal.address)
+    for name in NAMES:
+        workflow_id = resource_names.gateway_config_workflow_id(SGC_NAMESPACE, name)
+        runs = [w async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+        assert len(runs) == 1, f"{name}: {len(runs)} runs"
+    # Azure holds what one controller would have made: one prefix and one rule each, on
+    # distinct ports, one ipConfig per configuration in the VMSS model.
+    lb = plane.load_balancer()
+    assert lb is not None
+    rules = {r["name"]: r["properties"] for r in lb["properties"]["loadBalancingRules"]}
+    assert set(rules) == set(uids.values())
+    ports = sorted(r["frontendPort"] for r in rules.values())
+    assert ports == [6000, 6001, 6002]
+    for name, uid in uids.items():
+        prefix = plane.prefix(uid)
+        assert prefix is not None
+        status = ready[name]["status"]
+        assert status["egressIpPrefix"] == prefix["properties"]["ipPrefix"]
+        assert status["gatewayServerProfile"]["port"] == rules[uid]["frontendPort"]
+    assert plane.arm.request_log.count("PUT", "publicIPPrefixes") == len(NAMES)
+    ip_configs = plane.vmss_ip_config_names()
+    for uid in uids.values():
+        assert ip_configs.count(resource_names.managed_resource_name(uid)) == 1
+    # Neither process tripped over the other's writes.
+    for controller in plane.controllers:
+        assert controller.process is not None and controller.process.poll() is None

@@ -1,0 +1,107 @@
+"""Continue-as-new on a Temporal dev server that suggests it after a few dozen events: every
+workflow carries its state into the next run, so a later spec change and the deletion still
+act on everything the earlier runs created."""
+
+from __future__ import annotations
+
+import sysconfig
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from azure.mgmt.compute.aio import ComputeManagementClient
+from azure.mgmt.network.aio import NetworkManagementClient
+from kubernetes_asyncio.client import ApiClient
+from temporalio.common import SearchAttributeKey
+from temporalio.testing import WorkflowEnvironment
+
+from activities.temporal.single_writers import load_balancer_workflow_id
+from contracts import resource_names
+from contracts.workflow_io import SpecDelivery
+from sim.arm.server import ArmEmulator
+from sim.kube.server import KubeEmulator
+from sim.topology import Topology
+from tests.integration.test_workflows import (  # noqa: F401 (fixtures)
+    Stack,
+    StackOptions,
+    arm_topology,
+    kube_async_client,
+    make_stack,
+)
+
+TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
+
+
+@pytest.fixture(scope="module")
+async def eager_server() -> AsyncIterator[WorkflowEnvironment]:
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(TEMPORAL_CLI),  # never download
+        ip="127.0.0.1",
+        search_attributes=[
+            SearchAttributeKey.for_keyword(name) for name, _ in resource_names.SEARCH_ATTRIBUTES
+        ],
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "limit.historyCount.suggestContinueAsNew=20",
+        ],
+    ) as env:
+        yield env
+
+
+@pytest.fixture
+async def stack(
+    eager_server: WorkflowEnvironment,
+    arm_emulator: ArmEmulator,
+    arm_topology: Topology,  # noqa: F811
+    kube_emulator: KubeEmulator,
+    kube_async_client: ApiClient,  # noqa: F811
+    async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
+    async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],
+) -> AsyncIterator[Stack]:
+    address = eager_server.client.service_client.config.target_host
+    async for made in make_stack(
+        address,
+        arm_emulator,
+        arm_topology,
+        kube_emulator,
+        kube_async_client,
+        async_network_client,
+        async_compute_client,
+        StackOptions(),
+    ):
+        yield made
+
+
+async def test_state_survives_continue_as_new(stack: Stack) -> None:
+    spec = stack.vmss_spec()
+    sgc = await stack.create_sgc("long-lived", spec)
+    assert (await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))).phase == "Ready"
+    private = stack.vmss_spec(provision_public_ips=False)
+    second = await stack.apply(SpecDelivery(sgc=sgc, generation=2, spec=private))
+    assert second.phase == "Ready", second.message
+    assert stack.prefix(sgc.uid) is None  # the carried record still knew the managed prefix
+
+    config_id = resource_names.gateway_config_workflow_id(sgc.namespace, sgc.name)
+    handle = stack.client.get_workflow_handle(config_id)
+    description = await handle.describe()
+    assert description.run_id != description.raw_description.workflow_execution_info.first_run_id
+    pool_id = resource_names.gateway_pool_workflow_id(
+        stack.topology.subscription_id, stack.topology.resource_group, stack.vmss_pool.vmss_name
+    )
+    for single_writer in (load_balancer_workflow_id(stack.settings.scope), pool_id):
+        described = await stack.client.get_workflow_handle(single_writer).describe()
+        assert described.run_id != described.raw_description.workflow_execution_info.first_run_id
+
+    await stack.custom.delete_namespaced_custom_object(
+        "egressgateway.kubernetes.azure.com",
+        "v1alpha1",
+        sgc.namespace,
+        "staticgatewayconfigurations",
+        sgc.name,
+    )
+    await stack.deliver(SpecDelivery(sgc=sgc, generation=2, spec=private, deleting=True))
+    final = await stack.client.get_workflow_handle(config_id).result()
+    assert final["phase"] == "Deleted"
+    assert stack.load_balancer() is None
+    assert not any(n.startswith("egressgateway-") for n in stack.vmss_ip_config_names())
+    assert await stack.get_sgc("long-lived") is None
