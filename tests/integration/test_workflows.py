@@ -304,7 +304,8 @@ async def make_stack(
 @dataclass(frozen=True)
 class StackOptions:
     drift_check_seconds: int = 300
-    batch_window: timedelta = timedelta(seconds=0.5)
+    # Short, to keep the suite fast; the batching test widens it.
+    batch_window: timedelta = timedelta(seconds=0.1)
     start_worker: bool = True  # False: the test runs workers itself (stack.new_worker())
 
 
@@ -546,7 +547,7 @@ async def test_moving_from_managed_prefix_to_private_leaks_nothing(stack: Stack)
     await stack.record("managed_to_private", sgc)
 
 
-@pytest.mark.parametrize("stack_options", [StackOptions(drift_check_seconds=2)])
+@pytest.mark.parametrize("stack_options", [StackOptions(drift_check_seconds=1)])
 async def test_drift_check_repairs_an_ipconfig_stripped_out_of_band(
     stack: Stack,
     async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],

@@ -1,0 +1,228 @@
+"""What the control-plane benchmarks run: a Temporal dev server, the ARM and Kubernetes emulators
+(on this process's event loop) and one `egressgw controller` process, as a user would start it.
+
+Imported by bench/control_plane_*.py (run them as `.venv/bin/python bench/<name>.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kubernetes_asyncio
+from kubernetes_asyncio.client import (
+    ApiClient,
+    CoreV1Api,
+    CustomObjectsApi,
+    V1Namespace,
+    V1ObjectMeta,
+)
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from contracts import kube_names, resource_names
+from egressgw.dev.stack import azure_cloud_config
+from egressgw.dev.temporal_server import TemporalDevServer, TemporalServerSettings
+from sim.arm.server import ArmEmulator
+from sim.kube.server import KubeEmulator
+from sim.topology import Topology
+
+ROOT = Path(__file__).resolve().parents[1]
+G, V, P = kube_names.API_GROUP, kube_names.API_VERSION, kube_names.SGC_PLURAL
+SGC_NAMESPACE = "bench"
+SECRET_NAMESPACE = "egressgw-system"
+
+# Issue 3's "realistic" operation durations, in seconds.
+REALISTIC_LATENCY: Mapping[str, float] = {
+    "PUT loadBalancers": 3.0,
+    "PUT publicIPPrefixes": 2.0,
+    "PUT virtualMachineScaleSets": 5.0,
+    "PUT virtualMachineScaleSets/virtualMachines": 10.0,
+}
+
+
+def _free_ports(count: int) -> int:
+    base = 42000
+    while base < 60000:
+        for offset in range(count):
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", base + offset))
+                except OSError:
+                    base += offset + 1
+                    break
+        else:
+            return base
+    raise RuntimeError("no free ports")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+@dataclass
+class BenchStack:
+    root: Path
+    temporal: TemporalDevServer
+    arm: ArmEmulator
+    kube: KubeEmulator
+    topology: Topology
+    api: ApiClient
+    controller: subprocess.Popen[bytes]
+
+    @property
+    def custom(self) -> CustomObjectsApi:
+        return CustomObjectsApi(self.api)
+
+    def vmss_spec(self, prefix_length: int) -> dict[str, Any]:
+        pool = self.topology.vmss_pools[0]
+        return {
+            "gatewayVmssProfile": {
+                "vmssResourceGroup": self.topology.resource_group,
+                "vmssName": pool.vmss_name,
+                "publicIpPrefixSize": prefix_length,
+            },
+            "provisionPublicIps": True,
+        }
+
+    async def create_sgc(self, name: str, spec: dict[str, Any]) -> None:
+        body = {
+            "apiVersion": kube_names.GROUP_VERSION,
+            "kind": kube_names.SGC_KIND,
+            "metadata": {"name": name, "namespace": SGC_NAMESPACE},
+            "spec": spec,
+        }
+        await self.custom.create_namespaced_custom_object(G, V, SGC_NAMESPACE, P, body)
+
+    async def ready_names(self) -> set[str]:
+        listed = await self.custom.list_namespaced_custom_object(G, V, SGC_NAMESPACE, P)
+        return {o["metadata"]["name"] for o in listed["items"] if _is_ready(o)}
+
+    async def wait_ready(
+        self, names: set[str], timeout: float, every: float = 0.1
+    ) -> dict[str, float]:
+        """Monotonic time at which each name was first seen Ready."""
+        seen: dict[str, float] = {}
+        deadline = time.monotonic() + timeout
+        while len(seen) < len(names):
+            if time.monotonic() > deadline:
+                missing = sorted(names - set(seen))
+                raise TimeoutError(f"not Ready after {timeout:.0f}s: {missing[:5]}")
+            now = time.monotonic()
+            for name in (await self.ready_names()) & names:
+                seen.setdefault(name, now)
+            await asyncio.sleep(every)
+        return seen
+
+    async def delete_all(self, timeout: float = 300) -> None:
+        listed = await self.custom.list_namespaced_custom_object(G, V, SGC_NAMESPACE, P)
+        for obj in listed["items"]:
+            with contextlib.suppress(ApiException):
+                await self.custom.delete_namespaced_custom_object(
+                    G, V, SGC_NAMESPACE, P, obj["metadata"]["name"]
+                )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            listed = await self.custom.list_namespaced_custom_object(G, V, SGC_NAMESPACE, P)
+            if not listed["items"]:
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError("configurations not deleted")
+
+
+def _is_ready(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    return status.get("observedGeneration") == obj["metadata"].get("generation") and any(
+        c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])
+    )
+
+
+@contextlib.asynccontextmanager
+async def bench_stack(
+    topology: Topology | None = None,
+    latency: Mapping[str, float] | None = None,
+    drift_check: str = "5m",
+) -> AsyncIterator[BenchStack]:
+    topology = topology or Topology()
+    with tempfile.TemporaryDirectory(prefix="egressgw-bench-") as tmp:
+        root = Path(tmp)
+        base = _free_ports(3)
+        temporal = TemporalDevServer(
+            TemporalServerSettings(
+                host="127.0.0.1",
+                port=base,
+                http_port=base + 1,
+                metrics_port=base + 2,
+                ui_port=None,
+                db_file=root / "temporal.db",
+                log_file=root / "temporal.log",
+                search_attributes=tuple(resource_names.SEARCH_ATTRIBUTES),
+            )
+        )
+        await temporal.start()
+        kube = KubeEmulator(root / "kube", port=0, crd_dir=ROOT / "deploy" / "crds")
+        await kube.start()
+        kubeconfig = root / "kubeconfig"
+        kube.write_kubeconfig(kubeconfig, namespace=SGC_NAMESPACE)
+        arm = ArmEmulator(root / "arm", port=0, latency=dict(latency or {}))
+        arm.seed(topology)
+        await arm.start()
+        cloud_config = root / "azure.json"
+        cloud_config.write_text(json.dumps(azure_cloud_config(topology, arm.url, "bench")))
+        api = await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig))
+        core = CoreV1Api(api)
+        for namespace in (SGC_NAMESPACE, SECRET_NAMESPACE):
+            await core.create_namespace(V1Namespace(metadata=V1ObjectMeta(name=namespace)))
+        log = (root / "controller.log").open("ab")
+        controller = await asyncio.to_thread(
+            subprocess.Popen,
+            [
+                sys.executable,
+                "-m",
+                "egressgw",
+                "controller",
+                "--cloud-config",
+                str(cloud_config),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--azure-ca-file",
+                str(arm.ca_path),
+                "--temporal-address",
+                temporal.address,
+                "--secret-namespace",
+                SECRET_NAMESPACE,
+                "--drift-check-interval",
+                drift_check,
+                "--health-address",
+                "off",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        stack = BenchStack(root, temporal, arm, kube, topology, api, controller)
+        try:
+            yield stack
+        finally:
+            controller.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                await asyncio.to_thread(controller.wait, 30)
+            if controller.poll() is None:
+                controller.kill()
+            log.close()
+            await api.close()
+            await arm.stop()
+            await kube.stop()
+            await temporal.stop()
