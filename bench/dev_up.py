@@ -78,9 +78,7 @@ def main() -> None:
     print(
         f"dev up --detach, fresh state dir: median {statistics.median(fresh):.2f} s (target < 5 s)"
     )
-    print(
-        f"dev up --detach, reused state dir: median {statistics.median(reused):.2f} s"
-    )
+    print(f"dev up --detach, reused state dir: median {statistics.median(reused):.2f} s")
 
 
 if __name__ == "__main__":
