@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import signal
 import socket
 import subprocess
@@ -52,7 +53,7 @@ REALISTIC_LATENCY: Mapping[str, float] = {
 
 
 def _free_ports(count: int) -> int:
-    base = 42000
+    base = random.randrange(42000, 58000)
     while base < 60000:
         for offset in range(count):
             with socket.socket() as sock:
@@ -155,6 +156,7 @@ async def bench_stack(
     topology: Topology | None = None,
     latency: Mapping[str, float] | None = None,
     drift_check: str = "5m",
+    controller_flags: tuple[str, ...] = (),
 ) -> AsyncIterator[BenchStack]:
     topology = topology or Topology()
     with tempfile.TemporaryDirectory(prefix="egressgw-bench-") as tmp:
@@ -208,6 +210,7 @@ async def bench_stack(
                 drift_check,
                 "--health-address",
                 "off",
+                *controller_flags,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

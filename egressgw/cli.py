@@ -115,32 +115,40 @@ def _dev(args: argparse.Namespace) -> int:
 
 
 def _controller(args: argparse.Namespace) -> int:
+    # Flags and the cloud config are checked before the controller's heavy imports, so that a
+    # mistake is reported at once.
     from contracts import resource_names
-    from egressgw.cloud_config import CloudConfigError
-    from egressgw.controller import (
-        ControllerError,
-        ControllerOptions,
-        parse_duration,
-        run_controller,
-    )
+    from egressgw.cloud_config import CloudConfigError, load_cloud_config
+    from egressgw.controller_flags import parse_duration, resolve_secret_namespace
     from egressgw.telemetry import configure_logging, parse_health_address
 
     configure_logging(args.log_level)
     try:
+        drift_check = parse_duration(args.drift_check_interval)
+        graceful_shutdown = parse_duration(args.graceful_shutdown)
+        batch_window = parse_duration(args.batch_window)
+        health = parse_health_address(args.health_address)
+        secret_namespace = resolve_secret_namespace(args.secret_namespace, os.environ)
+        loaded = load_cloud_config(args.cloud_config, environ=dict(os.environ))
+
+        from egressgw.controller import ControllerOptions, run_controller
+
         options = ControllerOptions(
             cloud_config=args.cloud_config,
             kubeconfig=args.kubeconfig,
             temporal_address=args.temporal_address,
             temporal_namespace=args.temporal_namespace,
-            secret_namespace=args.secret_namespace,
+            secret_namespace=secret_namespace,
             azure_ca_file=args.azure_ca_file,
-            drift_check=parse_duration(args.drift_check_interval),
+            drift_check=drift_check,
             task_queue=args.task_queue or resource_names.CONTROLLER_TASK_QUEUE,
-            health=parse_health_address(args.health_address),
-            graceful_shutdown=parse_duration(args.graceful_shutdown),
+            health=health,
+            graceful_shutdown=graceful_shutdown,
+            max_cached_workflows=args.max_cached_workflows,
+            batch_window=batch_window,
         )
-        return asyncio.run(run_controller(options))
-    except (ControllerError, CloudConfigError, ValueError) as err:
+        return asyncio.run(run_controller(options, loaded))
+    except (CloudConfigError, ValueError) as err:
         print(f"egressgw controller: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -40,48 +39,30 @@ from egressgw.azure_credential import (
     build_async_credential,
     resolve_cloud_environment,
 )
-from egressgw.cloud_config import CloudConfig, load_cloud_config
+from egressgw.cloud_config import CloudConfig, LoadedCloudConfig, load_cloud_config
 from egressgw.controller_flags import (
     DEFAULT_CLOUD_CONFIG,
     DEFAULT_TEMPORAL_ADDRESS,
-    SECRET_NAMESPACE_VARIABLE,
+    resolve_secret_namespace,
 )
 from egressgw.telemetry import HealthAddress, HealthServer
-from egressgw.worker import DEFAULT_GRACEFUL_SHUTDOWN, controller_worker, management_clients
+from egressgw.worker import (
+    DEFAULT_BATCH_WINDOW,
+    DEFAULT_GRACEFUL_SHUTDOWN,
+    DEFAULT_MAX_CACHED_WORKFLOWS,
+    controller_worker,
+    management_clients,
+)
 from watchers.supervisor import Watchers
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DRIFT_CHECK: Final = timedelta(minutes=5)
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
-
-class ControllerError(RuntimeError):
-    """A start-up problem worded for the operator (bad flag, unreadable file)."""
-
-
-def parse_duration(text: str) -> timedelta:
-    """Go-style durations as upstream's flags take them: `5m`, `90s`, `1h30m`, `500ms`; a bare
-    number is seconds."""
-    value = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return timedelta(seconds=float(value))
-    position, total = 0, timedelta()
-    for match in _DURATION_PART.finditer(value):
-        if match.start() != position:
-            break
-        amount, unit = float(match.group(1)), match.group(2)
-        total += {
-            "ms": timedelta(milliseconds=amount),
-            "s": timedelta(seconds=amount),
-            "m": timedelta(minutes=amount),
-            "h": timedelta(hours=amount),
-        }[unit]
-        position = match.end()
-    if not value or position != len(value):
-        raise ValueError(f"not a duration like 5m, 90s or 1h30m: {text!r}")
-    return total
+class ControllerError(ValueError):
+    """A start-up problem worded for the operator (a flag naming a missing file, ...); a
+    ValueError like every other unusable flag value."""
 
 
 def azure_scope(config: CloudConfig) -> AzureScope:
@@ -123,16 +104,8 @@ class ControllerOptions:
     health: HealthAddress | None = None
     graceful_shutdown: timedelta = DEFAULT_GRACEFUL_SHUTDOWN
     identity: str | None = None  # Temporal worker identity; the SDK's default is pid@host
-
-
-def resolve_secret_namespace(flag: str, environ: dict[str, str]) -> str:
-    namespace = flag or environ.get(SECRET_NAMESPACE_VARIABLE, "")
-    if not namespace:
-        raise ControllerError(
-            f"--secret-namespace is empty and {SECRET_NAMESPACE_VARIABLE} is not set: "
-            "the controller needs the namespace where it keeps the gateways' key Secrets"
-        )
-    return namespace
+    max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS
+    batch_window: timedelta = DEFAULT_BATCH_WINDOW
 
 
 async def kube_api_client(kubeconfig: Path | None) -> ApiClient:
@@ -179,8 +152,13 @@ async def _azure_clients(
 class Controller:
     """One controller process's parts, started and stopped in order."""
 
-    def __init__(self, options: ControllerOptions) -> None:
+    def __init__(
+        self, options: ControllerOptions, cloud_config: LoadedCloudConfig | None = None
+    ) -> None:
+        """`cloud_config`: already loaded (the CLI loads it before the heavy imports, so that a
+        bad file is reported at once); else loaded from `options.cloud_config` on run."""
         self.options = options
+        self._loaded = cloud_config
         self._ready_problem: str | None = "starting"
 
     def readiness(self) -> str | None:
@@ -188,9 +166,13 @@ class Controller:
 
     async def run(self, stop: asyncio.Event) -> int:
         options = self.options
-        if options.azure_ca_file is not None and not options.azure_ca_file.is_file():
-            raise ControllerError(f"--azure-ca-file {options.azure_ca_file} is not a file")
-        loaded = load_cloud_config(options.cloud_config, environ=dict(os.environ))
+        for flag, path in (
+            ("--azure-ca-file", options.azure_ca_file),
+            ("--kubeconfig", options.kubeconfig),
+        ):
+            if path is not None and not path.is_file():
+                raise ControllerError(f"{flag} {path} is not a file")
+        loaded = self._loaded or load_cloud_config(options.cloud_config, environ=dict(os.environ))
         settings = controller_settings(
             loaded.config,
             resolve_secret_namespace(options.secret_namespace, dict(os.environ)),
@@ -222,6 +204,8 @@ class Controller:
                         kube,
                         graceful_shutdown=options.graceful_shutdown,
                         identity=options.identity,
+                        max_cached_workflows=options.max_cached_workflows,
+                        batch_window=options.batch_window,
                     )
                     return await self._serve(worker, Watchers(kube, temporal, settings), stop)
                 finally:
@@ -263,14 +247,16 @@ class Controller:
         return exit_code
 
 
-async def run_controller(options: ControllerOptions) -> int:
+async def run_controller(
+    options: ControllerOptions, cloud_config: LoadedCloudConfig | None = None
+) -> int:
     """Run until SIGTERM/SIGINT; the process's exit code."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        return await Controller(options).run(stop)
+        return await Controller(options, cloud_config).run(stop)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

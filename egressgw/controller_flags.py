@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
@@ -12,8 +15,44 @@ DEFAULT_CLOUD_CONFIG: Final = Path("/etc/kubernetes/kube-egress-gateway/azure.js
 DEFAULT_TEMPORAL_ADDRESS: Final = "localhost:7233"
 DEFAULT_DRIFT_CHECK: Final = "5m"
 DEFAULT_GRACEFUL_SHUTDOWN: Final = "20s"
+DEFAULT_BATCH_WINDOW: Final = "500ms"  # contracts.workflow_io.DEFAULT_BATCH_WINDOW_SECONDS
 DEFAULT_HEALTH_ADDRESS: Final = ":8081"
 SECRET_NAMESPACE_VARIABLE: Final = "MY_POD_NAMESPACE"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Go-style durations as upstream's flags take them: `5m`, `90s`, `1h30m`, `500ms`; a bare
+    number is seconds."""
+    value = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return timedelta(seconds=float(value))
+    position, total = 0, timedelta()
+    for match in _DURATION_PART.finditer(value):
+        if match.start() != position:
+            break
+        amount, unit = float(match.group(1)), match.group(2)
+        total += {
+            "ms": timedelta(milliseconds=amount),
+            "s": timedelta(seconds=amount),
+            "m": timedelta(minutes=amount),
+            "h": timedelta(hours=amount),
+        }[unit]
+        position = match.end()
+    if not value or position != len(value):
+        raise ValueError(f"not a duration like 5m, 90s or 1h30m: {text!r}")
+    return total
+
+
+def resolve_secret_namespace(flag: str, environ: Mapping[str, str]) -> str:
+    namespace = flag or environ.get(SECRET_NAMESPACE_VARIABLE, "")
+    if not namespace:
+        raise ValueError(
+            f"--secret-namespace is empty and {SECRET_NAMESPACE_VARIABLE} is not set: "
+            "the controller needs the namespace where it keeps the gateways' key Secrets"
+        )
+    return namespace
 
 
 def add_controller_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,5 +124,19 @@ def add_controller_parser(commands: argparse._SubParsersAction[argparse.Argument
         default=DEFAULT_GRACEFUL_SHUTDOWN,
         metavar="DURATION",
         help="time in-flight activities get to finish on SIGTERM (default: 20s)",
+    )
+    controller.add_argument(
+        "--max-cached-workflows",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="workflows the worker keeps in memory (about 1 MiB each; default: 1000)",
+    )
+    controller.add_argument(
+        "--batch-window",
+        default=DEFAULT_BATCH_WINDOW,
+        metavar="DURATION",
+        help="how long the load balancer and pool workflows collect requests before one Azure "
+        f"write (default: {DEFAULT_BATCH_WINDOW})",
     )
     controller.add_argument("--log-level", default="INFO", metavar="LEVEL")

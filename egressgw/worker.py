@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 from activities.azure.catalog import azure_activities
 from activities.kube.catalog import kube_activities
 from activities.temporal.single_writers import SingleWriterActivities
+from contracts.workflow_io import DEFAULT_BATCH_WINDOW_SECONDS
 from egressgw.azure_credential import ArmCredential, ManagementClients
 from egressgw.cloud_config import CloudConfig
 from workflows.registry import WORKFLOWS
@@ -30,6 +31,10 @@ from workflows.registry import WORKFLOWS
 # Long enough for an ARM call in flight to finish and report; Kubernetes' default grace period
 # (30 s) leaves room for the rest of the shutdown.
 DEFAULT_GRACEFUL_SHUTDOWN: Final = timedelta(seconds=20)
+DEFAULT_MAX_CACHED_WORKFLOWS: Final = 1000  # the SDK's default
+# How long a load balancer or pool workflow started by this worker collects requests before one
+# Azure write: longer batches more configurations created together, shorter is quicker to Ready.
+DEFAULT_BATCH_WINDOW: Final = timedelta(seconds=DEFAULT_BATCH_WINDOW_SECONDS)
 
 
 def management_clients(
@@ -59,8 +64,9 @@ def controller_activities(
     task_queue: str,
     azure: ManagementClients,
     kube: ApiClient,
+    batch_window: timedelta = DEFAULT_BATCH_WINDOW,
 ) -> list[Callable[..., Any]]:
-    single_writers = SingleWriterActivities(temporal, task_queue)
+    single_writers = SingleWriterActivities(temporal, task_queue, batch_window=batch_window)
     return [
         *azure_activities(azure.network, azure.compute),
         *kube_activities(kube),
@@ -76,12 +82,18 @@ def controller_worker(
     *,
     graceful_shutdown: timedelta = DEFAULT_GRACEFUL_SHUTDOWN,
     identity: str | None = None,
+    max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS,
+    batch_window: timedelta = DEFAULT_BATCH_WINDOW,
 ) -> Worker:
+    """`max_cached_workflows` bounds memory: each cached configuration workflow costs about
+    1 MiB (bench/control_plane_memory.py); an evicted one is replayed from history when its
+    drift timer or a delivery wakes it, which costs CPU instead."""
     return Worker(
         temporal,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=controller_activities(temporal, task_queue, azure, kube),
+        activities=controller_activities(temporal, task_queue, azure, kube, batch_window),
         graceful_shutdown_timeout=graceful_shutdown,
         identity=identity,
+        max_cached_workflows=max_cached_workflows,
     )

@@ -84,7 +84,10 @@ class LoadBalancerWorkflow:
                 idle = True
             else:
                 idle = False
-                await workflow.sleep(timedelta(seconds=input.batch_window_seconds))
+                # A zero window schedules no timer at all: even a zero-length server timer fires
+                # up to a second late (the history service's timer time shift).
+                if input.batch_window_seconds > 0:
+                    await workflow.sleep(timedelta(seconds=input.batch_window_seconds))
                 await self._apply_batch()
             if idle or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(

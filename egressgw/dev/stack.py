@@ -208,6 +208,8 @@ class DevStack:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                # Ctrl-C reaches the supervisor only, which stops the controller first.
+                start_new_session=True,
             )
 
     async def _stop_controller(self) -> None:

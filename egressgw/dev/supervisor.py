@@ -14,10 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from egressgw.dev.layout import LOCALHOST, DevOptions, DevStackError, StatePaths, write_json_atomic
+
+if TYPE_CHECKING:
+    from egressgw.dev.stack import DevStack
 
 
 def describe(document: dict[str, Any], state_dir: Path) -> str:
@@ -31,8 +35,12 @@ def describe(document: dict[str, Any], state_dir: Path) -> str:
             f"metrics {LOCALHOST}:{ports['temporal_metrics']}",
             f"  Kubernetes API  {document['kube_api_url']}",
             f"  Azure ARM       {document['arm_url']}",
+            f"  controller      pid {document.get('controller_pid')}, "
+            f"log {document.get('controller_log')}",
             f"  state dir       {state_dir.resolve()}",
             f"  try:  kubectl --kubeconfig {document['kubeconfig']} get nodes",
+            f"        kubectl --kubeconfig {document['kubeconfig']} apply -f "
+            "deploy/samples/sgc-public.yaml",
         ]
     )
 
@@ -70,7 +78,9 @@ async def run_foreground(options: DevOptions, out: TextIO) -> int:
         document = await stack.start()
         print(describe(document, paths.root), file=out, flush=True)
         print("press Ctrl-C to stop", file=out, flush=True)
+        watching = asyncio.create_task(_report_controller_exit(stack, document, progress))
         await stop_requested.wait()
+        watching.cancel()
         progress("stopping")
         await stack.stop()
         progress(f"stopped; state kept in {paths.root.resolve()}")
@@ -83,6 +93,21 @@ async def run_foreground(options: DevOptions, out: TextIO) -> int:
         with contextlib.suppress(OSError):
             if paths.pid_file.read_text().strip() == str(os.getpid()):
                 paths.pid_file.unlink()
+
+
+async def _report_controller_exit(
+    stack: DevStack, document: dict[str, Any], progress: Callable[[str], None]
+) -> None:
+    """Say so when the controller dies on its own: the rest of the stack keeps serving, but
+    configurations would silently stop reconciling."""
+    process = stack.controller
+    if process is not None:
+        # A thread blocked in wait(): it returns at the latest when the stack stops the process.
+        await asyncio.to_thread(process.wait)
+        progress(
+            f"the controller exited with code {process.returncode}; "
+            f"see {document.get('controller_log')}"
+        )
 
 
 def _mark_stopped(paths: StatePaths) -> None:

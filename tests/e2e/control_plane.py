@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import signal
 import socket
 import subprocess
@@ -47,7 +48,9 @@ def free_port() -> int:
 
 
 def temporal_server_in(state: Path) -> TemporalDevServer:
-    base = free_port_block(3, start=41000, stop=60000)
+    # A random start: tests running side by side (and a server stopped to be restarted) must not
+    # all reach for the same first free block.
+    base = free_port_block(3, start=random.randrange(41000, 58000), stop=60000)
     return TemporalDevServer(
         TemporalServerSettings(
             host="127.0.0.1",
@@ -295,10 +298,18 @@ def is_ready(obj: dict[str, Any]) -> bool:
 
 @contextlib.asynccontextmanager
 async def control_plane(
-    root: Path, arm: ArmEmulator, topology: Topology, kubeconfig: Path, drift_check: str = "5m"
+    root: Path,
+    arm: ArmEmulator,
+    topology: Topology,
+    kubeconfig: Path,
+    drift_check: str = "5m",
+    *,
+    start_temporal: bool = True,
 ) -> AsyncIterator[ControlPlane]:
+    await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
     temporal = temporal_server_in(root)
-    await temporal.start()
+    if start_temporal:
+        await temporal.start()
     kube = await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig))
     plane = ControlPlane(root, temporal, arm, topology, kubeconfig, kube, drift_check)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from azure.mgmt.network import NetworkManagementClient
 
 from contracts import resource_names
@@ -12,6 +13,8 @@ from tests.e2e.control_plane import ControlPlane, wait_for
 
 VMSS = "virtualMachineScaleSets"
 VMSS_INSTANCES = "virtualMachineScaleSets/virtualMachines"
+
+pytestmark = pytest.mark.slow
 
 
 async def wait_for_write(plane: ControlPlane, resource_type: str) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from temporalio.client import Client
 
 from contracts import resource_names
 from tests.e2e.control_plane import SGC_NAMESPACE, ControlPlane
 
 NAMES = ("alpha", "beta", "gamma")
+
+pytestmark = pytest.mark.slow
 
 
 async def test_two_controllers_give_one_workflow_per_configuration(plane: ControlPlane) -> None:

@@ -4,8 +4,10 @@ the controller with the rest."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +27,8 @@ from tests.e2e.control_plane import is_ready
 from tests.fixtures.temporal import free_port_block
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "sgc-public.yaml"
+
+pytestmark = [pytest.mark.slow, pytest.mark.kubectl]
 
 
 def run(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
@@ -166,3 +170,31 @@ async def test_sample_applied_with_kubectl_becomes_ready_and_deletes_cleanly(
     run(sys.executable, "-m", "egressgw", "dev", "down", "--state-dir", str(state_dir))
     with pytest.raises(ProcessLookupError):
         os.kill(controller_pid, 0)
+
+
+def gone(pid: int, timeout: float = 20) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # Our own children linger as zombies until reaped; theirs are reparented and reaped.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    return False
+
+
+def test_dev_down_stops_the_controller_of_a_killed_supervisor(state_dir: Path) -> None:
+    endpoints = json.loads((state_dir / "endpoints.json").read_text())
+    supervisor, controller = endpoints["pid"], endpoints["controller_pid"]
+    temporal = endpoints["temporal_pid"]
+    assert not gone(controller, timeout=0.5)
+
+    os.kill(supervisor, signal.SIGKILL)
+    assert gone(supervisor)
+    done = run(sys.executable, "-m", "egressgw", "dev", "down", "--state-dir", str(state_dir))
+
+    assert "no dev stack is running" in done.stdout
+    assert gone(controller) and gone(temporal)

@@ -1,0 +1,68 @@
+"""How `egressgw controller` reads its flags: durations as upstream's Go flags write them, the
+health address, the secret namespace from the pod's environment, the scope from a cloud config."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from egressgw.cloud_config import parse_cloud_config
+from egressgw.controller import azure_scope
+from egressgw.controller_flags import parse_duration, resolve_secret_namespace
+from egressgw.telemetry import HealthAddress, parse_health_address
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("5m", timedelta(minutes=5)),
+        ("90s", timedelta(seconds=90)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("500ms", timedelta(milliseconds=500)),
+        ("2.5s", timedelta(seconds=2.5)),
+        ("300", timedelta(seconds=300)),
+    ],
+)
+def test_durations_read_like_go_flags(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "soon", "5 m", "m5", "5m3", "-5m", "5d"])
+def test_other_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+def test_health_address_forms() -> None:
+    assert parse_health_address(":8081") == HealthAddress("0.0.0.0", 8081)
+    assert parse_health_address("127.0.0.1:9000") == HealthAddress("127.0.0.1", 9000)
+    assert parse_health_address("[::1]:9000") == HealthAddress("::1", 9000)
+    assert parse_health_address("off") is None
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        parse_health_address("localhost")
+
+
+def test_secret_namespace_comes_from_the_flag_then_the_pod() -> None:
+    assert resolve_secret_namespace("flagged", {"MY_POD_NAMESPACE": "pod"}) == "flagged"
+    assert resolve_secret_namespace("", {"MY_POD_NAMESPACE": "pod"}) == "pod"
+    with pytest.raises(ValueError, match="MY_POD_NAMESPACE"):
+        resolve_secret_namespace("", {})
+
+
+def test_scope_defaults_resource_groups_to_the_clusters() -> None:
+    text = """{
+        "cloud": "AzurePublicCloud", "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "subscriptionId": "9e2f1a3c-4b5d-4e6f-8a7b-1c2d3e4f5a6b",
+        "aadClientId": "00000000-0000-0000-0000-00000000c11e", "aadClientSecret": "x",
+        "location": "westeurope",
+        "resourceGroup": "rg", "vnetName": "vnet", "subnetName": "gw"
+    }"""
+    config = parse_cloud_config(text, "azure.json", {}).config
+
+    scope = azure_scope(config)
+
+    assert (scope.load_balancer_resource_group, scope.vnet_resource_group) == ("rg", "rg")
+    assert scope.load_balancer_name == "kubeegressgateway-ilb"
+    assert scope.subscription_id == "9e2f1a3c-4b5d-4e6f-8a7b-1c2d3e4f5a6b"
+    assert (scope.vnet_name, scope.subnet_name) == ("vnet", "gw")

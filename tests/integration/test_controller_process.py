@@ -1,0 +1,107 @@
+"""`egressgw controller` as an operator meets it: flag and file errors, health endpoints, waiting
+for a Temporal server that is not up yet, a clean stop on SIGTERM, and logs without secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from egressgw.dev.stack import azure_cloud_config
+from sim.arm.server import ArmEmulator
+from sim.topology import Topology
+from tests.e2e.control_plane import ControlPlane, control_plane, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def controller(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "egressgw", "controller", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+def test_unusable_settings_are_refused_with_the_reason(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MY_POD_NAMESPACE"}
+    cloud_config = tmp_path / "azure.json"
+    cloud_config.write_text(json.dumps({"cloud": "AzurePublicCloud", "location": "westeurope"}))
+    valid = tmp_path / "valid.json"
+    valid.write_text(json.dumps(azure_cloud_config(Topology(), "https://127.0.0.1:1", "s")))
+
+    missing = controller("--cloud-config", str(tmp_path / "nope.json"), "--secret-namespace", "s")
+    duration = controller("--drift-check-interval", "soon")
+    health = controller("--health-address", "localhost")
+    incomplete = controller("--cloud-config", str(cloud_config), "--secret-namespace", "s")
+    no_namespace = controller("--cloud-config", str(cloud_config), env=env)
+    no_kubeconfig = controller(
+        "--cloud-config",
+        str(valid),
+        "--kubeconfig",
+        str(tmp_path / "kubeconfig"),
+        "--secret-namespace",
+        "s",
+    )
+
+    assert missing.returncode == 2 and "nope.json" in missing.stderr
+    assert duration.returncode == 2 and "'soon'" in duration.stderr
+    assert health.returncode == 2 and "HOST:PORT" in health.stderr
+    assert incomplete.returncode == 2 and "subscriptionId" in incomplete.stderr
+    assert no_namespace.returncode == 2 and "MY_POD_NAMESPACE" in no_namespace.stderr
+    assert no_kubeconfig.returncode == 2 and "--kubeconfig" in no_kubeconfig.stderr
+
+
+@pytest.fixture
+async def plane_without_temporal(
+    tmp_path: Path, arm_emulator: ArmEmulator, arm_topology: Topology, kubeconfig_path: Path
+) -> AsyncIterator[ControlPlane]:
+    async with control_plane(
+        tmp_path / "plane", arm_emulator, arm_topology, kubeconfig_path, start_temporal=False
+    ) as plane:
+        yield plane
+
+
+async def status_of(port: int, path: str) -> int:
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}{path}") as response,
+        ):
+            return response.status
+    except aiohttp.ClientError:
+        return 0
+
+
+async def test_waits_for_temporal_serves_health_and_stops_cleanly(
+    plane_without_temporal: ControlPlane,
+) -> None:
+    plane = plane_without_temporal
+    process = plane.controller()
+    process.start()
+
+    async def alive() -> bool:
+        return await status_of(process.health_port, "/healthz") == 200
+
+    await wait_for(alive, 30, "/healthz")
+    assert await status_of(process.health_port, "/readyz") == 503
+
+    await plane.temporal.start()
+    await process.wait_ready()
+    await plane.create_sgc("health")
+    await plane.wait_ready("health")
+
+    assert await process.stop() == 0
+    log = process.log()
+    assert "not reachable yet" in log and "controller stopped" in log
+    secret = json.loads(plane.cloud_config.read_text())["aadClientSecret"]
+    assert secret not in log
