@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from contracts import resource_names
 from contracts.activity_io import LoadBalancerRule, PoolIpConfig, SgcRef
 from contracts.azure_state import AzureScope, GatewayPool, NodeAddress
 from contracts.gateway_config import StaticGatewayConfigurationSpec
@@ -55,6 +56,8 @@ class ControllerSettings:
     scope: AzureScope
     secret_namespace: str
     drift_check_seconds: int = 300
+    # The controllers' task queue: watchers start configuration workflows on it.
+    task_queue: str = resource_names.CONTROLLER_TASK_QUEUE
 
 
 @dataclass(frozen=True)

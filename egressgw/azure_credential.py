@@ -303,11 +303,13 @@ def make_management_clients(
     *,
     connection_verify: ConnectionVerify = True,
     polling_interval: float | None = None,
+    retry_total: int | None = None,
 ) -> ManagementClients:
     """Network and compute aio clients for the config's subscription, cloud and user agent.
 
     `polling_interval` overrides the SDK's 30 s wait between long-running-operation polls when
-    ARM sends no Retry-After (tests and the dev stack pass 0).
+    ARM sends no Retry-After (tests and the dev stack pass 0). `retry_total=0` turns the SDK's
+    own retries off, so that activities see Azure's 429/5xx and Temporal retries them.
     """
 
     def options() -> dict[str, Any]:
@@ -322,6 +324,8 @@ def make_management_clients(
             chosen["connection_verify"] = connection_verify
         if polling_interval is not None:
             chosen["polling_interval"] = polling_interval
+        if retry_total is not None:
+            chosen["retry_total"] = retry_total
         return chosen
 
     return ManagementClients(

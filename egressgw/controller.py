@@ -81,13 +81,17 @@ def azure_scope(config: CloudConfig) -> AzureScope:
 
 
 def controller_settings(
-    config: CloudConfig, secret_namespace: str, drift_check: timedelta
+    config: CloudConfig,
+    secret_namespace: str,
+    drift_check: timedelta,
+    task_queue: str = resource_names.CONTROLLER_TASK_QUEUE,
 ) -> ControllerSettings:
     seconds = max(1, round(drift_check.total_seconds()))
     return ControllerSettings(
         scope=azure_scope(config),
         secret_namespace=secret_namespace,
         drift_check_seconds=seconds,
+        task_queue=task_queue,
     )
 
 
@@ -177,6 +181,7 @@ class Controller:
             loaded.config,
             resolve_secret_namespace(options.secret_namespace, dict(os.environ)),
             options.drift_check,
+            options.task_queue,
         )
         health = HealthServer(options.health, self.readiness) if options.health else None
         if health is not None:

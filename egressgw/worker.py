@@ -13,9 +13,6 @@ from datetime import timedelta
 from typing import Any, Final
 
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.pipeline.policies import UserAgentPolicy
-from azure.mgmt.compute.aio import ComputeManagementClient
-from azure.mgmt.network.aio import NetworkManagementClient
 from kubernetes_asyncio.client import ApiClient
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -24,7 +21,7 @@ from activities.azure.catalog import azure_activities
 from activities.kube.catalog import kube_activities
 from activities.temporal.single_writers import SingleWriterActivities
 from contracts.workflow_io import DEFAULT_BATCH_WINDOW_SECONDS
-from egressgw.azure_credential import ArmCredential, ManagementClients
+from egressgw.azure_credential import ArmCredential, ManagementClients, make_management_clients
 from egressgw.cloud_config import CloudConfig
 from workflows.registry import WORKFLOWS
 
@@ -44,19 +41,7 @@ def management_clients(
     connection_verify: bool | str = True,
 ) -> ManagementClients:
     """Network and compute aio clients for the cloud config's subscription, with no SDK retries."""
-    options: dict[str, Any] = {
-        "base_url": arm.base_url,
-        "credential_scopes": list(arm.credential_scopes),
-        # The configured user agent replaces the SDK's, as upstream's azclient does.
-        "user_agent_policy": UserAgentPolicy(base_user_agent=config.user_agent),
-        "retry_total": 0,
-    }
-    if connection_verify is not True:
-        options["connection_verify"] = connection_verify
-    return ManagementClients(
-        network=NetworkManagementClient(arm.credential, config.subscription_id, **options),
-        compute=ComputeManagementClient(arm.credential, config.subscription_id, **options),
-    )
+    return make_management_clients(config, arm, connection_verify=connection_verify, retry_total=0)
 
 
 def controller_activities(

@@ -84,7 +84,7 @@ async def deliver_spec(
         GATEWAY_CONFIG_WORKFLOW,
         GatewayConfigInput(namespace=sgc.namespace, name=sgc.name, settings=settings),
         id=workflow_id(sgc),
-        task_queue=resource_names.CONTROLLER_TASK_QUEUE,
+        task_queue=settings.task_queue,
         start_signal=DELIVER_SPEC,
         start_signal_args=[delivery],
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

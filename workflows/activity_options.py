@@ -20,11 +20,12 @@ class ActivityOptions:
     heartbeat: timedelta | None = None
 
 
-# ARM calls: long-running operations heartbeat while they poll, so a lost worker is noticed
-# within the heartbeat timeout; 429/5xx/409/412 retry (with Retry-After as next_retry_delay).
+# ARM calls: long-running operations heartbeat about once a second while they poll, so a lost
+# worker is noticed within the heartbeat timeout and the retry resumes the poll elsewhere;
+# 429/5xx/409/412 retry (with Retry-After as next_retry_delay).
 AZURE: Final = ActivityOptions(
     start_to_close=timedelta(minutes=10),
-    heartbeat=timedelta(seconds=60),
+    heartbeat=timedelta(seconds=15),
     retry=RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
