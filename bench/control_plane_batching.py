@@ -60,7 +60,7 @@ async def main(configs: int, scale: float, batch_window: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-window", default="500ms", help="the controller's --batch-window")
+    parser.add_argument("--batch-window", default="200ms", help="the controller's --batch-window")
     parser.add_argument("--configs", type=int, default=10)
     parser.add_argument("--latency-scale", type=float, default=1.0)
     args = parser.parse_args()

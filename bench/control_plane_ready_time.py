@@ -67,7 +67,7 @@ async def main(runs: int, batch_window: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-window", default="500ms", help="the controller's --batch-window")
+    parser.add_argument("--batch-window", default="200ms", help="the controller's --batch-window")
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
     asyncio.run(main(args.runs, args.batch_window))

@@ -15,7 +15,7 @@ DEFAULT_CLOUD_CONFIG: Final = Path("/etc/kubernetes/kube-egress-gateway/azure.js
 DEFAULT_TEMPORAL_ADDRESS: Final = "localhost:7233"
 DEFAULT_DRIFT_CHECK: Final = "5m"
 DEFAULT_GRACEFUL_SHUTDOWN: Final = "20s"
-DEFAULT_BATCH_WINDOW: Final = "500ms"  # contracts.workflow_io.DEFAULT_BATCH_WINDOW_SECONDS
+DEFAULT_BATCH_WINDOW: Final = "200ms"  # contracts.workflow_io.DEFAULT_BATCH_WINDOW_SECONDS
 DEFAULT_HEALTH_ADDRESS: Final = ":8081"
 SECRET_NAMESPACE_VARIABLE: Final = "MY_POD_NAMESPACE"
 

@@ -46,8 +46,9 @@ KUBE: Final = ActivityOptions(
 )
 
 # Waiting for a single-writer workflow's answer: that workflow retries its own Azure calls, so
-# these attempts only cover losing the worker or the Temporal frontend; the activity heartbeats
-# while it waits.
+# these attempts cover losing the worker or the Temporal frontend, and the server refusing more
+# than 10 updates in flight on one workflow when many configurations arrive at once (about five
+# minutes of attempts); the activity heartbeats while it waits.
 SINGLE_WRITER: Final = ActivityOptions(
     start_to_close=timedelta(minutes=30),
     heartbeat=timedelta(seconds=20),
@@ -55,6 +56,6 @@ SINGLE_WRITER: Final = ActivityOptions(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=10),
-        maximum_attempts=5,
+        maximum_attempts=35,
     ),
 )
