@@ -11,7 +11,6 @@ import contextlib
 import json
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from egressgw.dev.stack import azure_cloud_config
 from egressgw.dev.temporal_server import TemporalDevServer, TemporalServerSettings
 from sim.arm.server import ArmEmulator
 from sim.kube.server import KubeEmulator
+from sim.ports import free_port_block
 from sim.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,21 +50,6 @@ REALISTIC_LATENCY: Mapping[str, float] = {
     "PUT virtualMachineScaleSets": 5.0,
     "PUT virtualMachineScaleSets/virtualMachines": 10.0,
 }
-
-
-def _free_ports(count: int) -> int:
-    base = random.randrange(42000, 58000)
-    while base < 60000:
-        for offset in range(count):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", base + offset))
-                except OSError:
-                    base += offset + 1
-                    break
-        else:
-            return base
-    raise RuntimeError("no free ports")
 
 
 def rss_kib(pid: int) -> int:
@@ -161,7 +146,7 @@ async def bench_stack(
     topology = topology or Topology()
     with tempfile.TemporaryDirectory(prefix="egressgw-bench-") as tmp:
         root = Path(tmp)
-        base = _free_ports(3)
+        base = free_port_block(3, start=random.randrange(42000, 58000))
         temporal = TemporalDevServer(
             TemporalServerSettings(
                 host="127.0.0.1",

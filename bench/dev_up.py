@@ -7,7 +7,6 @@ Target: under 5 s. Prints one line per run and the median of each kind.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
@@ -15,22 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from sim.ports import free_port_block
+
 EGRESSGW = [sys.executable, "-m", "egressgw"]
-
-
-def free_base(count: int = 6, start: int = 41000) -> int:
-    base = start
-    while base < 60000:
-        for offset in range(count):
-            with socket.socket() as sock:
-                try:
-                    sock.bind(("127.0.0.1", base + offset))
-                except OSError:
-                    base += offset + 1
-                    break
-        else:
-            return base
-    raise RuntimeError("no free ports")
 
 
 def timed_up(state_dir: Path, base: int) -> float:
@@ -69,7 +55,7 @@ def main() -> None:
     for run in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="egressgw-bench-") as tmp:
             state = Path(tmp) / "state"
-            base = free_base()
+            base = free_port_block(6, start=41000)
             fresh.append(timed_up(state, base))
             down(state)
             reused.append(timed_up(state, base))

@@ -9,7 +9,6 @@ import contextlib
 import json
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,18 +32,12 @@ from contracts import kube_names, resource_names
 from egressgw.dev.stack import azure_cloud_config
 from egressgw.dev.temporal_server import TemporalDevServer, TemporalServerSettings
 from sim.arm.server import ArmEmulator
+from sim.ports import free_port, free_port_block
 from sim.topology import Topology
-from tests.fixtures.temporal import free_port_block
 
 G, V, P = kube_names.API_GROUP, kube_names.API_VERSION, kube_names.SGC_PLURAL
 SGC_NAMESPACE = "team-a"
 SECRET_NAMESPACE = "egressgw-system"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def temporal_server_in(state: Path) -> TemporalDevServer:

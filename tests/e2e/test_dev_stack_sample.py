@@ -23,8 +23,8 @@ from kubernetes import config as kube_config
 from contracts import kube_names, resource_names
 from egressgw.azure_credential import azure_clients_from_config
 from egressgw.cloud_config import load_cloud_config
+from sim.ports import free_port_block
 from tests.e2e.control_plane import is_ready
-from tests.fixtures.temporal import free_port_block
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "sgc-public.yaml"
 

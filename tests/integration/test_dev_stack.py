@@ -26,7 +26,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from contracts import kube_names, resource_names
 from egressgw.azure_credential import azure_clients_from_config
 from egressgw.cloud_config import load_cloud_config
-from tests.fixtures.temporal import free_port_block
+from sim.ports import free_port_block
 
 pytestmark = pytest.mark.slow
 

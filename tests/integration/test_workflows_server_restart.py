@@ -17,8 +17,8 @@ from contracts.workflow_io import SpecDelivery
 from egressgw.dev.temporal_server import TemporalDevServer, TemporalServerSettings
 from sim.arm.server import ArmEmulator
 from sim.kube.server import KubeEmulator
+from sim.ports import free_port_block
 from sim.topology import Topology
-from tests.fixtures.temporal import free_port_block
 from tests.integration.test_workflows import (  # noqa: F401 (fixtures)
     Stack,
     StackOptions,
