@@ -331,7 +331,9 @@ class GatewayConfigWorkflow:
         self._set_phase(Phase.READY, desired, "ready; watching for drift", message, provisioned)
         await self._write_status(decide.ready_status(desired, provisioned))
         if verify:
-            repaired = decide.drift_event_message((*rule_result.repaired, *pool_result.repaired))
+            repaired = decide.drift_event_message(
+                (*rule_result.repaired, *pool_result.repaired), uid
+            )
             if repaired is not None:
                 workflow.logger.info("drift repaired for %s: %s", uid, repaired)
                 await self._event(

@@ -7,6 +7,7 @@ them directly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -363,9 +364,25 @@ def event(delivery: SpecDelivery, event_type: str, reason: str, message: str) ->
     return EventInput(sgc=delivery.sgc, type=event_type, reason=reason, message=message)
 
 
-def drift_event_message(repairs: Sequence[str]) -> str | None:
-    """The Event text for a drift check that changed something; None when nothing drifted."""
-    unique = list(dict.fromkeys(r for r in repairs if r))
+# Changes that name the configuration they belong to: its rule, probe or ipConfig.
+_OWNED_CHANGE: Final = re.compile(
+    r"\b(?:rule|probe) (?P<uid>[0-9a-fA-F-]{36})\b"
+    r"|ipConfig egressgateway-(?P<ip_uid>[0-9a-fA-F-]{36})\b"
+)
+
+
+def belongs_to(change: str, owner_uid: str) -> bool:
+    """Whether a single writer's change concerns this configuration: its own rule, probe or
+    ipConfig, or something shared (a frontend, a backend pool, an instance); a batch also carries
+    other configurations' changes, which must not show up in this one's drift event."""
+    owners = {m.group("uid") or m.group("ip_uid") for m in _OWNED_CHANGE.finditer(change)}
+    return not owners or owner_uid.lower() in {o.lower() for o in owners}
+
+
+def drift_event_message(repairs: Sequence[str], owner_uid: str) -> str | None:
+    """The Event text for a drift check that changed something of this configuration's; None
+    when nothing of it drifted."""
+    unique = list(dict.fromkeys(r for r in repairs if r and belongs_to(r, owner_uid)))
     if not unique:
         return None
     return "repaired drift: " + "; ".join(unique)

@@ -239,13 +239,35 @@ def test_cancellation_message_names_the_step() -> None:
     assert text.startswith("provisioning was cancelled during ipConfig on gateway pool vmss")
 
 
+OWN_UID = "0b0e6f5c-3c0a-4a53-9a7e-2f4ad3b1c0de"
+OTHER_UID = "7d1c2b3a-9e8f-4d6c-8b5a-1f2e3d4c5b6a"
+
+
 def test_drift_event_only_when_something_changed() -> None:
-    assert decide.drift_event_message(()) is None
-    assert decide.drift_event_message(("", "")) is None
+    assert decide.drift_event_message((), OWN_UID) is None
+    assert decide.drift_event_message(("", ""), OWN_UID) is None
     text = decide.drift_event_message(
-        ("added ipConfig x to instance 1", "added ipConfig x to instance 1")
+        ("added ipConfig x to instance 1", "added ipConfig x to instance 1"), OWN_UID
     )
     assert text == "repaired drift: added ipConfig x to instance 1"
+
+
+def test_drift_event_leaves_out_other_configurations_changes_of_the_same_batch() -> None:
+    changes = (
+        f"added rule {OTHER_UID} on port 6001",
+        f"added probe {OTHER_UID}",
+        f"added ipConfig egressgateway-{OTHER_UID}",
+        f"added ipConfig egressgateway-{OWN_UID}",
+        f"replaced probe {OWN_UID.upper()}",
+        "added backend pool 5f0c1d2e-aaaa-bbbb-cccc-0123456789ab to the primary ipConfig",
+    )
+    text = decide.drift_event_message(changes, OWN_UID)
+    assert text is not None
+    assert OTHER_UID not in text
+    assert f"added ipConfig egressgateway-{OWN_UID}" in text
+    assert f"replaced probe {OWN_UID.upper()}" in text
+    assert "added backend pool" in text  # shared by every configuration on the pool
+    assert decide.drift_event_message(changes[:3], OWN_UID) is None
 
 
 def test_current_details_show_object_generation_and_step() -> None:
