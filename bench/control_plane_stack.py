@@ -30,7 +30,7 @@ from kubernetes_asyncio.client import (
 )
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from contracts import kube_names, resource_names
+from contracts import kube_names
 from egressgw.dev.stack import azure_cloud_config
 from egressgw.dev.temporal_server import TemporalDevServer, TemporalServerSettings
 from sim.arm.server import ArmEmulator
@@ -147,18 +147,7 @@ async def bench_stack(
     with tempfile.TemporaryDirectory(prefix="egressgw-bench-") as tmp:
         root = Path(tmp)
         base = free_port_block(3, start=random.randrange(42000, 58000))
-        temporal = TemporalDevServer(
-            TemporalServerSettings(
-                host="127.0.0.1",
-                port=base,
-                http_port=base + 1,
-                metrics_port=base + 2,
-                ui_port=None,
-                db_file=root / "temporal.db",
-                log_file=root / "temporal.log",
-                search_attributes=tuple(resource_names.SEARCH_ATTRIBUTES),
-            )
-        )
+        temporal = TemporalDevServer(TemporalServerSettings.headless(root, base))
         await temporal.start()
         kube = KubeEmulator(root / "kube", port=0, crd_dir=ROOT / "deploy" / "crds")
         await kube.start()

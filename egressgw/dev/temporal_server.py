@@ -19,6 +19,8 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from contracts import resource_names
+
 
 class TemporalServerError(RuntimeError):
     pass
@@ -45,6 +47,21 @@ class TemporalServerSettings:
     log_file: Path
     search_attributes: tuple[tuple[str, str], ...] = ()
     namespace: str = "default"
+
+    @classmethod
+    def headless(cls, state_dir: Path, port_base: int) -> TemporalServerSettings:
+        """A server without Web UI on ports port_base..+2 with the project's search attributes,
+        as tests and benchmarks run it beside other servers."""
+        return cls(
+            host="127.0.0.1",
+            port=port_base,
+            http_port=port_base + 1,
+            metrics_port=port_base + 2,
+            ui_port=None,
+            db_file=state_dir / "temporal.db",
+            log_file=state_dir / "temporal.log",
+            search_attributes=tuple(resource_names.SEARCH_ATTRIBUTES),
+        )
 
 
 # The server fires timers in batches up to this far in the future of their due time (default

@@ -44,18 +44,7 @@ def temporal_server_in(state: Path) -> TemporalDevServer:
     # A random start: tests running side by side (and a server stopped to be restarted) must not
     # all reach for the same first free block.
     base = free_port_block(3, start=random.randrange(41000, 58000), stop=60000)
-    return TemporalDevServer(
-        TemporalServerSettings(
-            host="127.0.0.1",
-            port=base,
-            http_port=base + 1,
-            metrics_port=base + 2,
-            ui_port=None,
-            db_file=state / "temporal.db",
-            log_file=state / "temporal.log",
-            search_attributes=tuple(resource_names.SEARCH_ATTRIBUTES),
-        )
-    )
+    return TemporalDevServer(TemporalServerSettings.headless(state, base))
 
 
 async def wait_for(

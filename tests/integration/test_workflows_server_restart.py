@@ -33,18 +33,7 @@ from tests.integration.test_workflows import (  # noqa: F401 (fixtures)
 @pytest.fixture
 async def own_server(tmp_path: Path) -> AsyncIterator[TemporalDevServer]:
     base = free_port_block(3, start=33000)
-    server = TemporalDevServer(
-        TemporalServerSettings(
-            host="127.0.0.1",
-            port=base,
-            http_port=base + 1,
-            metrics_port=base + 2,
-            ui_port=None,
-            db_file=tmp_path / "temporal.db",
-            log_file=tmp_path / "temporal.log",
-            search_attributes=tuple(resource_names.SEARCH_ATTRIBUTES),
-        )
-    )
+    server = TemporalDevServer(TemporalServerSettings.headless(tmp_path, base))
     await server.start()
     yield server
     await server.stop()
