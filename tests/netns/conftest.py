@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,7 @@ def _missing() -> str | None:
     ]
     if absent:
         return f"missing {', '.join(absent)} (scripts/system-packages.sh installs them)"
-    if not os.path.exists("/dev/net/tun"):
+    if not Path("/dev/net/tun").exists():
         return "no /dev/net/tun for wireguard-go"
     return None
 
