@@ -1,0 +1,165 @@
+"""What the network needs to know from the ARM emulator's records: the gateway nodes with their
+primary and secondary private IPs, and the internal load balancers' rules.
+
+Reads the emulator's in-process store (`ArmEmulator.store`, or any `ResourceView`); call it on
+the thread that serves the emulator. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from sim.arm import ids
+from sim.arm.store import Resource, ResourceView
+from sim.fabric.load_balancer import LbRule
+from sim.fabric.plan import NodeSpec
+from sim.fabric.probes import ProbeSpec
+
+
+@dataclass(frozen=True)
+class ArmNode:
+    name: str  # the VM's computer name, which is the Kubernetes node name
+    primary_ip: str
+    prefix_len: int
+    secondary_ips: tuple[str, ...]
+    backend_pools: frozenset[str]  # lower-cased IDs of the backend pools the node is in
+
+    @property
+    def spec(self) -> NodeSpec:
+        return NodeSpec(self.name, self.primary_ip, self.prefix_len)
+
+
+@dataclass(frozen=True)
+class ArmNetwork:
+    nodes: tuple[ArmNode, ...]
+    rules: tuple[LbRule, ...]
+
+    def node_specs(self) -> tuple[NodeSpec, ...]:
+        return tuple(n.spec for n in self.nodes)
+
+    def secondary_routes(self) -> dict[str, str]:
+        """Secondary IP -> primary IP of the node whose NIC holds it."""
+        return {ip: n.primary_ip for n in self.nodes for ip in n.secondary_ips}
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _ref(props: dict[str, Any], key: str) -> str:
+    return str(_obj(props.get(key)).get("id", "")).lower()
+
+
+def _prefix_len(view: ResourceView, subnet_id: str) -> int:
+    subnet = view.get(subnet_id) if subnet_id else None
+    prefix = subnet.properties.get("addressPrefix") if subnet is not None else None
+    if isinstance(prefix, str):
+        return ipaddress.IPv4Network(prefix, strict=False).prefixlen
+    return 24
+
+
+def _node(view: ResourceView, name: str, nic_ids: list[str]) -> ArmNode | None:
+    primary: tuple[str, int] | None = None
+    secondaries: list[str] = []
+    pools: set[str] = set()
+    for nic_id in nic_ids:
+        nic = view.get(nic_id)
+        if nic is None:
+            continue
+        for config in _list(nic.properties.get("ipConfigurations")):
+            props = _obj(config.get("properties"))
+            address = props.get("privateIPAddress")
+            if not isinstance(address, str):
+                continue
+            pools.update(
+                str(p.get("id", "")).lower()
+                for p in _list(props.get("loadBalancerBackendAddressPools"))
+            )
+            if props.get("primary") and primary is None:
+                primary = (address, _prefix_len(view, _ref(props, "subnet")))
+            else:
+                secondaries.append(address)
+    if primary is None:
+        return None
+    return ArmNode(name, primary[0], primary[1], tuple(sorted(secondaries)), frozenset(pools))
+
+
+def _nic_ids(machine: Resource) -> list[str]:
+    network = _obj(machine.properties.get("networkProfile"))
+    refs = _list(network.get("networkInterfaces"))
+    # Primary NIC first: its primary ipConfiguration is the node's primary IP.
+    refs.sort(key=lambda r: not _obj(r.get("properties")).get("primary", len(refs) == 1))
+    return [str(r["id"]) for r in refs if isinstance(r.get("id"), str)]
+
+
+def read_nodes(view: ResourceView) -> tuple[ArmNode, ...]:
+    """Every VMSS instance and standalone VM that has a primary private IP."""
+    nodes = []
+    for type_ in (ids.VMSS_VMS, ids.VIRTUAL_MACHINES):
+        for machine in view.of_type(type_):
+            os_profile = _obj(machine.properties.get("osProfile"))
+            name = str(os_profile.get("computerName") or machine.body.get("name", ""))
+            node = _node(view, name, _nic_ids(machine))
+            if node is not None:
+                nodes.append(node)
+    return tuple(sorted(nodes, key=lambda n: n.name))
+
+
+def _probe(props: dict[str, Any]) -> ProbeSpec | None:
+    protocol = str(props.get("protocol", "")).lower()
+    port = props.get("port")
+    if not isinstance(port, int):
+        return None
+    if protocol in ("http", "https"):
+        # The emulated probe speaks plain HTTP either way; gateways serve HTTP (§3.4).
+        return ProbeSpec("http", port, str(props.get("requestPath") or "/"))
+    return ProbeSpec("tcp", port)
+
+
+def read_rules(view: ResourceView, nodes: tuple[ArmNode, ...]) -> tuple[LbRule, ...]:
+    """Every load balancing rule with a private frontend IP, across all load balancers."""
+    rules = []
+    for lb in view.of_type(ids.LOAD_BALANCERS):
+        props = lb.properties
+        frontends = {
+            str(f.get("id", "")).lower(): _obj(f.get("properties")).get("privateIPAddress")
+            for f in _list(props.get("frontendIPConfigurations"))
+        }
+        probes = {
+            str(p.get("id", "")).lower(): _probe(_obj(p.get("properties")))
+            for p in _list(props.get("probes"))
+        }
+        for rule in _list(props.get("loadBalancingRules")):
+            rprops = _obj(rule.get("properties"))
+            frontend_ip = frontends.get(_ref(rprops, "frontendIPConfiguration"))
+            port = rprops.get("frontendPort")
+            if not isinstance(frontend_ip, str) or not isinstance(port, int):
+                continue
+            pool_ids = {_ref(rprops, "backendAddressPool")} | {
+                str(p.get("id", "")).lower() for p in _list(rprops.get("backendAddressPools"))
+            }
+            pool_ids.discard("")
+            backends = tuple(n.primary_ip for n in nodes if n.backend_pools & pool_ids)
+            rules.append(
+                LbRule(
+                    name=str(rule.get("name", "")),
+                    frontend_ip=frontend_ip,
+                    protocol=str(rprops.get("protocol", "udp")).lower(),
+                    port=port,
+                    probe=probes.get(_ref(rprops, "probe")),
+                    backends=backends,
+                    floating_ip=bool(rprops.get("enableFloatingIP", False)),
+                )
+            )
+    return tuple(rules)
+
+
+def read_arm_network(view: ResourceView) -> ArmNetwork:
+    nodes = read_nodes(view)
+    return ArmNetwork(nodes, read_rules(view, nodes))
