@@ -14,6 +14,7 @@ from typing import Final
 from contracts.azure_state import AzureScope, GatewayPool, NodeAddress
 from contracts.conditions import ConditionStatus
 from contracts.gateway_config import StaticGatewayConfigurationSpec
+from contracts.node_io import GatewayPeer
 
 # --- Kubernetes ----------------------------------------------------------------------------------
 
@@ -22,6 +23,7 @@ DELETE_GATEWAY_KEY: Final = "delete_gateway_key"
 UPDATE_SGC_STATUS: Final = "update_sgc_status"
 RECORD_SGC_EVENT: Final = "record_sgc_event"
 REMOVE_SGC_FINALIZER: Final = "remove_sgc_finalizer"
+LIST_GATEWAY_PEERS: Final = "list_gateway_peers"  # SgcRef -> GatewayPeers (its PodEndpoints)
 
 
 @dataclass(frozen=True)
@@ -209,14 +211,17 @@ class PoolMembers:
 
 
 # --- Temporal: reaching the single-writer workflows (activities/temporal/) ------------------------
-# A workflow cannot send an update to another workflow, so GatewayConfigWorkflow asks these
-# activities, which update-with-start LoadBalancerWorkflow / GatewayPoolWorkflow and return the
-# update's result (contracts.workflow_io.RuleResult / IpConfigResult, or None for removals).
+# A workflow cannot signal-with-start another workflow, so GatewayConfigWorkflow asks these
+# activities, which signal-with-start LoadBalancerWorkflow / GatewayPoolWorkflow with the request
+# and complete asynchronously: the single writer completes them with its answer
+# (contracts.workflow_io.RuleResult / IpConfigResult, or None for removals) through
+# COMPLETE_SINGLE_WRITER_REQUESTS, a local activity of the single writer.
 
 ENSURE_LOAD_BALANCER_RULE: Final = "ensure_load_balancer_rule"
 REMOVE_LOAD_BALANCER_RULE: Final = "remove_load_balancer_rule"
 ENSURE_POOL_IP_CONFIG: Final = "ensure_pool_ip_config"
 REMOVE_POOL_IP_CONFIG: Final = "remove_pool_ip_config"
+COMPLETE_SINGLE_WRITER_REQUESTS: Final = "complete_single_writer_requests"
 
 
 @dataclass(frozen=True)
@@ -245,3 +250,11 @@ class RemoveIpConfigCall:
     scope: AzureScope
     pool: GatewayPool
     owner_uid: str
+
+
+@dataclass(frozen=True)
+class GatewayPeers:
+    """The pods egressing through one configuration: its PodEndpoints as WireGuard peers."""
+
+    peers: tuple[GatewayPeer, ...] = ()
+    skipped: tuple[str, ...] = ()  # PodEndpoints that do not parse, with why

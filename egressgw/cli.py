@@ -127,6 +127,7 @@ def _controller(args: argparse.Namespace) -> int:
         drift_check = parse_duration(args.drift_check_interval)
         graceful_shutdown = parse_duration(args.graceful_shutdown)
         batch_window = parse_duration(args.batch_window)
+        batch_quiet = parse_duration(args.batch_quiet)
         health = parse_health_address(args.health_address)
         secret_namespace = resolve_secret_namespace(args.secret_namespace, os.environ)
         loaded = load_cloud_config(args.cloud_config, environ=dict(os.environ))
@@ -146,6 +147,7 @@ def _controller(args: argparse.Namespace) -> int:
             graceful_shutdown=graceful_shutdown,
             max_cached_workflows=args.max_cached_workflows,
             batch_window=batch_window,
+            batch_quiet=batch_quiet,
         )
         return asyncio.run(run_controller(options, loaded))
     except (CloudConfigError, ValueError) as err:

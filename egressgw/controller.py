@@ -47,6 +47,7 @@ from egressgw.controller_flags import (
 )
 from egressgw.telemetry import HealthAddress, HealthServer
 from egressgw.worker import (
+    DEFAULT_BATCH_QUIET,
     DEFAULT_BATCH_WINDOW,
     DEFAULT_GRACEFUL_SHUTDOWN,
     DEFAULT_MAX_CACHED_WORKFLOWS,
@@ -110,6 +111,7 @@ class ControllerOptions:
     identity: str | None = None  # Temporal worker identity; the SDK's default is pid@host
     max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS
     batch_window: timedelta = DEFAULT_BATCH_WINDOW
+    batch_quiet: timedelta = DEFAULT_BATCH_QUIET
 
 
 async def kube_api_client(kubeconfig: Path | None) -> ApiClient:
@@ -211,6 +213,7 @@ class Controller:
                         identity=options.identity,
                         max_cached_workflows=options.max_cached_workflows,
                         batch_window=options.batch_window,
+                        batch_quiet=options.batch_quiet,
                     )
                     return await self._serve(worker, Watchers(kube, temporal, settings), stop)
                 finally:

@@ -15,7 +15,8 @@ DEFAULT_CLOUD_CONFIG: Final = Path("/etc/kubernetes/kube-egress-gateway/azure.js
 DEFAULT_TEMPORAL_ADDRESS: Final = "localhost:7233"
 DEFAULT_DRIFT_CHECK: Final = "5m"
 DEFAULT_GRACEFUL_SHUTDOWN: Final = "20s"
-DEFAULT_BATCH_WINDOW: Final = "200ms"  # contracts.workflow_io.DEFAULT_BATCH_WINDOW_SECONDS
+DEFAULT_BATCH_WINDOW: Final = "2s"  # contracts.workflow_io.DEFAULT_BATCH_WINDOW_SECONDS
+DEFAULT_BATCH_QUIET: Final = "200ms"  # contracts.workflow_io.DEFAULT_BATCH_QUIET_SECONDS
 DEFAULT_HEALTH_ADDRESS: Final = ":8081"
 SECRET_NAMESPACE_VARIABLE: Final = "MY_POD_NAMESPACE"
 
@@ -136,7 +137,14 @@ def add_controller_parser(commands: argparse._SubParsersAction[argparse.Argument
         "--batch-window",
         default=DEFAULT_BATCH_WINDOW,
         metavar="DURATION",
-        help="how long the load balancer and pool workflows collect requests before one Azure "
+        help="longest the load balancer and pool workflows collect requests before one Azure "
         f"write (default: {DEFAULT_BATCH_WINDOW})",
+    )
+    controller.add_argument(
+        "--batch-quiet",
+        default=DEFAULT_BATCH_QUIET,
+        metavar="DURATION",
+        help="a batch closes once no request arrived for this long "
+        f"(default: {DEFAULT_BATCH_QUIET})",
     )
     controller.add_argument("--log-level", default="INFO", metavar="LEVEL")

@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 from activities.azure.catalog import azure_activities
 from activities.kube.catalog import kube_activities
 from activities.temporal.single_writers import SingleWriterActivities
-from contracts.workflow_io import DEFAULT_BATCH_WINDOW_SECONDS
+from contracts.workflow_io import DEFAULT_BATCH_QUIET_SECONDS, DEFAULT_BATCH_WINDOW_SECONDS
 from egressgw.azure_credential import ArmCredential, ManagementClients, make_management_clients
 from egressgw.cloud_config import CloudConfig
 from workflows.registry import WORKFLOWS
@@ -29,9 +29,11 @@ from workflows.registry import WORKFLOWS
 # (30 s) leaves room for the rest of the shutdown.
 DEFAULT_GRACEFUL_SHUTDOWN: Final = timedelta(seconds=20)
 DEFAULT_MAX_CACHED_WORKFLOWS: Final = 1000  # the SDK's default
-# How long a load balancer or pool workflow started by this worker collects requests before one
-# Azure write: longer batches more configurations created together, shorter is quicker to Ready.
+# How a load balancer or pool workflow started by this worker collects requests before one Azure
+# write: it waits until none arrived for the quiet period, at most the window. A longer quiet
+# period batches more configurations created together, a shorter one is quicker to Ready.
 DEFAULT_BATCH_WINDOW: Final = timedelta(seconds=DEFAULT_BATCH_WINDOW_SECONDS)
+DEFAULT_BATCH_QUIET: Final = timedelta(seconds=DEFAULT_BATCH_QUIET_SECONDS)
 
 
 def management_clients(
@@ -50,8 +52,14 @@ def controller_activities(
     azure: ManagementClients,
     kube: ApiClient,
     batch_window: timedelta = DEFAULT_BATCH_WINDOW,
+    batch_quiet: timedelta = DEFAULT_BATCH_QUIET,
 ) -> list[Callable[..., Any]]:
-    single_writers = SingleWriterActivities(temporal, task_queue, batch_window=batch_window)
+    single_writers = SingleWriterActivities(
+        temporal,
+        task_queue,
+        batch_window_seconds=batch_window.total_seconds(),
+        batch_quiet_seconds=batch_quiet.total_seconds(),
+    )
     return [
         *azure_activities(azure.network, azure.compute),
         *kube_activities(kube),
@@ -69,6 +77,7 @@ def controller_worker(
     identity: str | None = None,
     max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS,
     batch_window: timedelta = DEFAULT_BATCH_WINDOW,
+    batch_quiet: timedelta = DEFAULT_BATCH_QUIET,
 ) -> Worker:
     """`max_cached_workflows` bounds memory: each cached configuration workflow costs about
     1 MiB (bench/control_plane_memory.py); an evicted one is replayed from history when its
@@ -77,7 +86,9 @@ def controller_worker(
         temporal,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=controller_activities(temporal, task_queue, azure, kube, batch_window),
+        activities=controller_activities(
+            temporal, task_queue, azure, kube, batch_window, batch_quiet
+        ),
         graceful_shutdown_timeout=graceful_shutdown,
         identity=identity,
         max_cached_workflows=max_cached_workflows,

@@ -45,17 +45,17 @@ KUBE: Final = ActivityOptions(
     ),
 )
 
-# Waiting for a single-writer workflow's answer: that workflow retries its own Azure calls, so
-# these attempts cover losing the worker or the Temporal frontend, and the server refusing more
-# than 10 updates in flight on one workflow when many configurations arrive at once (about five
-# minutes of attempts); the activity heartbeats while it waits.
+# Waiting for a single-writer workflow's answer: the activity signals its request and completes
+# asynchronously when the single writer answers (activities/temporal/single_writers.py), so it
+# has no heartbeat (nothing runs while it waits) and a start-to-close long enough for the single
+# writer's own Azure retries. Its attempts cover a failed signal-with-start (Temporal frontend
+# unavailable) and an answer lost on the way (the attempt times out and submits again).
 SINGLE_WRITER: Final = ActivityOptions(
     start_to_close=timedelta(minutes=30),
-    heartbeat=timedelta(seconds=20),
     retry=RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=10),
-        maximum_attempts=35,
+        maximum_attempts=10,
     ),
 )

@@ -1,7 +1,8 @@
 """GatewayPoolWorkflow: the only writer of one gateway pool's NIC ipConfigurations.
 
-Configurations register their ipConfig (update `ensure_ip_config`) or drop it
-(`remove_ip_config`); a node joining or leaving signals `members_changed`. Each batch becomes one
+Configurations register their ipConfig or drop it (signal `submit_ip_config`, answered by
+completing the caller's activity; older callers used the updates `ensure_ip_config` /
+`remove_ip_config`); a node joining or leaving signals `members_changed`. Each batch becomes one
 VMSS model apply (VMSS pools; the activity writes only when the model differs), one member list
 and a concurrent reconcile of every member, which updates only members that need it.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
@@ -41,13 +41,16 @@ with workflow.unsafe.imports_passed_through():
         GATEWAY_POOL_WORKFLOW,
         POOL_MEMBERS_CHANGED,
         REMOVE_IP_CONFIG,
+        SUBMIT_IP_CONFIG,
         GatewayPoolInput,
         IpConfigRequest,
         IpConfigResult,
+        IpConfigSubmission,
     )
     from workflows import activity_options
     from workflows import single_writer_batch as batching
     from workflows.failures import failure_causes
+    from workflows.request_replies import batching_pause, send_replies
     from workflows.update_queue import UpdateQueue
 
 POOL_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_POOL)
@@ -68,6 +71,16 @@ class GatewayPoolWorkflow:
         self._answered: set[str] = set()
         self._members_changed = False
         self._passes = 0
+        self._batches = 0
+
+    @workflow.signal(name=SUBMIT_IP_CONFIG)
+    def submit_ip_config(self, submission: IpConfigSubmission) -> None:
+        self._queue.submit(
+            submission.owner_uid,
+            submission.ip_config,
+            verify=submission.verify,
+            reply=submission.reply_token,
+        )
 
     @workflow.update(name=ENSURE_IP_CONFIG)
     async def ensure_ip_config(self, request: IpConfigRequest) -> IpConfigResult:
@@ -99,10 +112,9 @@ class GatewayPoolWorkflow:
                 idle = True
             else:
                 idle = False
-                # A zero window schedules no timer at all: even a zero-length server timer fires
-                # up to a second late (the history service's timer time shift).
-                if input.batch_window_seconds > 0:
-                    await workflow.sleep(timedelta(seconds=input.batch_window_seconds))
+                await batching_pause(
+                    self._queue, input.batch_quiet_seconds, input.batch_window_seconds
+                )
                 await self._apply_batch()
             if idle or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(
@@ -117,6 +129,14 @@ class GatewayPoolWorkflow:
                     )
 
     async def _apply_batch(self) -> None:
+        await self._answer_batch()
+        self._batches += 1
+        await send_replies(
+            batching.request_replies(self._queue.replies(), self._queue.failure_type),
+            self._batches,
+        )
+
+    async def _answer_batch(self) -> None:
         batch = self._queue.take()
         resync, self._members_changed = self._members_changed, False
         plan = batching.plan_batch(self._ip_configs, batch, self._answered, resync=resync)

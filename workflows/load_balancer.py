@@ -1,14 +1,14 @@
 """LoadBalancerWorkflow: the only writer of one internal load balancer.
 
-Configurations register their rule (update `ensure_rule`) or drop it (`remove_rule`); the run loop
-batches what arrives within a short window into one `apply_load_balancer` activity (one GET, one
-PUT with If-Match) for all owners, and answers every queued update.
+Configurations register their rule or drop it (signal `submit_rule`; older callers used the updates
+`ensure_rule` / `remove_rule`); the run loop batches what arrives together (a debounce) into one
+`apply_load_balancer` activity (one GET, one PUT with If-Match) for all owners, and answers every
+request: signalled ones by completing the caller's activity.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
@@ -33,13 +33,16 @@ with workflow.unsafe.imports_passed_through():
         ENSURE_RULE,
         LOAD_BALANCER_WORKFLOW,
         REMOVE_RULE,
+        SUBMIT_RULE,
         LoadBalancerInput,
         RuleRequest,
         RuleResult,
+        RuleSubmission,
     )
     from workflows import activity_options
     from workflows import single_writer_batch as batching
     from workflows.failures import failure_causes
+    from workflows.request_replies import batching_pause, send_replies
     from workflows.update_queue import UpdateQueue
 
 LOAD_BALANCER_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_LOAD_BALANCER)
@@ -56,6 +59,16 @@ class LoadBalancerWorkflow:
         )
         self._results: dict[str, RuleResult] = {}  # from the last apply; not carried over
         self._applies = 0
+        self._batches = 0
+
+    @workflow.signal(name=SUBMIT_RULE)
+    def submit_rule(self, submission: RuleSubmission) -> None:
+        self._queue.submit(
+            submission.owner_uid,
+            submission.rule,
+            verify=submission.verify,
+            reply=submission.reply_token,
+        )
 
     @workflow.update(name=ENSURE_RULE)
     async def ensure_rule(self, request: RuleRequest) -> RuleResult:
@@ -84,10 +97,9 @@ class LoadBalancerWorkflow:
                 idle = True
             else:
                 idle = False
-                # A zero window schedules no timer at all: even a zero-length server timer fires
-                # up to a second late (the history service's timer time shift).
-                if input.batch_window_seconds > 0:
-                    await workflow.sleep(timedelta(seconds=input.batch_window_seconds))
+                await batching_pause(
+                    self._queue, input.batch_quiet_seconds, input.batch_window_seconds
+                )
                 await self._apply_batch()
             if idle or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(
@@ -99,6 +111,14 @@ class LoadBalancerWorkflow:
                     )
 
     async def _apply_batch(self) -> None:
+        await self._answer_batch()
+        self._batches += 1
+        await send_replies(
+            batching.request_replies(self._queue.replies(), self._queue.failure_type),
+            self._batches,
+        )
+
+    async def _answer_batch(self) -> None:
         batch = self._queue.take()
         plan = batching.plan_batch(self._rules, batch, self._results.keys())
         if plan.apply:

@@ -20,11 +20,10 @@ from contracts.activity_io import (
     PoolIpConfig,
 )
 from contracts.azure_state import NodeAddress
-from contracts.workflow_io import IpConfigResult, RuleResult
+from contracts.workflow_io import IpConfigResult, RequestReply, RuleResult
 
-# The batching window itself is part of each single writer's input (batch_window_seconds, 0.5 s
-# by default): configurations created together reach the single writers within a few hundred
-# milliseconds of each other, and a longer window only adds to every configuration's time to Ready.
+# The batching debounce is part of each single writer's input (batch_quiet_seconds and
+# batch_window_seconds, contracts.workflow_io).
 # An idle single writer continues as new this often, so its history stays short and it picks up
 # new workflow code (Worker Versioning upgrades on continue-as-new).
 IDLE_CONTINUE_AS_NEW: Final = timedelta(hours=12)
@@ -40,6 +39,7 @@ class Change(Generic[Wanted]):
     owner_uid: str
     wanted: Wanted | None
     verify: bool = False
+    reply: str = ""  # reply token of a signalled request ("" for an update)
 
 
 @dataclass(frozen=True)
@@ -136,3 +136,23 @@ def pass_changes(
     model_changes: Sequence[str], members: Sequence[MemberAddresses]
 ) -> tuple[str, ...]:
     return (*model_changes, *(change for m in members for change in m.changes))
+
+
+# --- Replies to signalled requests ---------------------------------------------------------------
+
+
+def request_replies(
+    answers: Sequence[tuple[str, RuleResult | IpConfigResult | str | None]], failure_type: str
+) -> tuple[RequestReply, ...]:
+    """What completes each caller's activity: its result, or its failure (a str answer)."""
+    replies: list[RequestReply] = []
+    for token, answer in answers:
+        if isinstance(answer, str):
+            replies.append(RequestReply(token, error=answer, error_type=failure_type))
+        elif isinstance(answer, RuleResult):
+            replies.append(RequestReply(token, rule=answer))
+        elif isinstance(answer, IpConfigResult):
+            replies.append(RequestReply(token, ip_config=answer))
+        else:
+            replies.append(RequestReply(token))
+    return tuple(replies)

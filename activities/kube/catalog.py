@@ -10,6 +10,7 @@ from kubernetes_asyncio.client import ApiClient
 from activities.kube.events import EventActivities
 from activities.kube.finalizers import FinalizerActivities
 from activities.kube.gateway_keys import GatewayKeyActivities
+from activities.kube.pod_endpoints import PodEndpointActivities
 from activities.kube.status import StatusActivities
 
 
@@ -18,10 +19,12 @@ def kube_activities(api_client: ApiClient) -> list[Callable[..., Any]]:
     status = StatusActivities(api_client)
     events = EventActivities(api_client)
     finalizers = FinalizerActivities(api_client)
+    pod_endpoints = PodEndpointActivities(api_client)
     return [
         keys.ensure_gateway_key,
         keys.delete_gateway_key,
         status.update_sgc_status,
         events.record_sgc_event,
         finalizers.remove_sgc_finalizer,
+        pod_endpoints.list_gateway_peers,
     ]

@@ -1,31 +1,37 @@
 """Activities through which GatewayConfigWorkflow reaches the single-writer workflows.
 
-A workflow cannot send an update to another workflow, so each of these activities does
-update-with-start on the LoadBalancerWorkflow or GatewayPoolWorkflow that owns the resource
-(USE_EXISTING: the first caller starts it, everyone else joins the running one) and returns the
-update's result. The single writer retries its own Azure calls; a failure it reports is final
-for this request and comes back as a non-retryable error carrying its message.
+A workflow cannot signal-with-start another workflow, so each request activity here does it: it
+signals its request (carrying its own task token) to the LoadBalancerWorkflow or
+GatewayPoolWorkflow that owns the resource, starting that workflow when it is not running, and
+completes asynchronously. The single writer answers a whole batch at once through
+complete_requests, which completes each waiting activity with its result or, when the single
+writer reports a failure (final for this request: it retries its own Azure calls), with a
+non-retryable error carrying that message.
+
+No request holds an update open on the single writer, so the server's limit on in-flight updates
+per workflow does not cap how many configurations can wait on one load balancer or pool.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
-from datetime import timedelta
-from typing import Any, Final, TypeVar
+import base64
+import logging
+from typing import Any, Final
 
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import AsyncActivityCancelledError, Client
 from temporalio.common import (
     SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
 )
-from temporalio.exceptions import ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import resource_names
 from contracts.activity_io import (
+    COMPLETE_SINGLE_WRITER_REQUESTS,
     ENSURE_LOAD_BALANCER_RULE,
     ENSURE_POOL_IP_CONFIG,
     REMOVE_LOAD_BALANCER_RULE,
@@ -37,30 +43,26 @@ from contracts.activity_io import (
 )
 from contracts.azure_state import AzureScope, GatewayPool
 from contracts.workflow_io import (
+    DEFAULT_BATCH_QUIET_SECONDS,
     DEFAULT_BATCH_WINDOW_SECONDS,
-    ENSURE_IP_CONFIG,
-    ENSURE_RULE,
     GATEWAY_POOL_WORKFLOW,
     LOAD_BALANCER_WORKFLOW,
-    REMOVE_IP_CONFIG,
-    REMOVE_RULE,
+    SUBMIT_IP_CONFIG,
+    SUBMIT_RULE,
+    CompleteRequestsInput,
     GatewayPoolInput,
-    IpConfigRequest,
-    IpConfigResult,
+    IpConfigSubmission,
     LoadBalancerInput,
-    RuleRequest,
-    RuleResult,
+    RequestReply,
+    RuleSubmission,
 )
-
-# Well inside the callers' heartbeat timeout (workflows/activity_options.SINGLE_WRITER).
-DEFAULT_HEARTBEAT_EVERY: Final = timedelta(seconds=5)
 
 _LOAD_BALANCER_KEY: Final = SearchAttributeKey.for_keyword(
     resource_names.SEARCH_ATTRIBUTE_LOAD_BALANCER
 )
 _POOL_KEY: Final = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_POOL)
 
-Result = TypeVar("Result")
+log = logging.getLogger(__name__)
 
 
 def load_balancer_workflow_id(scope: AzureScope) -> str:
@@ -75,19 +77,10 @@ def gateway_pool_workflow_id(pool: GatewayPool) -> str:
     )
 
 
-def _update_id() -> str:
-    """Stable per attempt: a retried attempt sends a new update (the change is idempotent), so
-    it never receives the cached failure of the attempt before."""
-    info = activity.info()
-    return f"{info.workflow_id}/{info.activity_id}/{info.attempt}"
-
-
-def _observe_start_outcome(start: WithStartWorkflowOperation[Any, Any]) -> None:
-    """Read the start operation's outcome once the call is over. When the call was cancelled
-    nobody else reads it, and asyncio would log "Future exception was never retrieved"."""
-    future = getattr(start, "_workflow_handle", None)  # the SDK keeps no public accessor
-    if isinstance(future, asyncio.Future) and future.done() and not future.cancelled():
-        future.exception()
+def _reply_token() -> str:
+    """This attempt's task token: a retried attempt submits again with its own (the change is
+    idempotent), and the answer for a timed-out attempt finds nobody waiting."""
+    return base64.b64encode(activity.info().task_token).decode("ascii")
 
 
 class SingleWriterActivities:
@@ -96,115 +89,114 @@ class SingleWriterActivities:
         client: Client,
         task_queue: str = resource_names.CONTROLLER_TASK_QUEUE,
         *,
-        heartbeat_every: timedelta = DEFAULT_HEARTBEAT_EVERY,
-        batch_window: timedelta = timedelta(seconds=DEFAULT_BATCH_WINDOW_SECONDS),
+        batch_window_seconds: float = DEFAULT_BATCH_WINDOW_SECONDS,
+        batch_quiet_seconds: float = DEFAULT_BATCH_QUIET_SECONDS,
     ) -> None:
-        """`batch_window`: how long a single writer started here collects requests before it
-        applies them."""
+        """The batch settings go into single writers started here (contracts.workflow_io)."""
         self._client = client
         self._task_queue = task_queue
-        self._heartbeat_every = heartbeat_every
-        self._batch_window_seconds = batch_window.total_seconds()
+        self._batch_window_seconds = batch_window_seconds
+        self._batch_quiet_seconds = batch_quiet_seconds
 
     @activity.defn(name=ENSURE_LOAD_BALANCER_RULE)
-    async def ensure_load_balancer_rule(self, call: EnsureRuleCall) -> RuleResult:
-        result: RuleResult = await self._update(
-            self._load_balancer(call.scope),
-            ENSURE_RULE,
-            RuleRequest(rule=call.rule, verify=call.verify),
-            RuleResult,
+    async def ensure_load_balancer_rule(self, call: EnsureRuleCall) -> None:
+        await self._submit_rule(
+            call.scope,
+            RuleSubmission(call.rule.owner_uid, call.rule, _reply_token(), verify=call.verify),
         )
-        return result
 
     @activity.defn(name=REMOVE_LOAD_BALANCER_RULE)
     async def remove_load_balancer_rule(self, call: RemoveRuleCall) -> None:
-        await self._update(self._load_balancer(call.scope), REMOVE_RULE, call.owner_uid, None)
+        await self._submit_rule(call.scope, RuleSubmission(call.owner_uid, None, _reply_token()))
 
     @activity.defn(name=ENSURE_POOL_IP_CONFIG)
-    async def ensure_pool_ip_config(self, call: EnsureIpConfigCall) -> IpConfigResult:
-        result: IpConfigResult = await self._update(
-            self._pool(call.scope, call.pool),
-            ENSURE_IP_CONFIG,
-            IpConfigRequest(ip_config=call.ip_config, verify=call.verify),
-            IpConfigResult,
+    async def ensure_pool_ip_config(self, call: EnsureIpConfigCall) -> None:
+        await self._submit_ip_config(
+            call.scope,
+            call.pool,
+            IpConfigSubmission(
+                call.ip_config.owner_uid, call.ip_config, _reply_token(), verify=call.verify
+            ),
         )
-        return result
 
     @activity.defn(name=REMOVE_POOL_IP_CONFIG)
     async def remove_pool_ip_config(self, call: RemoveIpConfigCall) -> None:
-        await self._update(
-            self._pool(call.scope, call.pool), REMOVE_IP_CONFIG, call.owner_uid, None
+        await self._submit_ip_config(
+            call.scope, call.pool, IpConfigSubmission(call.owner_uid, None, _reply_token())
         )
 
-    def _load_balancer(self, scope: AzureScope) -> WithStartWorkflowOperation[Any, Any]:
-        return WithStartWorkflowOperation(
+    @activity.defn(name=COMPLETE_SINGLE_WRITER_REQUESTS)
+    async def complete_requests(self, replies: CompleteRequestsInput) -> int:
+        """Complete each waiting request activity; returns how many were still waiting."""
+        delivered = await asyncio.gather(*(self._complete(reply) for reply in replies.replies))
+        return sum(delivered)
+
+    async def _complete(self, reply: RequestReply) -> bool:
+        handle = self._client.get_async_activity_handle(
+            task_token=base64.b64decode(reply.reply_token)
+        )
+        try:
+            # The caller's workflow may have been cancelled while it waited. Its request was
+            # applied regardless; reporting the cancel (not the result) makes the caller undo
+            # it, as a cancelled step does.
+            try:
+                await handle.heartbeat()
+            except AsyncActivityCancelledError:
+                await handle.report_cancellation()
+                return True
+            if reply.error:
+                await handle.fail(
+                    ApplicationError(reply.error, type=reply.error_type, non_retryable=True)
+                )
+            else:
+                await handle.complete(reply.rule or reply.ip_config)
+        except RPCError as err:
+            # The caller timed out or was completed already: it submits again if it still
+            # needs the answer.
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            log.info("request no longer waiting: %s", err.message)
+            return False
+        return True
+
+    async def _submit_rule(self, scope: AzureScope, submission: RuleSubmission) -> None:
+        await self._client.start_workflow(
             LOAD_BALANCER_WORKFLOW,
-            LoadBalancerInput(scope=scope, batch_window_seconds=self._batch_window_seconds),
+            LoadBalancerInput(
+                scope=scope,
+                batch_window_seconds=self._batch_window_seconds,
+                batch_quiet_seconds=self._batch_quiet_seconds,
+            ),
             id=load_balancer_workflow_id(scope),
             task_queue=self._task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal=SUBMIT_RULE,
+            start_signal_args=[submission],
             search_attributes=TypedSearchAttributes(
                 [SearchAttributePair(_LOAD_BALANCER_KEY, scope.load_balancer_name.lower())]
             ),
             static_summary=f"load balancer {scope.load_balancer_name}",
         )
+        activity.raise_complete_async()
 
-    def _pool(self, scope: AzureScope, pool: GatewayPool) -> WithStartWorkflowOperation[Any, Any]:
-        return WithStartWorkflowOperation(
+    async def _submit_ip_config(
+        self, scope: AzureScope, pool: GatewayPool, submission: IpConfigSubmission
+    ) -> None:
+        await self._client.start_workflow(
             GATEWAY_POOL_WORKFLOW,
             GatewayPoolInput(
-                scope=scope, pool=pool, batch_window_seconds=self._batch_window_seconds
+                scope=scope,
+                pool=pool,
+                batch_window_seconds=self._batch_window_seconds,
+                batch_quiet_seconds=self._batch_quiet_seconds,
             ),
             id=gateway_pool_workflow_id(pool),
             task_queue=self._task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal=SUBMIT_IP_CONFIG,
+            start_signal_args=[submission],
             search_attributes=TypedSearchAttributes([SearchAttributePair(_POOL_KEY, pool.name)]),
             static_summary=f"gateway pool {pool.name} ({pool.kind})",
         )
-
-    async def _update(
-        self,
-        start: WithStartWorkflowOperation[Any, Any],
-        update: str,
-        arg: object,
-        result_type: type[Result] | None,
-    ) -> Any:
-        call = self._client.execute_update_with_start_workflow(
-            update,
-            arg,
-            start_workflow_operation=start,
-            id=_update_id(),
-            result_type=result_type,
-        )
-        try:
-            return await self._heartbeating(call, start)
-        except WorkflowUpdateFailedError as err:
-            cause = err.cause
-            message = cause.message if isinstance(cause, FailureError) else str(cause)
-            error_type = cause.type if isinstance(cause, ApplicationError) else None
-            raise ApplicationError(message, type=error_type, non_retryable=True) from None
-
-    async def _heartbeating(
-        self, call: Awaitable[Result], start: WithStartWorkflowOperation[Any, Any]
-    ) -> Result:
-        """Await `call`, heartbeating meanwhile so that a lost worker or a cancel is noticed."""
-        task = asyncio.ensure_future(call)
-        task.add_done_callback(lambda _: _observe_start_outcome(start))
-        try:
-            while True:
-                done, _ = await asyncio.wait({task}, timeout=self._heartbeat_every.total_seconds())
-                if done:
-                    return task.result()
-                activity.heartbeat()
-        except asyncio.CancelledError:
-            # A sent update cannot be withdrawn: let it finish before reporting the cancel, so
-            # that the caller's undo (queued after this) is applied after it, never before.
-            if not activity.is_worker_shutdown():
-                await asyncio.wait({task})
-            raise
-        finally:
-            if not task.done():
-                task.cancel()
+        activity.raise_complete_async()
 
     def activities(self) -> list[Any]:
         """The bound activity methods, for a Worker's `activities=`."""
@@ -213,4 +205,5 @@ class SingleWriterActivities:
             self.remove_load_balancer_rule,
             self.ensure_pool_ip_config,
             self.remove_pool_ip_config,
+            self.complete_requests,
         ]

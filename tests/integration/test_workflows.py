@@ -278,7 +278,10 @@ async def make_stack(
         core=core,
     )
     single_writers = SingleWriterActivities(
-        client, task_queue, heartbeat_every=timedelta(seconds=1), batch_window=options.batch_window
+        client,
+        task_queue,
+        batch_window_seconds=options.batch_window.total_seconds(),
+        batch_quiet_seconds=options.batch_quiet.total_seconds(),
     )
 
     def new_worker() -> Worker:
@@ -305,7 +308,8 @@ async def make_stack(
 class StackOptions:
     drift_check_seconds: int = 300
     # Short, to keep the suite fast; the batching test widens it.
-    batch_window: timedelta = timedelta(seconds=0.1)
+    batch_quiet: timedelta = timedelta(seconds=0.1)
+    batch_window: timedelta = timedelta(seconds=1)
     start_worker: bool = True  # False: the test runs workers itself (stack.new_worker())
 
 
@@ -456,8 +460,11 @@ async def test_deletion_mid_provisioning_leaves_nothing_behind(stack: Stack) -> 
     await stack.record("delete_mid_provisioning", sgc)
 
 
-# A window wide enough that both requests land in it even on a loaded machine.
-@pytest.mark.parametrize("stack_options", [StackOptions(batch_window=timedelta(seconds=2))])
+# A quiet period wide enough that both requests land in one batch even on a loaded machine.
+@pytest.mark.parametrize(
+    "stack_options",
+    [StackOptions(batch_quiet=timedelta(seconds=2), batch_window=timedelta(seconds=4))],
+)
 async def test_two_configurations_on_one_pool_share_the_writes(stack: Stack) -> None:
     spec = stack.vmss_spec()
     first = await stack.create_sgc("first", spec)

@@ -60,7 +60,7 @@ stack = base.stack
 def stack_options() -> StackOptions:
     # No batching window: these scenarios send one request at a time to each single writer, and
     # the single writers then schedule no timer (a sub-second server timer fires about 1 s late).
-    return StackOptions(batch_window=timedelta(0))
+    return StackOptions(batch_quiet=timedelta(0))
 
 
 KUBECTL = Path("/usr/bin/kubectl")
@@ -150,7 +150,7 @@ async def activity_completions(stack: Stack, sgc: SgcRef, prefix: str) -> int:
 
 
 @pytest.mark.parametrize(
-    "stack_options", [StackOptions(drift_check_seconds=1, batch_window=timedelta(0))]
+    "stack_options", [StackOptions(drift_check_seconds=1, batch_quiet=timedelta(0))]
 )
 async def test_private_vm_pool_mode_keeps_its_private_ips(stack: Stack) -> None:
     vm_pool = stack.topology.vm_pools[0]

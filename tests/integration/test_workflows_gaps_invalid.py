@@ -25,7 +25,7 @@ stack = base.stack
 def stack_options() -> StackOptions:
     # No batching window: these scenarios send one request at a time to each single writer, and
     # the single writers then schedule no timer (a sub-second server timer fires about 1 s late).
-    return StackOptions(batch_window=timedelta(0))
+    return StackOptions(batch_quiet=timedelta(0))
 
 
 PREFIX_ID = (
