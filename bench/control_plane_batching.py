@@ -22,7 +22,7 @@ INSTANCES = 4
 GO_WRITES_PER_CONFIG = 1 + 1 + 1 + INSTANCES
 
 
-async def main(configs: int, scale: float, batch_window: str) -> None:
+async def main(configs: int, scale: float, batch_window: str, batch_quiet: str) -> None:
     topology = Topology(
         vmss_pools=(
             VmssPool(
@@ -34,7 +34,7 @@ async def main(configs: int, scale: float, batch_window: str) -> None:
         )
     )
     latency = {kind: seconds * scale for kind, seconds in REALISTIC_LATENCY.items()}
-    flags = ("--batch-window", batch_window)
+    flags = ("--batch-window", batch_window, "--batch-quiet", batch_quiet)
     async with bench_stack(topology=topology, latency=latency, controller_flags=flags) as stack:
         names = {f"batch-{index:02d}" for index in range(configs)}
         spec = stack.vmss_spec(30)  # four addresses for four instances
@@ -54,14 +54,15 @@ async def main(configs: int, scale: float, batch_window: str) -> None:
     print(
         f"{configs} configurations on one {INSTANCES}-instance VMSS pool: {len(writes)} Azure "
         f"writes (target <= 25; Go implementation about {go}); {reads} GETs; all Ready after "
-        f"{elapsed:.1f} s (latencies x{scale}, batch window {batch_window})"
+        f"{elapsed:.1f} s (latencies x{scale}, batch quiet {batch_quiet}, window {batch_window})"
     )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-window", default="200ms", help="the controller's --batch-window")
+    parser.add_argument("--batch-window", default="2s", help="the controller's --batch-window")
+    parser.add_argument("--batch-quiet", default="200ms", help="the controller's --batch-quiet")
     parser.add_argument("--configs", type=int, default=10)
     parser.add_argument("--latency-scale", type=float, default=1.0)
     args = parser.parse_args()
-    asyncio.run(main(args.configs, args.latency_scale, args.batch_window))
+    asyncio.run(main(args.configs, args.latency_scale, args.batch_window, args.batch_quiet))

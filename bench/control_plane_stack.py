@@ -184,6 +184,8 @@ async def bench_stack(
                 drift_check,
                 "--health-address",
                 "off",
+                # The control-plane benchmarks measure Azure and status; no node agents run.
+                "--no-configure-nodes",
                 *controller_flags,
             ],
             stdout=log,

@@ -48,6 +48,7 @@ class NodeGateway:
     secondary_ip: str  # this node's secondary IP for the configuration: the SNAT source
     private_key_secret: SecretRef
     public_key: str  # base64; the agent checks the Secret's key against it
+    node_name: str = ""  # the node this gateway is for (ApplyGatewayInput.node_name)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from contracts import resource_names
 from contracts.activity_io import LoadBalancerRule, PoolIpConfig, SgcRef
 from contracts.azure_state import AzureScope, GatewayPool, NodeAddress
 from contracts.gateway_config import StaticGatewayConfigurationSpec
+from contracts.node_io import NodeGateway
 
 GATEWAY_CONFIG_WORKFLOW: Final = "GatewayConfigWorkflow"
 LOAD_BALANCER_WORKFLOW: Final = "LoadBalancerWorkflow"
@@ -97,9 +98,8 @@ class AppliedConfiguration:
     rule_registered: bool = False  # registered with the load balancer's workflow
     managed_prefix: str = ""  # name of the prefix we created, "" when none
     public_ip_prefix_id: str = ""
-    # Gateways on nodes (through their agents): the nodes and the rule port they were given.
-    node_gateways: tuple[NodeAddress, ...] = ()
-    listen_port: int = 0
+    # Gateways asked of node agents, one per pool node (also those whose agent did not answer).
+    node_gateways: tuple[NodeGateway, ...] = ()
 
 
 @dataclass(frozen=True)

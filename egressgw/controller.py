@@ -66,6 +66,9 @@ class ControllerError(ValueError):
     ValueError like every other unusable flag value."""
 
 
+# How long a node's agent gets to pick up its work before the node is reported (not waited for).
+DEFAULT_NODE_START_TIMEOUT: Final = timedelta(seconds=30)
+
 def azure_scope(config: CloudConfig) -> AzureScope:
     """Where the controller works, from the cloud config; empty resource groups default to the
     cluster's, as upstream's config does."""
@@ -86,6 +89,9 @@ def controller_settings(
     secret_namespace: str,
     drift_check: timedelta,
     task_queue: str = resource_names.CONTROLLER_TASK_QUEUE,
+    *,
+    configure_nodes: bool = True,
+    node_start_timeout: timedelta = DEFAULT_NODE_START_TIMEOUT,
 ) -> ControllerSettings:
     seconds = max(1, round(drift_check.total_seconds()))
     return ControllerSettings(
@@ -93,6 +99,8 @@ def controller_settings(
         secret_namespace=secret_namespace,
         drift_check_seconds=seconds,
         task_queue=task_queue,
+        configure_nodes=configure_nodes,
+        node_start_timeout_seconds=max(1, round(node_start_timeout.total_seconds())),
     )
 
 
@@ -112,6 +120,8 @@ class ControllerOptions:
     max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS
     batch_window: timedelta = DEFAULT_BATCH_WINDOW
     batch_quiet: timedelta = DEFAULT_BATCH_QUIET
+    configure_nodes: bool = True  # False: Azure and status only, no node agents asked
+    node_start_timeout: timedelta = DEFAULT_NODE_START_TIMEOUT
 
 
 async def kube_api_client(kubeconfig: Path | None) -> ApiClient:
@@ -184,6 +194,8 @@ class Controller:
             resolve_secret_namespace(options.secret_namespace, dict(os.environ)),
             options.drift_check,
             options.task_queue,
+            configure_nodes=options.configure_nodes,
+            node_start_timeout=options.node_start_timeout,
         )
         health = HealthServer(options.health, self.readiness) if options.health else None
         if health is not None:

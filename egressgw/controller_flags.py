@@ -16,6 +16,7 @@ DEFAULT_TEMPORAL_ADDRESS: Final = "localhost:7233"
 DEFAULT_DRIFT_CHECK: Final = "5m"
 DEFAULT_GRACEFUL_SHUTDOWN: Final = "20s"
 DEFAULT_BATCH_WINDOW: Final = "2s"  # contracts.workflow_io.DEFAULT_BATCH_WINDOW_SECONDS
+DEFAULT_NODE_START_TIMEOUT: Final = "30s"
 DEFAULT_BATCH_QUIET: Final = "200ms"  # contracts.workflow_io.DEFAULT_BATCH_QUIET_SECONDS
 DEFAULT_HEALTH_ADDRESS: Final = ":8081"
 SECRET_NAMESPACE_VARIABLE: Final = "MY_POD_NAMESPACE"
@@ -107,6 +108,20 @@ def add_controller_parser(commands: argparse._SubParsersAction[argparse.Argument
         default=DEFAULT_DRIFT_CHECK,
         metavar="DURATION",
         help="how often each configuration re-reads Azure and repairs drift (default: 5m)",
+    )
+    controller.add_argument(
+        "--configure-nodes",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="configure gateway nodes through their egressgw agents; --no-configure-nodes "
+        "provisions Azure and the status only (default: on)",
+    )
+    controller.add_argument(
+        "--node-start-timeout",
+        default=DEFAULT_NODE_START_TIMEOUT,
+        metavar="DURATION",
+        help="how long a node's agent gets to pick up its work before the node is reported "
+        f"as not configured (default: {DEFAULT_NODE_START_TIMEOUT})",
     )
     controller.add_argument(
         "--task-queue",

@@ -32,6 +32,7 @@ from watchers.list_watch import (
     object_key,
 )
 from watchers.node_watcher import NodeWatcher
+from watchers.pod_endpoint_watcher import PodEndpointWatcher
 from watchers.secret_watcher import SecretWatcher
 from watchers.sgc_watcher import SgcWatcher
 
@@ -71,10 +72,12 @@ class Watchers:
         sgcs = SgcWatcher(api_client, temporal, settings)
         nodes = NodeWatcher(api_client, temporal)
         secrets = SecretWatcher(api_client, temporal, settings)
+        pod_endpoints = PodEndpointWatcher(api_client, temporal)
         self._loops = (
             _Loop("staticgatewayconfigurations", sgcs.source, sgcs.handle),
             _Loop("gateway nodes", nodes.source, nodes.handle),
             _Loop("key secrets", secrets.source, secrets.handle),
+            _Loop("pod endpoints", pod_endpoints.source, pod_endpoints.handle),
         )
         self._tasks: list[asyncio.Task[None]] = []
 

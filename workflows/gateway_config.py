@@ -9,14 +9,21 @@ only sequences activities and records, before each step, what that step may crea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ActivityError, is_cancelled_exception
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import (
+    ActivityError,
+    TimeoutType,
+    is_cancelled_exception,
+)
+from temporalio.exceptions import (
+    TimeoutError as TemporalTimeoutError,
+)
 
 with workflow.unsafe.imports_passed_through():
     # Every module whose dataclasses cross Temporal is imported here, not only through another
@@ -25,9 +32,10 @@ with workflow.unsafe.imports_passed_through():
     import contracts.azure_state
     import contracts.conditions
     import contracts.gateway_config
+    import contracts.node_io
     import contracts.workflow_io  # noqa: F401
     from contracts import activity_io as acts
-    from contracts import kube_names, resource_names
+    from contracts import kube_names, node_io, resource_names
     from contracts.activity_io import (
         ByoPrefixInput,
         DeletePrefixInput,
@@ -38,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         EventInput,
         GatewayKey,
         GatewayKeyInput,
+        GatewayPeers,
         LoadBalancerRule,
         PoolIpConfig,
         RemoveIpConfigCall,
@@ -46,6 +55,16 @@ with workflow.unsafe.imports_passed_through():
         StatusUpdate,
     )
     from contracts.azure_state import GatewayPool, PublicPrefix
+    from contracts.node_io import (
+        ApplyGatewayInput,
+        ApplyGatewayResult,
+        GatewayPeer,
+        NodeAgentStarted,
+        NodeGateway,
+        PeerSyncResult,
+        RemoveGatewayInput,
+        SyncPeersInput,
+    )
     from contracts.spec_validation import FieldError, validate_spec
     from contracts.workflow_io import (
         APPLY_SPEC,
@@ -53,6 +72,7 @@ with workflow.unsafe.imports_passed_through():
         GATEWAY_CONFIG_WORKFLOW,
         GET_STATUS,
         NODES_CHANGED,
+        PEERS_CHANGED,
         AppliedConfiguration,
         ConfigurationStatus,
         GatewayConfigInput,
@@ -62,16 +82,32 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import activity_options
     from workflows import gateway_config_decisions as decide
+    from workflows import node_decisions as nodes
     from workflows.activity_options import ActivityOptions
     from workflows.failures import failure_causes
 
 Phase = decide.Phase
 Result = TypeVar("Result")
 
+EVENT_PEERS_REJECTED = "GatewayPeersRejected"
+
 NAMESPACE_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_NAMESPACE)
 NAME_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_NAME)
 POOL_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_POOL)
 PHASE_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_PHASE)
+
+# workflow.patched() IDs: runs recorded before each change replay the old command order.
+NODE_CONFIGURATION_PATCH = "node-configuration"  # gateway nodes configured through their agents
+DEGRADED_BACKOFF_PATCH = "degraded-backoff"  # Degraded retries back off (node_decisions)
+RETRY_PREFIX_FIRST_PATCH = "retry-prefix-first"  # a retry checks the prefix before the LB rule
+
+NODE_APPLY_TIMEOUT = timedelta(minutes=2)
+NODE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+)
 
 
 class _Refused(Exception):
@@ -118,6 +154,11 @@ class GatewayConfigWorkflow:
         self._pass = 0
         self._last_written: StatusUpdate | None = None
         self._step = "waiting for a delivery"
+        # Node side: peers are re-listed after continue-as-new (None: not listed this run).
+        self._peers: tuple[GatewayPeer, ...] | None = None
+        self._peers_changed = False
+        self._restarted_nodes: set[str] = set()
+        self._provisioned: decide.Provisioned | None = None  # the last good pass, this run
         # Upserted only on change: each upsert is a history event, and drift passes are frequent.
         self._pool_attribute = (
             input.carried.pool.name if input.carried and input.carried.pool else ""
@@ -140,9 +181,24 @@ class GatewayConfigWorkflow:
     def nodes_changed(self) -> None:
         self._resync = True
 
+    @workflow.signal(name=PEERS_CHANGED)
+    def peers_changed(self) -> None:
+        self._peers_changed = True
+
+    @workflow.signal(name=node_io.NODE_AGENT_STARTED)
+    def node_agent_started(self, started: NodeAgentStarted) -> None:
+        self._restarted_nodes.add(started.node_name)
+
     @workflow.query(name=GET_STATUS)
     def status(self) -> ConfigurationStatus:
         return self._status
+
+    @workflow.query(name=node_io.NODE_GATEWAY_QUERY)
+    def node_gateway(self, node_name: str) -> NodeGateway | None:
+        """What `node_name` should hold for this configuration, for its agent's cleanup."""
+        if self._applied is None:
+            return None
+        return nodes.gateway_for(self._applied.node_gateways, node_name)
 
     def _accept(self, delivery: SpecDelivery) -> None:
         if decide.accept_delivery(self._desired, delivery):
@@ -159,6 +215,13 @@ class GatewayConfigWorkflow:
         self._publish()
         while True:
             verify = await self._wait_for_work()
+            if not verify and not self._has_work():
+                # Only node work: new peers or a restarted agent.
+                if self._provisioned is not None:
+                    await self._node_pass()  # Azure is left alone
+                    await self._continue_as_new_if_suggested()
+                    continue
+                verify = True  # after continue-as-new: a verifying pass, which does the nodes too
             target = self._accepted
             resync, self._resync = self._resync, False
             finished = await self._reconcile(verify=verify or resync)
@@ -176,9 +239,15 @@ class GatewayConfigWorkflow:
             if decide.drift_check_due(self._status)
             else None
         )
+        if (
+            timeout is not None
+            and self._status.phase == Phase.DEGRADED
+            and workflow.patched(DEGRADED_BACKOFF_PATCH)
+        ):
+            timeout *= nodes.retry_backoff_factor(self._status.failed_passes)
         try:
             await workflow.wait_condition(
-                lambda: self._accepted > self._reconciled or self._resync, timeout=timeout
+                lambda: self._has_work() or self._node_work(), timeout=timeout
             )
         except TimeoutError:
             return True
@@ -197,6 +266,12 @@ class GatewayConfigWorkflow:
 
     def _has_work(self) -> bool:
         return self._accepted > self._reconciled or self._resync
+
+    def _node_work(self) -> bool:
+        """New peers or a restarted agent, for a configuration whose nodes were configured."""
+        if self._applied is None or not self._applied.node_gateways:
+            return False
+        return self._peers_changed or bool(self._restarted_nodes)
 
     def _superseded(self, delivery: SpecDelivery) -> bool:
         """A newer delivery arrived during the pass: stop between steps and reconcile that."""
@@ -245,6 +320,7 @@ class GatewayConfigWorkflow:
         uid = desired.sgc.uid
         tag = f"{uid}/g{desired.generation}/p{self._pass}"
         before = self._applied or AppliedConfiguration(sgc=desired.sgc)
+        retrying = self._status.phase == Phase.DEGRADED
         if not verify:
             self._set_phase(Phase.PROVISIONING, desired, "starting")
             await self._write_status(decide.provisioning_status(desired))
@@ -278,17 +354,33 @@ class GatewayConfigWorkflow:
                 lb_pool_name=pool.lb_pool_name,
                 probe_path=resource_names.probe_path(uid),
             )
-            record = replace(
-                record,
-                rule_registered=True,
-                managed_prefix=plan.managed_name or record.managed_prefix,
-            )
-            self._applied = record
-            self._set_step("load balancer rule ‖ public IP prefix")
-            rule_result, prefix = await _all(
-                ("load balancer rule", self._ensure_rule(rule, tag, verify=verify)),
-                ("public IP prefix", self._ensure_prefix(plan, pool, tag)),
-            )
+            if (
+                retrying
+                and plan.kind != decide.PrefixKind.NONE
+                and workflow.patched(RETRY_PREFIX_FIRST_PATCH)
+            ):
+                # After a failure, the prefix (the usual refusal: quota, a wrong BYO prefix) is
+                # settled before the rule, so a refused retry creates no rule to compensate.
+                record = replace(record, managed_prefix=plan.managed_name or record.managed_prefix)
+                self._applied = record
+                self._set_step("public IP prefix (retry)")
+                prefix = await self._ensure_prefix(plan, pool, tag)
+                record = replace(record, rule_registered=True)
+                self._applied = record
+                self._set_step("load balancer rule (retry)")
+                rule_result = await self._ensure_rule(rule, tag, verify=verify)
+            else:
+                record = replace(
+                    record,
+                    rule_registered=True,
+                    managed_prefix=plan.managed_name or record.managed_prefix,
+                )
+                self._applied = record
+                self._set_step("load balancer rule ‖ public IP prefix")
+                rule_result, prefix = await _all(
+                    ("load balancer rule", self._ensure_rule(rule, tag, verify=verify)),
+                    ("public IP prefix", self._ensure_prefix(plan, pool, tag)),
+                )
             if self._superseded(desired):
                 return
 
@@ -326,10 +418,28 @@ class GatewayConfigWorkflow:
             prefix=prefix,
             nodes=pool_result.nodes,
         )
+        if self._settings.configure_nodes and workflow.patched(NODE_CONFIGURATION_PATCH):
+            provisioned = await self._configure_nodes(desired, provisioned, tag)
+        self._provisioned = provisioned
         previous_phase = self._status.phase
         message = decide.ready_message(provisioned)
-        self._set_phase(Phase.READY, desired, "ready; watching for drift", message, provisioned)
+        phase = decide.provisioned_phase(provisioned)
+        self._set_phase(
+            phase,
+            desired,
+            self._idle_step_for(phase),
+            message if phase == Phase.READY else decide.nodes_message(provisioned),
+            provisioned,
+        )
+        self._count_failure(phase == Phase.DEGRADED)
         await self._write_status(decide.ready_status(desired, provisioned))
+        if provisioned.node_problems:
+            await self._event(
+                desired,
+                kube_names.EVENT_TYPE_WARNING,
+                kube_names.REASON_GATEWAY_NODES_NOT_READY,
+                decide.nodes_message(provisioned),
+            )
         if verify:
             repaired = decide.drift_event_message(
                 (*rule_result.repaired, *pool_result.repaired), uid
@@ -378,6 +488,7 @@ class GatewayConfigWorkflow:
         self._set_phase(
             Phase.DEGRADED, desired, "waiting for a new spec or the drift timer", message
         )
+        self._count_failure(True)
         await self._write_status(decide.failed_status(desired, message))
         await self._event(
             desired, kube_names.EVENT_TYPE_WARNING, kube_names.EVENT_RECONCILE_ERROR, message
@@ -434,6 +545,8 @@ class GatewayConfigWorkflow:
     ) -> None:
         uid = record.sgc.uid
         match step:
+            case decide.TeardownStep.REMOVE_NODE_GATEWAYS:
+                await self._remove_node_gateways(record.node_gateways, tag)
             case decide.TeardownStep.REMOVE_RULE:
                 await self._single_writer_do(
                     acts.REMOVE_LOAD_BALANCER_RULE,
@@ -551,6 +664,238 @@ class GatewayConfigWorkflow:
             activity_options.AZURE,
         )
 
+    # --- Gateway nodes ----------------------------------------------------------------------------
+    # Each node's agent configures its gateway (egressgw-node-<name> task queue). A node whose
+    # agent is missing or fails is named in the status; the other nodes are configured regardless,
+    # and Azure is not compensated for it: the healthy nodes serve.
+
+    async def _configure_nodes(
+        self, desired: SpecDelivery, provisioned: decide.Provisioned, tag: str
+    ) -> decide.Provisioned:
+        assert self._applied is not None
+        gateways = nodes.node_gateways(
+            desired.sgc,
+            provisioned.key,
+            provisioned.frontend_ip,
+            provisioned.port,
+            provisioned.nodes,
+        )
+        stale = nodes.stale_gateways(self._applied.node_gateways, gateways)
+        self._applied = replace(self._applied, node_gateways=gateways)
+        if stale:
+            self._set_step(f"remove {len(stale)} replaced node gateways")
+            await self._remove_node_gateways(stale, f"stale/{tag}")
+        self._set_step("list the configuration's pods (PodEndpoints)")
+        self._peers = await self._list_peers(desired, tag)
+        self._peers_changed = False
+        self._restarted_nodes.clear()
+        self._set_step(f"configure {len(gateways)} gateway nodes")
+        problems = await self._apply_nodes(desired, gateways, self._peers, tag)
+        return replace(provisioned, node_problems=problems)
+
+    async def _node_pass(self) -> None:
+        """Peers changed or an agent restarted: bring the nodes in line, Azure untouched."""
+        desired, applied = self._desired, self._applied
+        restarted, self._restarted_nodes = set(self._restarted_nodes), set()
+        if desired is None or applied is None or not applied.node_gateways:
+            return
+        self._pass += 1
+        tag = f"{desired.sgc.uid}/g{desired.generation}/p{self._pass}"
+        gateways = applied.node_gateways
+        problem_nodes = {p.split(":", 1)[0] for p in self._status.node_problems}
+        to_apply = [g for g in gateways if g.node_name in restarted | problem_nodes]
+        to_sync: list[NodeGateway] = []
+        if self._peers_changed or self._peers is None:
+            self._peers_changed = False
+            self._set_step("list the configuration's pods (PodEndpoints)")
+            self._peers = await self._list_peers(desired, tag)
+            to_sync = [g for g in gateways if g not in to_apply]
+        self._set_step(f"update {len(to_apply) + len(to_sync)} gateway nodes")
+        peers = self._peers or ()
+        results = await asyncio.gather(
+            self._apply_nodes(desired, to_apply, self._peers, tag),
+            self._sync_nodes(to_sync, peers, tag),
+        )
+        found = (*results[0], *results[1])
+        checked = [g.node_name for g in (*to_apply, *to_sync)]
+        problems = nodes.merge_problems(
+            self._status.node_problems, checked, found, [g.node_name for g in gateways]
+        )
+        if problems == self._status.node_problems or self._provisioned is None:
+            self._set_step(self._idle_step())
+            return
+        self._provisioned = replace(self._provisioned, node_problems=problems)
+        await self._write_node_status(desired, self._provisioned)
+
+    def _idle_step(self) -> str:
+        return self._idle_step_for(Phase(self._status.phase))
+
+    @staticmethod
+    def _idle_step_for(phase: Phase) -> str:
+        return (
+            "ready; watching for drift" if phase == Phase.READY else "retrying on the drift timer"
+        )
+
+    async def _write_node_status(
+        self, desired: SpecDelivery, provisioned: decide.Provisioned
+    ) -> None:
+        """Status and event after a node pass changed which nodes serve."""
+        phase = decide.provisioned_phase(provisioned)
+        message = (
+            decide.ready_message(provisioned)
+            if phase == Phase.READY
+            else decide.nodes_message(provisioned)
+        )
+        self._set_phase(phase, desired, self._idle_step_for(phase), message, provisioned)
+        self._count_failure(phase == Phase.DEGRADED)
+        await self._write_status(decide.ready_status(desired, provisioned))
+        if provisioned.node_problems:
+            await self._event(
+                desired,
+                kube_names.EVENT_TYPE_WARNING,
+                kube_names.REASON_GATEWAY_NODES_NOT_READY,
+                decide.nodes_message(provisioned),
+            )
+        else:
+            await self._event(
+                desired,
+                kube_names.EVENT_TYPE_NORMAL,
+                kube_names.EVENT_RECONCILED,
+                "every gateway node is configured",
+            )
+
+    async def _list_peers(self, desired: SpecDelivery, tag: str) -> tuple[GatewayPeer, ...] | None:
+        """The pods' peers; None (nodes keep the peers they have) when they cannot be listed."""
+        try:
+            listed = await self._call(
+                acts.LIST_GATEWAY_PEERS,
+                desired.sgc,
+                GatewayPeers,
+                f"peers/list/{tag}",
+                "list the configuration's PodEndpoints",
+                activity_options.KUBE,
+            )
+        except ActivityError as err:
+            workflow.logger.warning("peers not listed: %s", failure_causes(err)[-1])
+            return None
+        return listed.peers
+
+    async def _apply_nodes(
+        self,
+        desired: SpecDelivery,
+        gateways: Sequence[NodeGateway],
+        peers: tuple[GatewayPeer, ...] | None,
+        tag: str,
+    ) -> tuple[str, ...]:
+        results = await asyncio.gather(
+            *(self._apply_node(g, peers, tag) for g in gateways), return_exceptions=True
+        )
+        problems: list[str] = []
+        rejected: list[str] = []
+        for gateway, result in zip(gateways, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, BaseException):
+                problems.append(nodes.node_problem(gateway.node_name, _node_failure(result)))
+            elif isinstance(result, ApplyGatewayResult):
+                rejected.extend(f"{r.pod_endpoint} ({r.reason})" for r in result.peers.rejected)
+        if rejected:
+            unique = sorted(set(rejected))
+            await self._event(
+                desired,
+                kube_names.EVENT_TYPE_WARNING,
+                EVENT_PEERS_REJECTED,
+                f"{len(unique)} pods not added as gateway peers: " + "; ".join(unique[:10]),
+            )
+        return tuple(problems)
+
+    async def _apply_node(
+        self, gateway: NodeGateway, peers: tuple[GatewayPeer, ...] | None, tag: str
+    ) -> ApplyGatewayResult:
+        result: ApplyGatewayResult = await workflow.execute_activity(
+            node_io.APPLY_NODE_GATEWAY,
+            ApplyGatewayInput(node_name=gateway.node_name, gateway=gateway, peers=peers),
+            result_type=ApplyGatewayResult,
+            task_queue=resource_names.node_task_queue(gateway.node_name),
+            activity_id=f"node/apply/{gateway.node_name}/{tag}",
+            summary=f"gateway wg-{gateway.listen_port} on node {gateway.node_name}",
+            schedule_to_start_timeout=timedelta(seconds=self._settings.node_start_timeout_seconds),
+            start_to_close_timeout=NODE_APPLY_TIMEOUT,
+            retry_policy=NODE_RETRY,
+        )
+        return result
+
+    async def _sync_nodes(
+        self, gateways: Sequence[NodeGateway], peers: tuple[GatewayPeer, ...], tag: str
+    ) -> tuple[str, ...]:
+        results = await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    node_io.SYNC_NODE_PEERS,
+                    SyncPeersInput(
+                        node_name=g.node_name,
+                        sgc_uid=g.sgc_uid,
+                        listen_port=g.listen_port,
+                        peers=peers,
+                    ),
+                    result_type=PeerSyncResult,
+                    task_queue=resource_names.node_task_queue(g.node_name),
+                    activity_id=f"node/peers/{g.node_name}/{tag}",
+                    summary=f"{len(peers)} peers on node {g.node_name}",
+                    schedule_to_start_timeout=timedelta(
+                        seconds=self._settings.node_start_timeout_seconds
+                    ),
+                    start_to_close_timeout=NODE_APPLY_TIMEOUT,
+                    retry_policy=NODE_RETRY,
+                )
+                for g in gateways
+            ),
+            return_exceptions=True,
+        )
+        problems: list[str] = []
+        for gateway, result in zip(gateways, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, BaseException):
+                problems.append(nodes.node_problem(gateway.node_name, _node_failure(result)))
+        return tuple(problems)
+
+    async def _remove_node_gateways(self, gateways: Sequence[NodeGateway], tag: str) -> None:
+        """Best effort: a node whose agent is gone removes the leftovers itself when it comes
+        back (its cleanup finds no workflow that wants them)."""
+        results = await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    node_io.REMOVE_NODE_GATEWAY,
+                    RemoveGatewayInput(
+                        node_name=g.node_name,
+                        sgc_uid=g.sgc_uid,
+                        listen_port=g.listen_port,
+                        secondary_ip=g.secondary_ip,
+                    ),
+                    task_queue=resource_names.node_task_queue(g.node_name),
+                    activity_id=f"{tag}/node/remove/{g.node_name}/{g.listen_port}",
+                    summary=f"remove wg-{g.listen_port} from node {g.node_name}",
+                    schedule_to_start_timeout=timedelta(
+                        seconds=self._settings.node_start_timeout_seconds
+                    ),
+                    start_to_close_timeout=NODE_APPLY_TIMEOUT,
+                    retry_policy=NODE_RETRY,
+                )
+                for g in gateways
+            ),
+            return_exceptions=True,
+        )
+        for gateway, result in zip(gateways, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, BaseException):
+                workflow.logger.warning(
+                    "gateway not removed from node %s (its agent cleans up when it returns): %s",
+                    gateway.node_name,
+                    _node_failure(result),
+                )
+
     # --- Status, events, visibility --------------------------------------------------------------
 
     async def _write_status(self, update: StatusUpdate) -> None:
@@ -594,8 +939,16 @@ class GatewayConfigWorkflow:
     ) -> None:
         if phase != self._status.phase:
             workflow.upsert_search_attributes([PHASE_KEY.value_set(str(phase))])
-        self._status = decide.configuration_status(phase, desired, message, provisioned)
+        self._status = replace(
+            decide.configuration_status(phase, desired, message, provisioned),
+            failed_passes=self._status.failed_passes,
+        )
         self._set_step(step)
+
+    def _count_failure(self, failed: bool) -> None:
+        """Consecutive passes ending Degraded, for the retry backoff; a good pass resets it."""
+        count = self._status.failed_passes + 1 if failed else 0
+        self._status = replace(self._status, failed_passes=count)
 
     def _set_step(self, step: str) -> None:
         self._step = step
@@ -653,3 +1006,13 @@ class GatewayConfigWorkflow:
             retry_policy=options.retry,
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
+
+
+def _node_failure(error: BaseException) -> str:
+    """Why a node's agent did not do its part, in words for the status."""
+    cause = error.__cause__ if isinstance(error, ActivityError) else None
+    if isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
+        return "no agent picked up the work (is egressgw agent running on the node?)"
+    if isinstance(error, ActivityError):
+        return failure_causes(error)[-1]
+    return str(error)

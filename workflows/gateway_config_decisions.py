@@ -173,6 +173,7 @@ def created_by_run(
 
 
 class TeardownStep(StrEnum):
+    REMOVE_NODE_GATEWAYS = "remove the gateways from their nodes"
     REMOVE_RULE = "remove load balancer rule and probe"
     REMOVE_IP_CONFIG = "remove gateway pool ipConfig"
     DELETE_MANAGED_PREFIX = "delete managed public IP prefix and its public IPs"
@@ -183,6 +184,9 @@ def teardown_steps(record: AppliedConfiguration) -> tuple[TeardownStep, ...]:
     """Deletion and compensation order (docs/control-plane.md): rule and probe, ipConfig, public
     IPs and managed prefix (no ipConfig may point at it any more), then the Secret."""
     steps: list[TeardownStep] = []
+    if record.node_gateways:
+        # First, so no node keeps serving a rule that is going away.
+        steps.append(TeardownStep.REMOVE_NODE_GATEWAYS)
     if record.rule_registered:
         steps.append(TeardownStep.REMOVE_RULE)
     if record.pool is not None:
@@ -204,6 +208,8 @@ def without_step(
     """
     base = restore or AppliedConfiguration(sgc=record.sgc)
     match step:
+        case TeardownStep.REMOVE_NODE_GATEWAYS:
+            return replace(record, node_gateways=base.node_gateways)
         case TeardownStep.REMOVE_RULE:
             return replace(record, rule_registered=base.rule_registered)
         case TeardownStep.REMOVE_IP_CONFIG:
@@ -290,6 +296,8 @@ class Provisioned:
     port: int
     prefix: PublicPrefix | None
     nodes: tuple[NodeAddress, ...]
+    # Nodes whose agent did not configure the gateway ("node: why"); Azure is provisioned.
+    node_problems: tuple[str, ...] = ()
 
 
 def ready_message(provisioned: Provisioned) -> str:
@@ -300,16 +308,42 @@ def ready_message(provisioned: Provisioned) -> str:
     )
 
 
+def provisioned_phase(provisioned: Provisioned) -> Phase:
+    return Phase.DEGRADED if provisioned.node_problems else Phase.READY
+
+
+def nodes_message(provisioned: Provisioned) -> str:
+    problems = provisioned.node_problems
+    if not problems:
+        return ""
+    return (
+        f"{len(problems)} of {len(provisioned.nodes)} gateway nodes not configured: "
+        + "; ".join(problems)
+    )
+
+
 def ready_status(delivery: SpecDelivery, provisioned: Provisioned) -> StatusUpdate:
+    """Ready while at least one gateway node serves; Degraded names the nodes that do not."""
     reason = kube_names.REASON_PROVISIONED
     message = ready_message(provisioned)
+    degraded: tuple[ConditionStatus, str, str] = (
+        ConditionStatus.FALSE,
+        kube_names.REASON_AS_EXPECTED,
+        "",
+    )
+    ready: tuple[ConditionStatus, str, str] = (ConditionStatus.TRUE, reason, message)
+    if provisioned.node_problems:
+        problem = nodes_message(provisioned)
+        degraded = (ConditionStatus.TRUE, kube_names.REASON_GATEWAY_NODES_NOT_READY, problem)
+        if len(provisioned.node_problems) >= len(provisioned.nodes):
+            ready = (ConditionStatus.FALSE, kube_names.REASON_GATEWAY_NODES_NOT_READY, problem)
     return StatusUpdate(
         sgc=delivery.sgc,
         observed_generation=delivery.generation,
         conditions=_conditions(
-            (ConditionStatus.TRUE, reason, message),
+            ready,
             (ConditionStatus.FALSE, reason, message),
-            (ConditionStatus.FALSE, kube_names.REASON_AS_EXPECTED, ""),
+            degraded,
         ),
         egress_ip_prefix=egress_ip_prefix(provisioned.prefix, provisioned.nodes),
         server_ip=provisioned.frontend_ip,
@@ -403,6 +437,7 @@ def configuration_status(
         frontend_ip=provisioned.frontend_ip,
         port=provisioned.port,
         nodes=provisioned.nodes,
+        node_problems=provisioned.node_problems,
     )
 
 

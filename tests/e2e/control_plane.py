@@ -155,6 +155,8 @@ class ControlPlane:
             SECRET_NAMESPACE,
             "--drift-check-interval",
             self.drift_check,
+            # No node agents in these tests: the control plane's Azure side and status only.
+            "--no-configure-nodes",
             "--health-address",
             f"127.0.0.1:{port}",
             "--graceful-shutdown",

@@ -273,6 +273,8 @@ async def make_stack(
             scope=scope_of(arm_topology),
             secret_namespace=SECRET_NAMESPACE,
             drift_check_seconds=options.drift_check_seconds,
+            configure_nodes=options.configure_nodes,
+            node_start_timeout_seconds=options.node_start_timeout_seconds,
         ),
         custom=CustomObjectsApi(kube_async_client),
         core=core,
@@ -311,6 +313,9 @@ class StackOptions:
     batch_quiet: timedelta = timedelta(seconds=0.1)
     batch_window: timedelta = timedelta(seconds=1)
     start_worker: bool = True  # False: the test runs workers itself (stack.new_worker())
+    # Control-plane tests run no node agents; the node tests turn this on and run agents.
+    configure_nodes: bool = False
+    node_start_timeout_seconds: int = 5
 
 
 @pytest.fixture

@@ -1,0 +1,88 @@
+"""PodEndpoints → `peers_changed` to the configuration each one names.
+
+The configuration's workflow re-lists its PodEndpoints and brings its gateways' peers in line, so
+this watcher sends no payload and a repeated or lost-then-relisted event only costs one re-list.
+A PodEndpoint that moves to another configuration tells both. A configuration without a running
+workflow has no gateways yet: nothing to tell (its first pass lists the peers anyway).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from kubernetes_asyncio.client import ApiClient, CustomObjectsApi
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from contracts import kube_names, resource_names
+from contracts.workflow_io import PEERS_CHANGED
+from watchers.kube_source import KubeListWatch
+from watchers.list_watch import RawObject, WatchEvent, object_key
+
+log = logging.getLogger(__name__)
+
+
+def configuration_of(obj: RawObject) -> str | None:
+    """`<namespace>/<sgc name>` a PodEndpoint names, or None when it names none."""
+    metadata = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    namespace = metadata.get("namespace")
+    name = spec.get("staticGatewayConfiguration") if isinstance(spec, Mapping) else None
+    if not isinstance(namespace, str) or not isinstance(name, str) or not namespace or not name:
+        return None
+    return f"{namespace}/{name}"
+
+
+def peer_changes(
+    configurations: Mapping[str, str], event: WatchEvent
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """PodEndpoint key → configuration after `event`, and the configurations to tell."""
+    key = object_key(event.object)
+    before = configurations.get(key)
+    after = None if event.type == "DELETED" else configuration_of(event.object)
+    updated = dict(configurations)
+    if after is None:
+        updated.pop(key, None)
+    else:
+        updated[key] = after
+    return updated, tuple(dict.fromkeys(c for c in (before, after) if c is not None))
+
+
+def metadata_and_spec(obj: RawObject) -> RawObject:
+    return {key: obj[key] for key in ("apiVersion", "kind", "metadata", "spec") if key in obj}
+
+
+class PodEndpointWatcher:
+    def __init__(self, api_client: ApiClient, temporal: Client) -> None:
+        self._custom = CustomObjectsApi(api_client)
+        self._temporal = temporal
+        self._configurations: dict[str, str] = {}
+
+    def source(self) -> KubeListWatch:
+        return KubeListWatch(
+            self._custom.list_cluster_custom_object,
+            kube_names.API_GROUP,
+            kube_names.API_VERSION,
+            kube_names.POD_ENDPOINT_PLURAL,
+            keep=metadata_and_spec,
+        )
+
+    async def handle(self, event: WatchEvent) -> None:
+        configurations, changed = peer_changes(self._configurations, event)
+        for configuration in changed:
+            await self._signal(configuration, object_key(event.object))
+        # Remembered only once every configuration was told, so a failed signal is retried.
+        self._configurations = configurations
+
+    async def _signal(self, configuration: str, endpoint: str) -> None:
+        namespace, name = configuration.split("/", 1)
+        workflow_id = resource_names.gateway_config_workflow_id(namespace, name)
+        try:
+            await self._temporal.get_workflow_handle(workflow_id).signal(PEERS_CHANGED)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                log.debug("PodEndpoint %s: no running workflow for %s", endpoint, configuration)
+                return
+            raise
+        log.info("PodEndpoint %s changed the peers of %s", endpoint, configuration)
