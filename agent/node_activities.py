@@ -1,0 +1,267 @@
+"""The node activities a gateway agent serves on its node's task queue (contracts/node_io.py):
+apply a configuration's gateway, remove it, and sync its peers; plus orphan removal, which the
+agent process runs itself at start and every minute.
+
+Each activity checks its input first (nothing on the node changes for a request that names the
+wrong node or a malformed address), reads the private key from its Secret, lets the Dataplane do
+the work, then tells the load balancer probe and GatewayStatus. A GatewayStatus write that fails
+is logged and left to the next flush: the node is right, and that is what the workflow asked for.
+
+Failures the workflow must act on (not retry) carry these ApplicationError types.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Final, NoReturn
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from agent.gateway_dataplane import Dataplane, GatewayOwnedElsewhereError
+from agent.gateway_secret_reader import (
+    GatewaySecretError,
+    GatewaySecretMissingError,
+    GatewaySecretReader,
+)
+from agent.gateway_status_report import GatewayStatusReport
+from agent.node_input_checks import (
+    CheckedPeers,
+    check_apply_input,
+    check_peers,
+    check_remove_input,
+    check_sync_input,
+)
+from agent.node_settings import GatewaySetup, interface_name
+from agent.orphan_plan import DesiredGateway
+from agent.peer_plan import PeerChanges
+from agent.probe_server import ProbeServer
+from agent.wireguard_devices import InterfaceNotFoundError
+from contracts.node_io import (
+    APPLY_NODE_GATEWAY,
+    REMOVE_NODE_GATEWAY,
+    SYNC_NODE_PEERS,
+    ApplyGatewayInput,
+    ApplyGatewayResult,
+    NodeGateway,
+    PeerSyncResult,
+    RejectedPeer,
+    RemoveGatewayInput,
+    SyncPeersInput,
+)
+
+log = logging.getLogger(__name__)
+
+INVALID_NODE_INPUT: Final = "InvalidNodeInput"  # non-retryable: the request itself is wrong
+GATEWAY_NOT_APPLIED: Final = "GatewayNotApplied"  # non-retryable: sync before apply
+GATEWAY_OWNED_ELSEWHERE: Final = "GatewayOwnedElsewhere"  # non-retryable: port reused
+GATEWAY_SECRET_MISSING: Final = "GatewaySecretMissing"  # retryable: may be created soon
+GATEWAY_SECRET_UNREADABLE: Final = "GatewaySecretUnreadable"  # retryable
+GATEWAY_SECRET_INVALID: Final = "GatewaySecretInvalid"  # non-retryable: wrong or malformed key
+
+
+def _invalid(what: str, problems: Sequence[str]) -> NoReturn:
+    raise ApplicationError(
+        f"invalid {what}: " + "; ".join(problems), type=INVALID_NODE_INPUT, non_retryable=True
+    )
+
+
+def _secret_failure(error: GatewaySecretError) -> ApplicationError:
+    if error.retryable:
+        missing = isinstance(error, GatewaySecretMissingError)
+        kind = GATEWAY_SECRET_MISSING if missing else GATEWAY_SECRET_UNREADABLE
+        return ApplicationError(str(error), type=kind)
+    return ApplicationError(str(error), type=GATEWAY_SECRET_INVALID, non_retryable=True)
+
+
+def sync_result(changes: PeerChanges | None, rejected: Sequence[RejectedPeer]) -> PeerSyncResult:
+    """A peer whose allowed IP was corrected counts as added: its pod can reach the gateway
+    only from now on."""
+    if changes is None:
+        return PeerSyncResult(rejected=tuple(rejected))
+    return PeerSyncResult(
+        added=changes.added + changes.updated, removed=changes.removed, rejected=tuple(rejected)
+    )
+
+
+def _desired(gateway: NodeGateway) -> DesiredGateway:
+    return DesiredGateway(
+        sgc_uid=gateway.sgc_uid,
+        listen_port=gateway.listen_port,
+        secondary_ip=gateway.secondary_ip,
+        frontend_ip=gateway.frontend_ip,
+    )
+
+
+class NodeActivities:
+    def __init__(
+        self,
+        node_name: str,
+        dataplane: Dataplane,
+        keys: GatewaySecretReader,
+        probe: ProbeServer,
+        status: GatewayStatusReport | None,
+    ) -> None:
+        self._node = node_name
+        self._dataplane = dataplane
+        self._keys = keys
+        self._probe = probe
+        self._status = status
+        self._owners: dict[str, str] = {}  # interface -> configuration UID, as applied here
+
+    def activities(self) -> list[Callable[..., Any]]:
+        return [self.apply_gateway, self.remove_gateway, self.sync_peers]
+
+    # --- activities ------------------------------------------------------------------------------
+
+    @activity.defn(name=APPLY_NODE_GATEWAY)
+    async def apply_gateway(self, request: ApplyGatewayInput) -> ApplyGatewayResult:
+        gateway = request.gateway
+        problems = check_apply_input(request, self._node)
+        if problems:
+            _invalid("apply request", problems)
+        checked = check_peers(request.peers) if request.peers is not None else None
+        self._log_rejected(gateway.listen_port, checked)
+        try:
+            private_key = await self._keys.private_key(
+                gateway.private_key_secret, gateway.public_key
+            )
+        except GatewaySecretError as error:
+            raise _secret_failure(error) from None
+        setup = GatewaySetup(
+            sgc_uid=gateway.sgc_uid,
+            listen_port=gateway.listen_port,
+            frontend_ip=gateway.frontend_ip,
+            primary_ip=gateway.primary_ip,
+            secondary_ip=gateway.secondary_ip,
+            private_key=private_key,
+        )
+        applied = await self._dataplane.apply(setup, checked.specs if checked else None)
+        name = applied.interface_name
+        activity.logger.info(
+            "applied %s/%s (uid %s) as %s: secondary %s, frontend %s, primary %s; %s",
+            gateway.sgc_namespace,
+            gateway.sgc_name,
+            gateway.sgc_uid,
+            name,
+            gateway.secondary_ip,
+            gateway.frontend_ip,
+            gateway.primary_ip,
+            "; ".join(applied.changes) or "no changes",
+        )
+
+        previous = self._owners.get(name)
+        if previous is not None and previous != gateway.sgc_uid:
+            self._probe.deactivate(previous)  # the port now serves another configuration
+        self._owners[name] = gateway.sgc_uid
+        self._probe.activate(gateway.sgc_uid)
+        if self._status is not None:
+            self._status.set_gateway(f"{gateway.sgc_namespace}/{gateway.sgc_name}", name)
+            if checked is not None:
+                self._status.set_peers(name, checked.status_entries)
+        await self._flush()
+        rejected = checked.rejected if checked is not None else ()
+        return ApplyGatewayResult(
+            interface_name=name, changes=applied.changes, peers=sync_result(applied.peers, rejected)
+        )
+
+    @activity.defn(name=REMOVE_NODE_GATEWAY)
+    async def remove_gateway(self, request: RemoveGatewayInput) -> None:
+        problems = check_remove_input(request, self._node)
+        if problems:
+            _invalid("remove request", problems)
+        name = interface_name(request.listen_port)
+        changes = await self._dataplane.remove(
+            request.sgc_uid, request.listen_port, request.secondary_ip
+        )
+        activity.logger.info(
+            "removed uid %s from %s: %s",
+            request.sgc_uid,
+            name,
+            "; ".join(changes) or "nothing was left",
+        )
+        self._probe.deactivate(request.sgc_uid)
+        if self._owners.get(name, request.sgc_uid) == request.sgc_uid:
+            self._owners.pop(name, None)
+            if self._status is not None:
+                self._status.remove_gateway(name)
+        await self._flush()
+
+    @activity.defn(name=SYNC_NODE_PEERS)
+    async def sync_peers(self, request: SyncPeersInput) -> PeerSyncResult:
+        problems = check_sync_input(request, self._node)
+        if problems:
+            _invalid("peer sync request", problems)
+        checked = check_peers(request.peers)
+        self._log_rejected(request.listen_port, checked)
+        name = interface_name(request.listen_port)
+        try:
+            changes = await self._dataplane.sync_peers(
+                request.listen_port, checked.specs, owner=request.sgc_uid
+            )
+        except InterfaceNotFoundError as error:
+            raise ApplicationError(
+                f"{name} is not on node {self._node}; apply the gateway first ({error})",
+                type=GATEWAY_NOT_APPLIED,
+                non_retryable=True,
+            ) from None
+        except GatewayOwnedElsewhereError as error:
+            raise ApplicationError(
+                str(error), type=GATEWAY_OWNED_ELSEWHERE, non_retryable=True
+            ) from None
+        activity.logger.info(
+            "peers of %s (uid %s): %d wanted, %d added, %d removed, %d updated, %d rejected",
+            name,
+            request.sgc_uid,
+            len(checked.accepted),
+            changes.added,
+            changes.removed,
+            changes.updated,
+            len(checked.rejected),
+        )
+        if self._status is not None:
+            self._status.set_peers(name, checked.status_entries)
+        await self._flush()
+        return sync_result(changes, checked.rejected)
+
+    # --- run by the agent process ----------------------------------------------------------------
+
+    async def remove_orphans(self, desired: Sequence[NodeGateway]) -> list[str]:
+        """Remove what no desired gateway accounts for, and stop advertising gateways that are
+        no longer desired (probe 503, GatewayStatus entry gone)."""
+        changes = await self._dataplane.remove_orphans([_desired(gateway) for gateway in desired])
+        if changes:
+            log.info("node %s: removed orphans: %s", self._node, "; ".join(changes))
+        wanted = {(interface_name(gateway.listen_port), gateway.sgc_uid) for gateway in desired}
+        for name, uid in list(self._owners.items()):
+            if (name, uid) in wanted:
+                continue
+            del self._owners[name]
+            self._probe.deactivate(uid)
+            if self._status is not None:
+                self._status.remove_gateway(name)
+        await self._flush()
+        return changes
+
+    # --- internals -------------------------------------------------------------------------------
+
+    async def _flush(self) -> None:
+        if self._status is None:
+            return
+        try:
+            await self._status.flush()
+        except Exception:  # the node is right; the next flush writes the status
+            log.warning("node %s: GatewayStatus not written", self._node, exc_info=True)
+
+    def _log_rejected(self, listen_port: int, checked: CheckedPeers | None) -> None:
+        if checked is None:
+            return
+        for peer in checked.rejected:
+            log.warning(
+                "%s: rejected peer %s (%s): %s",
+                interface_name(listen_port),
+                peer.pod_endpoint or "-",
+                peer.public_key,
+                peer.reason,
+            )
