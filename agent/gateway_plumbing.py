@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent import snat_rules
+from agent import reply_source, snat_rules
 from agent.frontend_address import ensure_frontend_address, remove_frontend_address
 from agent.gateway_namespace import ensure_gateway_namespace
 from agent.gateway_veth import ensure_gateway_routes, ensure_veth, remove_gateway_routes
@@ -37,6 +37,9 @@ def apply_plumbing(
     changes += ensure_veth(settings, handles)
     changes += ensure_gateway_routes(setup, settings, handles)
     changes += snat_rules.ensure_gateway_snat(setup.listen_port, setup.secondary_ip, gateway_rules)
+    changes += reply_source.ensure_reply_source(
+        setup.listen_port, setup.frontend_ip, settings.host_interface
+    )
     return changes
 
 
@@ -51,7 +54,7 @@ def remove_plumbing(
     """Remove one configuration's SNAT chains, secondary IP and host route. `secondary_ip` ""
     means unknown: it is read from the port's SNAT rule. The frontend IP, veth and default
     route are shared by configurations; orphan removal takes them when the last one goes."""
-    changes: list[str] = []
+    changes = reply_source.remove_reply_source(port)
     if handles.exists(settings.gateway_netns):
         gateway_rules = snat_rules.NatRules(settings.gateway_netns, iptables)
         table = gateway_rules.read()
@@ -102,4 +105,6 @@ def remove_orphans(
         changes += host_rules.apply(snat_rules.plan_remove(host_rules.read(), host_chains))
     for frontend_ip in plan.frontend_ips:
         changes += remove_frontend_address(frontend_ip, settings, handles)
+    for port in plan.reply_source_ports:
+        changes += reply_source.remove_reply_source(port)
     return changes

@@ -13,7 +13,8 @@ Failures the workflow must act on (not retry) carry these ApplicationError types
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NoReturn
 
 from temporalio import activity
@@ -58,6 +59,28 @@ GATEWAY_NOT_APPLIED: Final = "GatewayNotApplied"  # non-retryable: sync before a
 GATEWAY_OWNED_ELSEWHERE: Final = "GatewayOwnedElsewhere"  # non-retryable: port reused
 GATEWAY_SECRET_MISSING: Final = "GatewaySecretMissing"  # retryable: may be created soon
 GATEWAY_SECRET_UNREADABLE: Final = "GatewaySecretUnreadable"  # retryable
+
+# A gateway applied this recently is kept by orphan removal even when no workflow reported it:
+# visibility (how the agent finds the workflows) may lag behind a workflow that just started.
+RECENT_APPLY_GRACE_SECONDS: Final = 300.0
+
+
+def with_recent(
+    desired: Sequence[NodeGateway],
+    applied_at: Mapping[str, tuple[float, NodeGateway]],
+    now: float,
+    grace: float = RECENT_APPLY_GRACE_SECONDS,
+) -> list[NodeGateway]:
+    """`desired` plus the gateways applied within `grace` seconds on interfaces it leaves out."""
+    taken = {gateway.listen_port for gateway in desired}
+    recent = [
+        gateway
+        for at, gateway in applied_at.values()
+        if now - at < grace and gateway.listen_port not in taken
+    ]
+    return [*desired, *recent]
+
+
 GATEWAY_SECRET_INVALID: Final = "GatewaySecretInvalid"  # non-retryable: wrong or malformed key
 
 
@@ -109,6 +132,7 @@ class NodeActivities:
         self._probe = probe
         self._status = status
         self._owners: dict[str, str] = {}  # interface -> configuration UID, as applied here
+        self._applied_at: dict[str, tuple[float, NodeGateway]] = {}  # interface -> last apply
 
     def activities(self) -> list[Callable[..., Any]]:
         return [self.apply_gateway, self.remove_gateway, self.sync_peers]
@@ -155,6 +179,7 @@ class NodeActivities:
         if previous is not None and previous != gateway.sgc_uid:
             self._probe.deactivate(previous)  # the port now serves another configuration
         self._owners[name] = gateway.sgc_uid
+        self._applied_at[name] = (time.monotonic(), gateway)
         self._probe.activate(gateway.sgc_uid)
         if self._status is not None:
             self._status.set_gateway(f"{gateway.sgc_namespace}/{gateway.sgc_name}", name)
@@ -184,6 +209,7 @@ class NodeActivities:
         self._probe.deactivate(request.sgc_uid)
         if self._owners.get(name, request.sgc_uid) == request.sgc_uid:
             self._owners.pop(name, None)
+            self._applied_at.pop(name, None)
             if self._status is not None:
                 self._status.remove_gateway(name)
         await self._flush()
@@ -229,7 +255,9 @@ class NodeActivities:
 
     async def remove_orphans(self, desired: Sequence[NodeGateway]) -> list[str]:
         """Remove what no desired gateway accounts for, and stop advertising gateways that are
-        no longer desired (probe 503, GatewayStatus entry gone)."""
+        no longer desired (probe 503, GatewayStatus entry gone). Gateways applied in the last
+        few minutes count as desired (RECENT_APPLY_GRACE_SECONDS)."""
+        desired = with_recent(desired, self._applied_at, time.monotonic())
         changes = await self._dataplane.remove_orphans([_desired(gateway) for gateway in desired])
         if changes:
             log.info("node %s: removed orphans: %s", self._node, "; ".join(changes))
@@ -238,9 +266,24 @@ class NodeActivities:
             if (name, uid) in wanted:
                 continue
             del self._owners[name]
+            self._applied_at.pop(name, None)
             self._probe.deactivate(uid)
             if self._status is not None:
                 self._status.remove_gateway(name)
+        await self._flush()
+        return changes
+
+    async def withdraw(self) -> list[str]:
+        """Take every gateway off this node (the agent stops after its probes drained): the
+        pods' WireGuard then finds the other gateways instead of keeping a session with this one,
+        which would answer them from here while the load balancer sends them elsewhere."""
+        changes = await self._dataplane.remove_orphans([])
+        for name, uid in list(self._owners.items()):
+            self._probe.deactivate(uid)
+            if self._status is not None:
+                self._status.remove_gateway(name)
+        self._owners.clear()
+        self._applied_at.clear()
         await self._flush()
         return changes
 

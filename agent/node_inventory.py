@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from agent import snat_rules
+from agent import reply_source, snat_rules
 from agent.frontend_address import frontend_addresses
 from agent.gateway_veth import host0_addresses, host_routes
 from agent.netns_handles import NetnsHandles
@@ -29,6 +29,7 @@ class NodeInventory:
     host_ip_chains: frozenset[str] = frozenset()  # secondary IPs with an EGRESS-<ip> chain
     snat_base_chain: bool = False  # EGRESS-GATEWAY-SNAT exists in the host namespace
     frontend_addresses: frozenset[str] = frozenset()  # /32 labelled <interface>:egress
+    reply_source_ports: frozenset[int] = frozenset()  # ports with an egressgw_reply_<port> table
 
 
 def _wireguard_links(settings: NodeSettings, handles: NetnsHandles) -> dict[str, str]:
@@ -49,6 +50,7 @@ def read_inventory(
         host_ip_chains=snat_rules.host_snat_ips(host_table),
         snat_base_chain=snat_rules.SNAT_BASE_CHAIN in host_table.chains,
         frontend_addresses=frontend_addresses(settings, handles),
+        reply_source_ports=reply_source.reply_source_ports(),
     )
     if not handles.exists(settings.gateway_netns):
         return host_side

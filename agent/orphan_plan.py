@@ -31,6 +31,7 @@ class OrphanPlan:
     host_ip_chains: tuple[str, ...] = ()  # EGRESS-<a-b-c-d> chains, by IP
     frontend_ips: tuple[str, ...] = ()  # :egress addresses on the host interface
     snat_base_chain: bool = False  # EGRESS-GATEWAY-SNAT and its POSTROUTING jump
+    reply_source_ports: tuple[int, ...] = ()  # egressgw_reply_<port> nft tables
 
     @property
     def empty(self) -> bool:
@@ -59,4 +60,5 @@ def plan_orphans(inventory: NodeInventory, desired: Iterable[DesiredGateway]) ->
         host_ip_chains=tuple(sorted(inventory.host_ip_chains - secondaries)),
         frontend_ips=tuple(sorted(inventory.frontend_addresses - frontends)),
         snat_base_chain=not gateways and inventory.snat_base_chain,
+        reply_source_ports=tuple(sorted(inventory.reply_source_ports - ports)),
     )

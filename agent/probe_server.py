@@ -5,18 +5,22 @@ The internal load balancer sends a configuration's traffic only to nodes whose p
 so stopping drains first: every probe answers 503 for `drain_seconds`, long enough for the load
 balancer to take the node out of rotation, and only then does the server close.
 
-It binds in whatever network namespace the process runs in; the dev stack starts the agent
-inside the node's namespace.
+It binds in the process's own network namespace, or in a named one (`listening_socket(...,
+netns=...)`): the dev stack and tests give each agent a namespace that plays its node's host
+namespace while the process itself stays in the root namespace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import threading
 from collections.abc import Set
 from typing import Final
 
 from aiohttp import web
+from pyroute2 import netns as pyroute2_netns
 
 from contracts import kube_names
 
@@ -33,6 +37,50 @@ MAX_HEADER_FIELD_BYTES: Final = 8190
 MAX_REQUEST_LINE_BYTES: Final = 8190
 # After draining, requests in flight get this long before connections are closed.
 SHUTDOWN_GRACE_SECONDS: Final = 5.0
+
+
+# Pending connections the kernel queues while the server is busy (aiohttp's default).
+LISTEN_BACKLOG: Final = 128
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def listening_socket(host: str, port: int, *, netns: str = "") -> socket.socket:
+    """A listening TCP socket on host:port, in network namespace `netns` ("" = this process's).
+
+    A socket stays in the namespace it was created in, so a short-lived thread enters the
+    namespace (setns(2) changes only the calling thread), creates the socket and exits; the
+    rest of the process never leaves its own namespace.
+    """
+    if not netns:
+        return _bind(host, port)
+    made: list[socket.socket] = []
+    failed: list[BaseException] = []
+
+    def bind_inside() -> None:
+        try:
+            pyroute2_netns.setns(netns, flags=0)  # flags=0: never create the namespace
+            made.append(_bind(host, port))
+        except (OSError, ValueError) as exc:  # handed to the caller's thread below
+            failed.append(exc)
+
+    thread = threading.Thread(target=bind_inside, name=f"bind in {netns}")
+    thread.start()
+    thread.join()
+    if failed:
+        raise OSError(f"cannot listen on {host}:{port} in network namespace {netns}: {failed[0]}")
+    return made[0]
 
 
 def probe_status(path_tail: str, active: Set[str], draining: bool) -> int:
@@ -59,7 +107,9 @@ class ProbeServer:
         self._draining = False
         self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Serve on `sock` when given (see listening_socket; the server closes it on stop),
+        else on host:port in this process's namespace."""
         if self._runner is not None:
             raise RuntimeError("probe server already started")
         app = web.Application()
@@ -75,7 +125,10 @@ class ProbeServer:
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, self._host, self._port).start()
+            if sock is not None:
+                await web.SockSite(runner, sock).start()
+            else:
+                await web.TCPSite(runner, self._host, self._port).start()
         except BaseException:
             await runner.cleanup()
             raise

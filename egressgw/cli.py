@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from egressgw.agent_flags import add_agent_parser
 from egressgw.controller_flags import add_controller_parser
 
 
@@ -48,11 +49,25 @@ def _parser() -> argparse.ArgumentParser:
         help="use ports N..N+5 instead of 7233/7243/7244/8233/6443/8443",
     )
     up.add_argument("--headless", action="store_true", help="do not serve the Temporal Web UI")
+    up.add_argument(
+        "--network",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="build the gateway nodes' network (namespaces, load balancer, internet echo) and "
+        "run real agents in it; auto: when run as root, else the agents dry-run (default: auto)",
+    )
+    up.add_argument(
+        "--net-prefix",
+        default="egw",
+        metavar="PREFIX",
+        help="first part of every namespace and link name of the node network (default: egw)",
+    )
 
     down = dev_commands.add_parser("down", help="stop a stack started with --detach")
     down.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
 
     add_controller_parser(commands)
+    add_agent_parser(commands)
     _replay_parser(commands)
     return parser
 
@@ -85,8 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "dev":
         return _dev(args)
-    if args.command in ("controller", "replay"):
-        code = _controller(args) if args.command == "controller" else _replay(args)
+    if args.command in ("controller", "agent", "replay"):
+        run = {"controller": _controller, "agent": _agent, "replay": _replay}[args.command]
+        code = run(args)
         if argv is None:  # a real process, not a caller in the same interpreter
             _exit_now(code)
         return code
@@ -101,7 +117,11 @@ def _dev(args: argparse.Namespace) -> int:
         if args.dev_command == "down":
             return stop_detached(args.state_dir, sys.stdout)
         options = DevOptions(
-            state_dir=args.state_dir, port_base=args.port_base, ui=not args.headless
+            state_dir=args.state_dir,
+            port_base=args.port_base,
+            ui=not args.headless,
+            network=args.network,
+            net_prefix=args.net_prefix,
         )
         if args.detach:
             return start_detached(options, sys.stdout)
@@ -128,6 +148,7 @@ def _controller(args: argparse.Namespace) -> int:
         graceful_shutdown = parse_duration(args.graceful_shutdown)
         batch_window = parse_duration(args.batch_window)
         batch_quiet = parse_duration(args.batch_quiet)
+        node_start_timeout = parse_duration(args.node_start_timeout)
         health = parse_health_address(args.health_address)
         secret_namespace = resolve_secret_namespace(args.secret_namespace, os.environ)
         loaded = load_cloud_config(args.cloud_config, environ=dict(os.environ))
@@ -148,11 +169,37 @@ def _controller(args: argparse.Namespace) -> int:
             max_cached_workflows=args.max_cached_workflows,
             batch_window=batch_window,
             batch_quiet=batch_quiet,
+            configure_nodes=args.configure_nodes,
+            node_start_timeout=node_start_timeout,
         )
         return asyncio.run(run_controller(options, loaded))
     except (CloudConfigError, ValueError) as err:
         print(f"egressgw controller: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _agent(args: argparse.Namespace) -> int:
+    # Flags and the host are checked before the clients are imported: a mistake is reported
+    # at once, with exit code 2.
+    from egressgw.agent_flags import agent_options, host_facts, startup_problem
+    from egressgw.telemetry import configure_logging
+
+    configure_logging(args.log_level)
+    try:
+        options = agent_options(args, os.environ)
+    except ValueError as err:
+        print(f"egressgw agent: {err}", file=sys.stderr)
+        return 2
+    problem = startup_problem(options, host_facts())
+    if problem is not None:
+        print(f"egressgw agent: {problem}", file=sys.stderr)
+        return 2
+    from egressgw.agent_process import run_agent
+
+    try:
+        return asyncio.run(run_agent(options))
     except KeyboardInterrupt:
         return 130
 

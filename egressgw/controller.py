@@ -25,10 +25,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
-import kubernetes_asyncio
-from kubernetes_asyncio.client import ApiClient
-from temporalio.client import Client
-from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from contracts import resource_names
@@ -45,6 +41,7 @@ from egressgw.controller_flags import (
     DEFAULT_TEMPORAL_ADDRESS,
     resolve_secret_namespace,
 )
+from egressgw.service_clients import connect_temporal, kube_api_client
 from egressgw.telemetry import HealthAddress, HealthServer
 from egressgw.worker import (
     DEFAULT_BATCH_QUIET,
@@ -68,6 +65,7 @@ class ControllerError(ValueError):
 
 # How long a node's agent gets to pick up its work before the node is reported (not waited for).
 DEFAULT_NODE_START_TIMEOUT: Final = timedelta(seconds=30)
+
 
 def azure_scope(config: CloudConfig) -> AzureScope:
     """Where the controller works, from the cloud config; empty resource groups default to the
@@ -122,34 +120,6 @@ class ControllerOptions:
     batch_quiet: timedelta = DEFAULT_BATCH_QUIET
     configure_nodes: bool = True  # False: Azure and status only, no node agents asked
     node_start_timeout: timedelta = DEFAULT_NODE_START_TIMEOUT
-
-
-async def kube_api_client(kubeconfig: Path | None) -> ApiClient:
-    """From `kubeconfig`; without one, in-cluster configuration, then ~/.kube/config."""
-    if kubeconfig is not None:
-        return await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig))
-    configuration = kubernetes_asyncio.client.Configuration()
-    try:
-        kubernetes_asyncio.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    except kubernetes_asyncio.config.ConfigException:
-        return await kubernetes_asyncio.config.new_client_from_config()
-    return ApiClient(configuration)
-
-
-async def connect_temporal(
-    address: str, namespace: str, stop: asyncio.Event, *, max_wait: float = 5.0
-) -> Client | None:
-    """Connect, retrying with backoff until the server answers; None if asked to stop first."""
-    delay = 0.2
-    while not stop.is_set():
-        try:
-            return await Client.connect(address, namespace=namespace)
-        except (RPCError, RuntimeError, OSError) as err:
-            log.warning("Temporal at %s not reachable yet: %s", address, err)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-        delay = min(delay * 2, max_wait)
-    return None
 
 
 @contextlib.asynccontextmanager

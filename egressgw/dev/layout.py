@@ -25,6 +25,8 @@ class DevOptions:
     state_dir: Path
     port_base: int | None = None
     ui: bool = True
+    network: str = "auto"  # build the node network: "on", "off", or "auto" (when root)
+    net_prefix: str = "egw"  # starts every namespace and link name of the node network
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,20 @@ class StatePaths:
     @property
     def arm_state(self) -> Path:
         return self.root / "arm"
+
+    @property
+    def network_file(self) -> Path:
+        return self.root / "network.json"
+
+    @property
+    def network_state(self) -> Path:
+        """The fabric's files (the echo service's records)."""
+        return self.root / "network"
+
+    @property
+    def agents_dir(self) -> Path:
+        """Dry-run agents' records, one JSON-lines file per node."""
+        return self.root / "agents"
 
 
 def write_json_atomic(path: Path, data: Any, mode: int = 0o644) -> None:

@@ -1,7 +1,9 @@
-"""The embedded stack itself: Temporal dev server, both emulators, and the seed.
+"""The embedded stack itself: Temporal dev server, both emulators, the seed, the controller, and
+one gateway agent per seeded node (in the node network when run as root, as dry runs otherwise).
 
 Start-up overlaps Temporal's boot with ours: the server process is launched first and the heavy
-imports (Azure SDK, emulators) happen while it boots; `dev up --detach` is timed end to end.
+imports (Azure SDK, emulators) and the node network's build happen while it boots; the controller
+and agents are started without waiting for them. `dev up --detach` is timed end to end.
 """
 
 from __future__ import annotations
@@ -30,12 +32,25 @@ from egressgw.dev.layout import (
     resolve_ports,
     write_json_atomic,
 )
+from egressgw.dev.node_agents import (
+    AgentPlacement,
+    NodeAgents,
+    dry_run_placements,
+    networked_placements,
+)
+from egressgw.dev.node_network import (
+    NodeNetwork,
+    check_prefix,
+    network_document,
+    network_wanted,
+)
 from egressgw.dev.temporal_server import TemporalDevServer, TemporalServerSettings
 from sim.tls import ensure_ca
 from sim.topology import Topology
 
 if TYPE_CHECKING:
     from sim.arm.server import ArmEmulator
+    from sim.fabric.plan import FabricPlan
     from sim.kube.server import KubeEmulator
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "deploy" / "crds"
@@ -54,6 +69,8 @@ def endpoints_document(
     pid: int,
     temporal_pid: int | None,
     controller_pid: int | None = None,
+    agent_pids: dict[str, int | None] | None = None,
+    network_built: bool = False,
 ) -> dict[str, Any]:
     return {
         "temporal_address": f"{LOCALHOST}:{ports.temporal}",
@@ -69,6 +86,9 @@ def endpoints_document(
         "temporal_pid": temporal_pid,
         "controller_pid": controller_pid,
         "controller_log": str((paths.logs / "controller.log").resolve()),
+        "agent_pids": agent_pids or {},
+        "network": str(paths.network_file.resolve()),
+        "network_built": network_built,
     }
 
 
@@ -147,6 +167,8 @@ class DevStack:
         self.kube: KubeEmulator | None = None
         self.arm: ArmEmulator | None = None
         self.controller: subprocess.Popen[bytes] | None = None
+        self.network: NodeNetwork | None = None
+        self.agents: NodeAgents | None = None
 
     async def start(self) -> dict[str, Any]:
         """Start everything and seed it; returns the endpoints document it also wrote."""
@@ -160,6 +182,8 @@ class DevStack:
                 f"ports already in use: {listing}; stop what uses them, or pick other ports "
                 "with --port-base N"
             )
+        build_network, why_not = network_wanted(self.options.network, os.geteuid())
+        prefix = check_prefix(self.options.net_prefix)
         write_json_atomic(paths.ports_file, self.ports.named())
         ensure_ca(paths.root)
         try:
@@ -169,17 +193,62 @@ class DevStack:
             await self._seed()
             self._progress("waiting for Temporal to accept connections")
             assert self.temporal is not None
-            await self.temporal.wait_ready()
+            placements = await self._ready_nodes(build_network, why_not, prefix)
             self._launch_controller()
+            self.agents = NodeAgents(placements, self.ports, paths, self._progress)
+            self.agents.launch()
+            if self.network is not None:
+                assert self.arm is not None
+                self.network.follow(self.arm)
         except BaseException:
             await self.stop()
             raise
         assert self.temporal is not None and self.controller is not None
+        fabric = self.network.fabric if self.network is not None else None
+        agents = self.agents.document()
+        write_json_atomic(paths.network_file, network_document(fabric, why_not, agents))
         document = endpoints_document(
-            self.ports, paths, os.getpid(), self.temporal.pid, self.controller.pid
+            self.ports,
+            paths,
+            os.getpid(),
+            self.temporal.pid,
+            self.controller.pid,
+            {name: info["pid"] for name, info in agents.items()},
+            network_built=fabric is not None,
         )
         write_json_atomic(paths.endpoints, document)
         return document
+
+    async def _ready_nodes(
+        self, build_network: bool, why_not: str, prefix: str
+    ) -> list[AgentPlacement]:
+        """Build the node network while Temporal finishes booting (root), or plan dry runs."""
+        assert self.temporal is not None and self.arm is not None
+        if not build_network:
+            self._progress(
+                f"{why_not}: the node network is not built; the gateway agents record what "
+                f"they would do in {self.paths.agents_dir.resolve()}/<node>.jsonl"
+            )
+            await self.temporal.wait_ready()
+            names = [node["metadata"]["name"] for node in gateway_nodes(self.topology, {})]
+            return dry_run_placements(names, self.paths.agents_dir)
+        self.network = NodeNetwork(prefix, self.paths.network_state)
+        plan = self.network.plan_from(self.arm)
+        placements = networked_placements(prefix, [(n.name, n.netns) for n in plan.nodes])
+        self._progress(
+            f"building the node network: {len(plan.nodes)} node namespaces behind "
+            f"{plan.router_netns}, load balancer probes every 5 s, echo service at "
+            f"{plan.echo_ip}:{plan.echo_port} in {plan.internet_netns}"
+        )
+        results = await asyncio.gather(
+            self.temporal.wait_ready(),
+            self._build_network(plan, placements),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return placements
 
     async def _launch_temporal(self) -> None:
         self._progress(f"starting Temporal dev server on {LOCALHOST}:{self.ports.temporal}")
@@ -196,6 +265,18 @@ class DevStack:
             )
         )
         await self.temporal.launch()
+
+    async def _build_network(self, plan: FabricPlan, placements: list[AgentPlacement]) -> None:
+        from pyroute2 import NetlinkError
+
+        assert self.network is not None
+        try:
+            await self.network.build(plan, placements)
+        except (OSError, RuntimeError, subprocess.SubprocessError, NetlinkError) as err:
+            raise DevStackError(
+                f"building the node network failed: {err}; "
+                "`egressgw dev up --network off` starts the stack without it"
+            ) from err
 
     def _launch_controller(self) -> None:
         """Start the controller process and return at once: its imports and connections happen
@@ -279,8 +360,17 @@ class DevStack:
             await self.kube.create(obj)
 
     async def stop(self) -> None:
-        # Reverse order of start; each part's stop is safe when it never started.
+        # Reverse order of start; each part's stop is safe when it never started. Agents go
+        # before their network (processes left in a namespace keep it alive), and before
+        # Temporal (their workers shut down through it).
         await self._stop_controller()
+        agents, self.agents = self.agents, None
+        if agents is not None:
+            await agents.stop()
+        network, self.network = self.network, None
+        if network is not None:
+            self._progress("removing the node network")
+            await network.stop(agents.placements if agents is not None else ())
         if self.arm is not None:
             await self.arm.stop()
         if self.kube is not None:

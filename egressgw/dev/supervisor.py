@@ -23,6 +23,36 @@ from egressgw.dev.layout import LOCALHOST, DevOptions, DevStackError, StatePaths
 if TYPE_CHECKING:
     from egressgw.dev.stack import DevStack
 
+AGENT_WATCH_INTERVAL = 1.0
+
+
+def _network_lines(document: dict[str, Any]) -> list[str]:
+    """The agents and node network, from network.json (written just before the endpoints)."""
+    path = Path(document.get("network") or "")
+    try:
+        network = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    agents: dict[str, dict[str, Any]] = network.get("agents") or {}
+    pids = ", ".join(str(info.get("pid")) for info in agents.values())
+    logs = {str(Path(str(info.get("log"))).parent) for info in agents.values()}
+    lines = [f"  gateway agents  {len(agents)} (pids {pids}), logs {' '.join(logs)}/agent-*.log"]
+    if not network.get("built"):
+        lines.append(
+            f"  node network    not built ({network.get('reason')}): agents record what they "
+            f"would do in {path.parent.resolve()}/agents/<node>.jsonl"
+        )
+        return lines
+    nodes = " ".join(node["netns"] for node in network.get("nodes", []))
+    echo = network["echo"]
+    lines += [
+        f"  node network    router {network['router_netns']}, nodes {nodes}",
+        f"  internet echo   {echo['ip']}:{echo['port']} in {network['internet_netns']}, "
+        f"records {echo['records']}",
+        f"  network layout  {path}",
+    ]
+    return lines
+
 
 def describe(document: dict[str, Any], state_dir: Path) -> str:
     ports = document["ports"]
@@ -37,6 +67,7 @@ def describe(document: dict[str, Any], state_dir: Path) -> str:
             f"  Azure ARM       {document['arm_url']}",
             f"  controller      pid {document.get('controller_pid')}, "
             f"log {document.get('controller_log')}",
+            *_network_lines(document),
             f"  state dir       {state_dir.resolve()}",
             f"  try:  kubectl --kubeconfig {document['kubeconfig']} get nodes",
             f"        kubectl --kubeconfig {document['kubeconfig']} apply -f "
@@ -69,6 +100,9 @@ async def run_foreground(options: DevOptions, out: TextIO) -> int:
     def progress(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=out, flush=True)
 
+    from egressgw.agent_process import isolate_forked_children
+
+    isolate_forked_children()  # the node network is built with pyroute2, which forks
     stack = DevStack(options, progress=progress)
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,9 +112,14 @@ async def run_foreground(options: DevOptions, out: TextIO) -> int:
         document = await stack.start()
         print(describe(document, paths.root), file=out, flush=True)
         print("press Ctrl-C to stop", file=out, flush=True)
-        watching = asyncio.create_task(_report_controller_exit(stack, document, progress))
+        watching = asyncio.gather(
+            _report_controller_exit(stack, document, progress),
+            _report_agent_exits(stack, progress),
+        )
         await stop_requested.wait()
         watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
         progress("stopping")
         await stack.stop()
         progress(f"stopped; state kept in {paths.root.resolve()}")
@@ -110,6 +149,23 @@ async def _report_controller_exit(
         )
 
 
+async def _report_agent_exits(stack: DevStack, progress: Callable[[str], None]) -> None:
+    """Say so when a gateway agent dies on its own: its node stops taking configurations."""
+    agents = stack.agents
+    if agents is None:
+        return
+
+    running = dict(agents.processes)
+    while running and stack.agents is agents:
+        # Polled rather than waited on in threads: the default executor has few threads and
+        # the node network's work needs them.
+        await asyncio.sleep(AGENT_WATCH_INTERVAL)
+        for node, process in list(running.items()):
+            if process.poll() is not None and stack.agents is agents:
+                progress(f"the agent of {node} exited with code {process.returncode}; see its log")
+                del running[node]
+
+
 def _mark_stopped(paths: StatePaths) -> None:
     # endpoints.json stays (it documents the layout) but no longer names a live process.
     data = json.loads(paths.endpoints.read_text())
@@ -118,6 +174,7 @@ def _mark_stopped(paths: StatePaths) -> None:
     data["pid"] = None
     data["temporal_pid"] = None
     data["controller_pid"] = None
+    data["agent_pids"] = {}
     write_json_atomic(paths.endpoints, data)
 
 
@@ -163,6 +220,7 @@ def start_detached(options: DevOptions, out: TextIO, timeout: float = 60.0) -> i
         cmd += ["--port-base", str(options.port_base)]
     if not options.ui:
         cmd.append("--headless")
+    cmd += ["--network", options.network, "--net-prefix", options.net_prefix]
     log_path = paths.logs / "dev.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     with log_path.open("ab") as log:
@@ -229,14 +287,29 @@ def stop_detached(state_dir: Path, out: TextIO, timeout: float = 30.0) -> int:
 
 def _stop_orphans(paths: StatePaths) -> None:
     """A supervisor killed with SIGKILL leaves its children running: the controller (first, so it
-    does not spend its shutdown retrying a vanished Temporal) and the Temporal server."""
+    does not spend its shutdown retrying a vanished Temporal), the agents, the Temporal server;
+    and, when it built one, the node network."""
     try:
         document = json.loads(paths.endpoints.read_text())
     except (OSError, ValueError):
         return
-    for key, words in (("controller_pid", (b"controller",)), ("temporal_pid", (b"start-dev",))):
-        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
-            pid = int(document[key])
+    agent_pids = list((document.get("agent_pids") or {}).values())
+    for pid_value, words in (
+        (document.get("controller_pid"), (b"controller",)),
+        *((value, (b"agent",)) for value in agent_pids),
+        (document.get("temporal_pid"), (b"start-dev",)),
+    ):
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            pid = int(pid_value)
             if _alive(pid) and _cmdline_has(pid, *words):
                 os.kill(pid, signal.SIGTERM)
                 _wait_gone(pid, 15)
+    if document.get("network_built"):
+        with contextlib.suppress(OSError, ValueError):
+            network = json.loads(paths.network_file.read_text())
+            from egressgw.dev.node_network import teardown_leftover_network
+
+            teardown_leftover_network(network, paths.network_state)
+            network["built"] = False
+            network["reason"] = "removed by dev down"
+            write_json_atomic(paths.network_file, network)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
         str(state),
         "--port-base",
         str(base),
+        # As root the stack builds its node network: names of this test's own.
+        "--net-prefix",
+        "s" + uuid.uuid4().hex[:5],
     )
     yield state
     subprocess.run(

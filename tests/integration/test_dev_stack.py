@@ -31,6 +31,9 @@ from sim.ports import free_port_block
 pytestmark = pytest.mark.slow
 
 EGRESSGW = [sys.executable, "-m", "egressgw"]
+# The node network (root only) has its own tests in tests/netns, with namespaces named per test;
+# here the agents run as dry runs whoever runs the tests.
+NO_NETWORK = ("--network", "off")
 SGC_PLURAL = "staticgatewayconfigurations"
 
 
@@ -54,6 +57,7 @@ class Stack:
             str(self.state_dir),
             "--port-base",
             str(self.port_base),
+            *NO_NETWORK,
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "ready" in done.stdout
@@ -117,6 +121,13 @@ async def test_detached_stack_serves_everything_and_keeps_state_across_restart(
     assert endpoints["arm_url"] == f"https://127.0.0.1:{base + 5}"
     for name in ("kubeconfig", "azure.json", "ca.pem"):
         assert (stack.state_dir / name).is_file()
+
+    # One gateway agent per seeded node, recording what it would do without the node network.
+    network = json.loads((stack.state_dir / "network.json").read_text())
+    assert network["built"] is False
+    assert sorted(endpoints["agent_pids"]) == sorted(network["agents"])
+    assert len(network["agents"]) == 4
+    assert all(agent["dry_run"] for agent in network["agents"].values())
 
     # The Web UI answers.
     async with (
@@ -197,6 +208,7 @@ def test_second_start_on_same_state_dir_is_refused(stack: Stack) -> None:
         str(stack.state_dir),
         "--port-base",
         str(stack.port_base),
+        *NO_NETWORK,
     )
     assert again.returncode == 1
     assert "already running" in again.stderr
@@ -208,7 +220,14 @@ def test_busy_port_is_named(tmp_path: Path) -> None:
         blocker.bind(("127.0.0.1", base + 4))
         blocker.listen()
         done = egressgw(
-            "dev", "up", "--detach", "--state-dir", str(tmp_path / "s"), "--port-base", str(base)
+            "dev",
+            "up",
+            "--detach",
+            "--state-dir",
+            str(tmp_path / "s"),
+            "--port-base",
+            str(base),
+            *NO_NETWORK,
         )
     assert done.returncode == 1
     assert f"kube_api {base + 4}" in done.stderr
@@ -226,6 +245,7 @@ def test_foreground_stack_reports_progress_and_stops_on_ctrl_c(tmp_path: Path) -
             "--port-base",
             str(base),
             "--headless",
+            *NO_NETWORK,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

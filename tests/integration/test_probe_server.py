@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from agent.probe_server import ProbeServer
+from agent.probe_server import ProbeServer, listening_socket
 
 UID = "0b6f5c1e-3f5a-4c1e-9a55-2d4c7a1f0e01"
 OTHER_UID = "7d0e2b44-90a1-4b8e-8f0c-5f1c2a9d3b77"
@@ -118,3 +118,19 @@ async def test_stop_drains_with_503_then_refuses_connections(
 
 async def test_can_be_stopped_when_never_started() -> None:
     await ProbeServer("127.0.0.1", 0, drain_seconds=0).stop()
+
+
+async def test_serves_on_a_socket_made_for_it(http: aiohttp.ClientSession) -> None:
+    probe = ProbeServer("127.0.0.1", 0, drain_seconds=0)
+    await probe.start(listening_socket("127.0.0.1", 0))
+    try:
+        probe.activate(UID)
+        assert await status_of(http, probe, f"/gw/{UID}") == 200
+    finally:
+        await probe.stop()
+
+
+def test_a_missing_network_namespace_is_named() -> None:
+    name = "egressgw-no-such-netns"
+    with pytest.raises(OSError, match=name):
+        listening_socket("127.0.0.1", 0, netns=name)

@@ -1,0 +1,187 @@
+"""The dev stack's gateway agents: one `egressgw agent` process per seeded gateway node.
+
+With the node network built (root), each agent treats its node's namespace as its host namespace
+and keeps its gateway namespace and wireguard-go sockets apart from the other agents' on the same
+machine. Without it, each agent records what it would do in a dry-run file instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from egressgw.agent_flags import SOCKET_TAG_MAX
+from egressgw.dev.kube_seed import SYSTEM_NAMESPACE
+from egressgw.dev.layout import LOCALHOST, DevPorts, StatePaths
+
+# `dev down` should feel quick: the dev load balancer probes every 5 s, and nothing depends on
+# the drain there.
+AGENT_PROBE_DRAIN: Final = "1s"
+AGENT_STOP_TIMEOUT: Final = 15.0
+GATEWAY_NETNS_SUFFIX: Final = "-gw"
+
+
+@dataclass(frozen=True)
+class AgentPlacement:
+    """Where one node's agent runs: in the node network, or as a dry run."""
+
+    node_name: str
+    host_netns: str = ""  # the node's namespace; "" for a dry run
+    gateway_netns: str = ""
+    socket_tag: str = ""
+    dry_run: Path | None = None
+
+
+def socket_tag(prefix: str, index: int) -> str:
+    """A wireguard-go socket tag per node: the prefix's letters and digits, then the index."""
+    digits = str(index)
+    letters = "".join(c for c in prefix if c.isascii() and c.isalnum())
+    return letters[: SOCKET_TAG_MAX - len(digits)] + digits
+
+
+def networked_placements(
+    prefix: str, node_netns: Sequence[tuple[str, str]]
+) -> list[AgentPlacement]:
+    """Agents for nodes (name, namespace) of the built network."""
+    return [
+        AgentPlacement(
+            node_name=name,
+            host_netns=netns,
+            gateway_netns=f"{netns}{GATEWAY_NETNS_SUFFIX}",
+            socket_tag=socket_tag(prefix, index),
+        )
+        for index, (name, netns) in enumerate(node_netns)
+    ]
+
+
+def dry_run_placements(node_names: Iterable[str], agents_dir: Path) -> list[AgentPlacement]:
+    return [
+        AgentPlacement(node_name=name, dry_run=(agents_dir / f"{name}.jsonl").resolve())
+        for name in node_names
+    ]
+
+
+def agent_command(placement: AgentPlacement, ports: DevPorts, paths: StatePaths) -> list[str]:
+    """The agent as a DaemonSet would run it, pointed at the stack and its node."""
+    command = [
+        sys.executable,
+        "-m",
+        "egressgw",
+        "agent",
+        "--node-name",
+        placement.node_name,
+        "--temporal-address",
+        f"{LOCALHOST}:{ports.temporal}",
+        "--temporal-namespace",
+        "default",
+        "--kubeconfig",
+        str(paths.kubeconfig.resolve()),
+        "--namespace",
+        SYSTEM_NAMESPACE,
+        "--probe-drain",
+        AGENT_PROBE_DRAIN,
+    ]
+    if placement.dry_run is not None:
+        # Several agents in one namespace: each probe on a free loopback port.
+        return [
+            *command,
+            "--dry-run",
+            str(placement.dry_run),
+            "--probe-host",
+            LOCALHOST,
+            "--probe-port",
+            "0",
+        ]
+    return [
+        *command,
+        "--host-netns",
+        placement.host_netns,
+        "--gateway-netns",
+        placement.gateway_netns,
+        "--socket-tag",
+        placement.socket_tag,
+    ]
+
+
+def agent_log(paths: StatePaths, node_name: str) -> Path:
+    return paths.logs / f"agent-{node_name}.log"
+
+
+class NodeAgents:
+    """The agent processes, started at once and stopped by PID."""
+
+    def __init__(
+        self,
+        placements: Sequence[AgentPlacement],
+        ports: DevPorts,
+        paths: StatePaths,
+        progress: Callable[[str], None],
+    ) -> None:
+        self.placements = tuple(placements)
+        self._ports = ports
+        self._paths = paths
+        self._progress = progress
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def launch(self) -> None:
+        """Start every agent and return at once (each connects to Temporal on its own)."""
+        where = (
+            "dry run: no root or no node network"
+            if any(p.dry_run for p in self.placements)
+            else "one per node namespace"
+        )
+        self._progress(
+            f"starting {len(self.placements)} gateway agents ({where}; logs "
+            f"{self._paths.logs.resolve()}/agent-*.log)"
+        )
+        for placement in self.placements:
+            if placement.dry_run is not None:
+                placement.dry_run.parent.mkdir(parents=True, exist_ok=True)
+            with agent_log(self._paths, placement.node_name).open("ab") as log:
+                self.processes[placement.node_name] = subprocess.Popen(
+                    agent_command(placement, self._ports, self._paths),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    # Ctrl-C reaches the supervisor only, which stops the agents in order.
+                    start_new_session=True,
+                )
+
+    async def stop(self) -> None:
+        """SIGTERM to every agent still running, then wait (SIGKILL after a timeout)."""
+        processes, self.processes = self.processes, {}
+        running = [p for p in processes.values() if p.poll() is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        await asyncio.gather(*(asyncio.to_thread(_wait_or_kill, p) for p in running))
+
+    def document(self) -> dict[str, dict[str, Any]]:
+        """Per node: its agent's PID, log, and where it runs."""
+        out: dict[str, dict[str, Any]] = {}
+        for placement in self.placements:
+            process = self.processes.get(placement.node_name)
+            out[placement.node_name] = {
+                "pid": process.pid if process is not None else None,
+                "log": str(agent_log(self._paths, placement.node_name).resolve()),
+                "host_netns": placement.host_netns or None,
+                "gateway_netns": placement.gateway_netns or None,
+                "socket_tag": placement.socket_tag or None,
+                "dry_run": str(placement.dry_run) if placement.dry_run is not None else None,
+            }
+        return out
+
+
+def _wait_or_kill(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(AGENT_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -1,0 +1,238 @@
+"""The dev stack's node network (root only): sim/fabric's namespaces for the seeded gateway
+nodes behind a VNet router, the emulated internal load balancer with 5-second health probes, and
+the "internet" echo service; plus the leftovers of the agents that ran in it.
+
+The fabric follows the ARM emulator: secondary IPs and load balancer rules the controller writes
+to ARM become routes and load balancer rules in the router within a second. `network.json` in
+the state dir says where everything is, so that users and tests find it:
+
+    plan = fabric_plan(json.loads((state_dir / "network.json").read_text()))
+    client = Fabric(plan, state_dir / "network").add_client("pod1", "10.244.0.5")
+
+Stopping: the agents first (by the stack), then the wireguard-go daemons they left (gateway
+interfaces deliberately outlive an agent), the gateway namespaces, and the fabric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import signal
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from agent import wireguard_uapi
+from egressgw.dev.node_agents import GATEWAY_NETNS_SUFFIX, AgentPlacement
+
+if TYPE_CHECKING:
+    from sim.arm.server import ArmEmulator
+    from sim.fabric.network import Fabric
+    from sim.fabric.plan import FabricPlan
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NET_PREFIX: Final = "egw"
+NETWORK_MODES: Final = ("auto", "on", "off")
+WIREGUARD_SOCKET_DIR: Final = Path("/var/run/wireguard")
+DAEMON_STOP_TIMEOUT: Final = 3.0
+
+
+def network_wanted(mode: str, euid: int) -> tuple[bool, str]:
+    """Whether to build the node network, and if not, why (for the progress output)."""
+    if mode not in NETWORK_MODES:
+        raise ValueError(f"--network must be one of {', '.join(NETWORK_MODES)}, got {mode!r}")
+    if mode == "off":
+        return False, "--network off"
+    if euid != 0:
+        if mode == "on":
+            raise ValueError("--network on needs root (it creates network namespaces)")
+        return False, "not root"
+    return True, ""
+
+
+def check_prefix(prefix: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,9}", prefix):
+        raise ValueError(
+            f"--net-prefix {prefix!r}: 1 to 10 lower-case letters, digits and dashes "
+            "(it starts every namespace and link name, at most 15 characters)"
+        )
+    return prefix
+
+
+def fabric_plan(document: Mapping[str, Any]) -> FabricPlan:
+    """The fabric's plan from a network.json document (the same names and addresses)."""
+    from sim.fabric.plan import NodeSpec, plan_fabric
+
+    nodes = [
+        NodeSpec(str(n["name"]), str(n["primary_ip"]), int(n["prefix_len"]))
+        for n in document["nodes"]
+    ]
+    return plan_fabric(
+        str(document["prefix"]),
+        nodes,
+        echo_port=int(document["echo"]["port"]),
+        pod_cidr=str(document["pod_cidr"]),
+    )
+
+
+def network_document(
+    fabric: Fabric | None, reason: str, agents: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    if fabric is None:
+        return {"built": False, "reason": reason, "agents": dict(agents)}
+    plan = fabric.plan
+    return {
+        "built": True,
+        "reason": "",
+        "prefix": plan.prefix,
+        "router_netns": plan.router_netns,
+        "internet_netns": plan.internet_netns,
+        "pod_cidr": plan.pod_cidr,
+        "pod_gateway_ip": plan.pod_gateway_ip,
+        "state_dir": str(fabric.state_dir.resolve()),
+        "echo": {
+            "ip": plan.echo_ip,
+            "port": plan.echo_port,
+            "records": str(fabric.records_path.resolve()),
+            "pid": fabric.echo_pid,
+        },
+        "nodes": [
+            {
+                "name": node.name,
+                "netns": node.netns,
+                "primary_ip": node.primary_ip,
+                "prefix_len": node.prefix_len,
+                "gateway_netns": f"{node.netns}{GATEWAY_NETNS_SUFFIX}",
+            }
+            for node in plan.nodes
+        ],
+        "agents": dict(agents),
+    }
+
+
+def _daemon_names(tags: Iterable[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(tag) for tag in sorted(set(tags)) if tag)
+    return re.compile(rf"wg(?:{alternatives})\d{{4}}") if alternatives else re.compile(r"(?!)")
+
+
+def stop_wireguard_daemons(tags: Iterable[str], socket_dir: Path = WIREGUARD_SOCKET_DIR) -> int:
+    """Stop the wireguard-go daemons the agents with these socket tags started; how many."""
+    names = _daemon_names(tags)
+    pids: list[int] = []
+    for path in sorted(socket_dir.glob("wg*.sock")) if socket_dir.is_dir() else []:
+        if not names.fullmatch(path.stem):
+            continue
+        with contextlib.suppress(OSError):
+            pid = wireguard_uapi.daemon_pid(path)
+            if pid is not None and _is_wireguard_go(pid):
+                os.kill(pid, signal.SIGTERM)
+                pids.append(pid)
+    deadline = time.monotonic() + DAEMON_STOP_TIMEOUT
+    for pid in pids:
+        while _is_wireguard_go(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _is_wireguard_go(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return len(pids)
+
+
+def _is_wireguard_go(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # "pid (comm) state ...": a zombie has exited already.
+    comm, _, rest = status.partition(") ")
+    return comm.endswith("(wireguard-go") and not rest.startswith("Z")
+
+
+def remove_agent_leftovers(placements: Iterable[AgentPlacement]) -> None:
+    """What agents leave on purpose when they stop: wireguard-go daemons, gateway namespaces."""
+    from sim.fabric import namespaces
+
+    placed = list(placements)
+    stop_wireguard_daemons(p.socket_tag for p in placed)
+    for placement in placed:
+        if placement.gateway_netns:
+            namespaces.remove(placement.gateway_netns)
+
+
+class NodeNetwork:
+    """The fabric for the seeded nodes, built from and kept in step with the ARM emulator."""
+
+    def __init__(self, prefix: str, state_dir: Path) -> None:
+        self.prefix = prefix
+        self.state_dir = state_dir
+        self.fabric: Fabric | None = None
+        self._following: asyncio.Task[None] | None = None
+
+    def plan_from(self, arm: ArmEmulator) -> FabricPlan:
+        """The plan for the nodes ARM knows (read on the emulator's loop, i.e. this one)."""
+        from sim.fabric.arm_view import read_arm_network
+        from sim.fabric.plan import plan_fabric
+
+        return plan_fabric(self.prefix, read_arm_network(arm.store).node_specs())
+
+    async def build(self, plan: FabricPlan, leftovers: Iterable[AgentPlacement]) -> None:
+        """Build from scratch; what an earlier run left (also after a crash) goes first."""
+        from sim.fabric.network import Fabric
+
+        fabric = Fabric(plan, self.state_dir)
+        self.fabric = fabric
+        await asyncio.to_thread(remove_agent_leftovers, list(leftovers))
+        await asyncio.to_thread(fabric.build)
+
+    def follow(self, arm: ArmEmulator) -> None:
+        """Keep routes and load balancer in step with ARM, and probe like Azure (every 5 s)."""
+        assert self.fabric is not None
+        self._following = asyncio.create_task(
+            self.fabric.follow_arm(arm.store), name="fabric follows ARM"
+        )
+        self.fabric.start_probing()
+
+    async def stop(self, placements: Iterable[AgentPlacement]) -> None:
+        """Tear everything down; call after the agents have stopped."""
+        following, self._following = self._following, None
+        if following is not None:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
+        fabric, self.fabric = self.fabric, None
+        await asyncio.to_thread(remove_agent_leftovers, list(placements))
+        if fabric is not None:
+            await asyncio.to_thread(fabric.destroy)
+
+
+def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> None:
+    """`dev down` after the supervisor died: remove what its network.json names."""
+    if not document.get("built") or os.geteuid() != 0:
+        return
+    from sim.fabric.network import Fabric
+
+    echo_pid = (document.get("echo") or {}).get("pid")
+    if isinstance(echo_pid, int) and _cmdline_has(echo_pid, b"sim.fabric.echo"):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(echo_pid, signal.SIGTERM)
+    agents = document.get("agents") or {}
+    remove_agent_leftovers(
+        AgentPlacement(
+            node_name=name,
+            gateway_netns=str(info.get("gateway_netns") or ""),
+            socket_tag=str(info.get("socket_tag") or ""),
+        )
+        for name, info in agents.items()
+    )
+    Fabric(fabric_plan(document), state_dir).destroy()
+
+
+def _cmdline_has(pid: int, word: bytes) -> bool:
+    try:
+        return word in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False

@@ -1,0 +1,44 @@
+"""Connections both long-running processes (controller and agent) open: Temporal and the
+Kubernetes API. Kept free of the Azure SDK so the agent starts without importing it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import kubernetes_asyncio
+from kubernetes_asyncio.client import ApiClient
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+log = logging.getLogger(__name__)
+
+
+async def kube_api_client(kubeconfig: Path | None) -> ApiClient:
+    """From `kubeconfig`; without one, in-cluster configuration, then ~/.kube/config."""
+    if kubeconfig is not None:
+        return await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig))
+    configuration = kubernetes_asyncio.client.Configuration()
+    try:
+        kubernetes_asyncio.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except kubernetes_asyncio.config.ConfigException:
+        return await kubernetes_asyncio.config.new_client_from_config()
+    return ApiClient(configuration)
+
+
+async def connect_temporal(
+    address: str, namespace: str, stop: asyncio.Event, *, max_wait: float = 5.0
+) -> Client | None:
+    """Connect, retrying with backoff until the server answers; None if asked to stop first."""
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            return await Client.connect(address, namespace=namespace)
+        except (RPCError, RuntimeError, OSError) as err:
+            log.warning("Temporal at %s not reachable yet: %s", address, err)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        delay = min(delay * 2, max_wait)
+    return None

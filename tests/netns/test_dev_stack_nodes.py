@@ -1,0 +1,222 @@
+"""`egressgw dev up` as root: the node network and one agent per gateway node come up, a
+configuration applied through Kubernetes lands on the nodes, the load balancer's probes reach the
+agents; `dev down` leaves no namespace, link, wireguard-go daemon or agent behind, and the next
+`dev up` builds it all again.
+
+The stack's namespaces and links carry this test's net_tag (--net-prefix).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as kube_client
+from kubernetes import config as kube_config
+from pyroute2 import IPRoute, netns
+
+from contracts import kube_names
+from sim.fabric import namespaces
+from sim.ports import free_port_block
+
+pytestmark = pytest.mark.slow
+
+EGRESSGW = [sys.executable, "-m", "egressgw"]
+WIREGUARD_SOCKETS = Path("/var/run/wireguard")
+
+
+def egressgw(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*EGRESSGW, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    port_base: int
+    prefix: str
+
+    def up(self) -> dict[str, Any]:
+        started = time.monotonic()
+        done = egressgw(
+            "dev",
+            "up",
+            "--detach",
+            "--headless",
+            "--state-dir",
+            str(self.state_dir),
+            "--port-base",
+            str(self.port_base),
+            "--net-prefix",
+            self.prefix,
+        )
+        print(f"dev up --detach with the node network: {time.monotonic() - started:.1f}s")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "node network    router" in done.stdout
+        network: dict[str, Any] = json.loads((self.state_dir / "network.json").read_text())
+        return network
+
+    def down(self) -> None:
+        done = egressgw("dev", "down", "--state-dir", str(self.state_dir))
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def ours(prefix: str) -> tuple[list[str], list[str], list[str]]:
+    """This stack's namespaces, root-namespace links and wireguard-go sockets."""
+    tag = "".join(c for c in prefix if c.isalnum())
+    spaces = [n for n in netns.listnetns() if n.startswith(f"{prefix}-")]
+    with IPRoute() as ipr:
+        links = [
+            str(link.get("IFLA_IFNAME"))
+            for link in ipr.get_links()
+            if str(link.get("IFLA_IFNAME")).startswith(prefix)
+        ]
+    sockets = (
+        [p.name for p in WIREGUARD_SOCKETS.glob(f"wg{tag}*.sock")]
+        if WIREGUARD_SOCKETS.is_dir()
+        else []
+    )
+    return spaces, links, sockets
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.partition(") ")[2][:1] != "Z"
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def wait_for_probe(network: dict[str, Any], node: dict[str, Any], uid: str, status: str) -> None:
+    wait_until(
+        lambda: probe_from_router(network, node["primary_ip"], uid) == status,
+        90,
+        f"probe /gw/{uid} of {node['name']} answering {status}",
+    )
+
+
+def probe_from_router(network: dict[str, Any], node_ip: str, uid: str) -> str:
+    """The HTTP status the load balancer's probe of `node_ip` gets ("" when unreachable)."""
+    script = (
+        "import http.client, sys\n"
+        "c = http.client.HTTPConnection(sys.argv[1], 8082, timeout=2)\n"
+        "try:\n"
+        "    c.request('GET', '/gw/' + sys.argv[2]); print(c.getresponse().status)\n"
+        "except OSError:\n"
+        "    print('')\n"
+    )
+    done = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            network["router_netns"],
+            sys.executable,
+            "-c",
+            script,
+            node_ip,
+            uid,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return done.stdout.strip()
+
+
+def sgc(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{kube_names.API_GROUP}/{kube_names.API_VERSION}",
+        "kind": kube_names.SGC_KIND,
+        "metadata": {"name": name, "namespace": "egressgw-demo"},
+        "spec": {
+            "gatewayVmssProfile": {
+                "vmssResourceGroup": "egressgw-dev",
+                "vmssName": "aks-gwpool-12345678-vmss",
+                "publicIpPrefixSize": 31,
+            }
+        },
+    }
+
+
+@pytest.fixture
+def stack(tmp_path: Path, net_tag: str) -> Iterator[Stack]:
+    stack = Stack(tmp_path / "state", free_port_block(6, start=26000), net_tag)
+    try:
+        yield stack
+    finally:
+        egressgw("dev", "down", "--state-dir", str(stack.state_dir))
+        # Whatever a failed run left with this test's tag goes too.
+        for name in ours(net_tag)[0]:
+            namespaces.remove(name)
+
+
+def test_dev_up_brings_up_the_node_network_and_agents_and_dev_down_removes_them(
+    stack: Stack,
+) -> None:
+    network = stack.up()
+    assert network["built"] is True
+    nodes = network["nodes"]
+    assert len(nodes) == 4
+    spaces, _, _ = ours(stack.prefix)
+    for name in (network["router_netns"], network["internet_netns"], *(n["netns"] for n in nodes)):
+        assert name in spaces
+    agents = network["agents"]
+    assert sorted(agents) == sorted(n["name"] for n in nodes)
+    assert all(alive(info["pid"]) for info in agents.values())
+    assert {info["host_netns"] for info in agents.values()} == {n["netns"] for n in nodes}
+
+    # Each agent's probe server answers the load balancer inside its node's namespace.
+    for node in nodes:
+        wait_for_probe(network, node, "unknown-uid", "503")
+
+    # A configuration on the VMSS pool is applied by the agents of its two nodes.
+    api = kube_config.new_client_from_config(str(stack.state_dir / "kubeconfig"))  # type: ignore[no-untyped-call]
+    created = kube_client.CustomObjectsApi(api).create_namespaced_custom_object(
+        kube_names.API_GROUP,
+        kube_names.API_VERSION,
+        "egressgw-demo",
+        kube_names.SGC_PLURAL,
+        sgc("nodes"),
+    )
+    assert isinstance(created, dict)
+    uid = created["metadata"]["uid"]
+    vmss_nodes = [n for n in nodes if "vmss" in n["name"]]
+    for node in vmss_nodes:
+        wait_for_probe(network, node, uid, "200")
+    _, _, sockets = ours(stack.prefix)
+    assert len(sockets) == len(vmss_nodes)  # one wireguard-go daemon per gateway
+
+    stack.down()
+    spaces, links, sockets = ours(stack.prefix)
+    assert (spaces, links, sockets) == ([], [], [])
+    assert not any(alive(info["pid"]) for info in agents.values())
+    echo_pid = network["echo"]["pid"]
+    assert not alive(echo_pid)
+
+    # A restart builds it again, with the agents re-applying the configuration.
+    again = stack.up()
+    assert sorted(n["netns"] for n in again["nodes"]) == sorted(n["netns"] for n in nodes)
+    for node in vmss_nodes:
+        wait_for_probe(again, node, uid, "200")
+    stack.down()
+    assert ours(stack.prefix) == ([], [], [])
+    assert not any(alive(info["pid"]) for info in again["agents"].values())
+    assert (stack.state_dir / "temporal.db").exists()
