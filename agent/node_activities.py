@@ -125,8 +125,12 @@ class NodeActivities:
         keys: GatewaySecretReader,
         probe: ProbeServer,
         status: GatewayStatusReport | None,
+        *,
+        recent_grace: float = RECENT_APPLY_GRACE_SECONDS,
     ) -> None:
+        """`recent_grace`: seconds a fresh apply is safe from orphan removal."""
         self._node = node_name
+        self._recent_grace = recent_grace
         self._dataplane = dataplane
         self._keys = keys
         self._probe = probe
@@ -257,7 +261,7 @@ class NodeActivities:
         """Remove what no desired gateway accounts for, and stop advertising gateways that are
         no longer desired (probe 503, GatewayStatus entry gone). Gateways applied in the last
         few minutes count as desired (RECENT_APPLY_GRACE_SECONDS)."""
-        desired = with_recent(desired, self._applied_at, time.monotonic())
+        desired = with_recent(desired, self._applied_at, time.monotonic(), self._recent_grace)
         changes = await self._dataplane.remove_orphans([_desired(gateway) for gateway in desired])
         if changes:
             log.info("node %s: removed orphans: %s", self._node, "; ".join(changes))

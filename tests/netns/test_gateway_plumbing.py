@@ -286,6 +286,7 @@ def test_removing_one_configuration_leaves_the_other_untouched(node: Node) -> No
         f"removed 10.1.0.5/32 from host0 in {gw}",
         "removed route 10.1.0.5/32 dev host-gateway",
         "removed chain EGRESS-10-1-0-5",
+        "removed egressgw_reply_6000",
     }
     assert node.remove(6000, "10.1.0.5") == []
     assert addresses(gw, "host0") == {("10.1.0.6", 32, "host0")}
@@ -295,6 +296,13 @@ def test_removing_one_configuration_leaves_the_other_untouched(node: Node) -> No
     assert not any("10-1-0-5" in rule for rule in nat_rules(node.host))
     assert [rule for rule in nat_rules(node.host) if "10-1-0-6" in rule] == b_host_rules
     assert [rule for rule in nat_rules(gw) if "6001" in rule] == b_gateway_rules
+    tables = subprocess.run(
+        ["ip", "netns", "exec", node.host, "nft", "list", "tables"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "egressgw_reply_6001" in tables and "egressgw_reply_6000" not in tables
     assert node.apply(B) == []
 
 

@@ -151,8 +151,9 @@ async def agent(
         dataplane = open_dataplane(settings, host_netns=f"{net_tag}-h")
         await probe.start()
         status = GatewayStatusReport(kube_async_client, node_name=NODE, namespace=NAMESPACE)
+        # No grace for fresh applies: these tests remove orphans right after applying.
         activities = NodeActivities(
-            NODE, dataplane, GatewaySecretReader(kube_async_client), probe, status
+            NODE, dataplane, GatewaySecretReader(kube_async_client), probe, status, recent_grace=0
         )
         yield Agent(
             net_tag, activities, probe, kube_emulator, settings, pair, ActivityEnvironment()
