@@ -58,6 +58,8 @@ class AgentOptions:
     withdraw_on_stop: bool = True
     dry_run: Path | None = None  # record node changes here instead of making them
     cleanup_interval: timedelta = timedelta(minutes=1)
+    # A gateway applied this recently is never an orphan (visibility may lag behind a new run).
+    orphan_grace: timedelta = timedelta(minutes=5)
     graceful_shutdown: timedelta = timedelta(seconds=10)
     log_level: str = "INFO"
 
@@ -177,6 +179,13 @@ def add_agent_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="how often the agent asks the configurations what the node should hold and removes "
         f"the rest (default: {DEFAULT_CLEANUP_INTERVAL})",
     )
+    agent.add_argument(
+        "--orphan-grace",
+        default="5m",
+        metavar="DURATION",
+        help="a gateway applied this recently is kept by the cleanup even when no configuration "
+        "names it yet (the workflow list can lag behind a new configuration; default: 5m)",
+    )
     agent.add_argument("--log-level", default="INFO", metavar="LEVEL")
 
 
@@ -256,6 +265,7 @@ def agent_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Agent
         withdraw_on_stop=not args.keep_gateways_on_stop,
         dry_run=args.dry_run,
         cleanup_interval=_positive("--cleanup-interval", args.cleanup_interval),
+        orphan_grace=parse_duration(args.orphan_grace),
         log_level=args.log_level,
     )
 

@@ -312,7 +312,12 @@ class AgentProcess:
                 kube, node_name=options.node_name, namespace=options.namespace
             )
             node = NodeActivities(
-                options.node_name, dataplane, GatewaySecretReader(kube), probe, status
+                options.node_name,
+                dataplane,
+                GatewaySecretReader(kube),
+                probe,
+                status,
+                recent_grace=options.orphan_grace.total_seconds(),
             )
             worker = Worker(
                 temporal,
@@ -326,7 +331,11 @@ class AgentProcess:
             exit_code = await self._until_stopped(worker, sync, probe, stop, task_queue)
             if exit_code == 0 and options.withdraw_on_stop:
                 changes = await node.withdraw()
-                log.info("gateways withdrawn from this node: %d changes", len(changes))
+                log.info(
+                    "agent stopped; gateways withdrawn from the node (%d changes)", len(changes)
+                )
+            else:
+                log.info("agent stopped; gateway interfaces stay in place")
             return exit_code
         finally:
             await dataplane.close()

@@ -433,6 +433,8 @@ def agent_run(
         "500ms",
         "--cleanup-interval",
         "1s",
+        "--orphan-grace",
+        "0s",
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
