@@ -58,25 +58,28 @@ def parse_ports(listing: str) -> frozenset[int]:
     return frozenset(int(port) for port in _TABLE_LINE.findall(listing))
 
 
-def _nft(script: str | None, *args: str) -> str:
+def _nft(script: str | None, *args: str, missing_ok: bool = False) -> str | None:
+    """Run nft; None when `missing_ok` and nft says the table does not exist."""
     command = [NFT, "-f", "-"] if script is not None else [NFT, *args]
     done = subprocess.run(
         command, input=script, capture_output=True, text=True, timeout=30, check=False
     )
     if done.returncode != 0:
+        if missing_ok and "No such file or directory" in done.stderr:
+            return None
         raise ReplySourceError(f"{' '.join(command)} failed: {done.stderr.strip()}")
     return done.stdout
 
 
 def reply_source_ports() -> frozenset[int]:
-    return parse_ports(_nft(None, "list", "tables"))
+    return parse_ports(_nft(None, "list", "tables") or "")
 
 
 def ensure_reply_source(port: int, frontend_ip: str, interface: str) -> list[str]:
-    if port in reply_source_ports():
-        current = _nft(None, "list", "table", "ip", table_name(port))
-        if f'comment "{marker(port, frontend_ip, interface)}"' in current:
-            return []
+    # One read: the table's rule carries what it does in its comment.
+    current = _nft(None, "list", "table", "ip", table_name(port), missing_ok=True)
+    if current is not None and f'comment "{marker(port, frontend_ip, interface)}"' in current:
+        return []
     _nft(ruleset(port, frontend_ip, interface))
     return [f"set reply source of port {port} to {frontend_ip} ({table_name(port)})"]
 
