@@ -40,6 +40,7 @@ from agent.peer_plan import (
     plan_peers,
     specs_of,
 )
+from agent.session_handover import Nudge
 from agent.wireguard_devices import InterfaceNotFoundError
 
 
@@ -249,6 +250,10 @@ class DryRunDataplane:
             if would:  # the agent runs this every minute: only record when it would act
                 self._record("remove_orphans", "", "", would)
             return would
+
+    async def hand_over(self) -> list[Nudge]:
+        """Nothing: a dry run has no flows to hand over."""
+        return []
 
     async def close(self) -> None:
         return None

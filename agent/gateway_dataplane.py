@@ -23,11 +23,20 @@ from typing import Protocol, TypeVar
 from pyroute2 import netns
 
 from agent import gateway_plumbing
+from agent.conntrack_flows import udp_flows_to
 from agent.gateway_namespace import ensure_gateway_namespace
 from agent.netns_handles import NetnsHandles
 from agent.node_inventory import read_inventory
 from agent.node_settings import GatewaySetup, NodeSettings, interface_name
 from agent.orphan_plan import DesiredGateway, plan_orphans
+from agent.session_handover import (
+    NUDGE_COOLDOWN_SECONDS,
+    Nudge,
+    PeerKey,
+    PeerSession,
+    keepalives_to_stop,
+    plan_nudges,
+)
 from agent.wireguard_devices import (
     InterfaceNotFoundError,
     PeerChanges,
@@ -41,6 +50,7 @@ __all__ = [
     "Dataplane",
     "GatewayOwnedElsewhereError",
     "InterfaceNotFoundError",
+    "Nudge",
     "open_dataplane",
     "peer_changes_line",
 ]
@@ -80,6 +90,12 @@ class Dataplane(Protocol):
 
     async def remove_orphans(self, desired: Sequence[DesiredGateway]) -> list[str]:
         """Remove everything of ours that no desired gateway accounts for."""
+        ...
+
+    async def hand_over(self) -> list[Nudge]:
+        """Start a handshake with each pod whose flow this node's load balancer rule now brings
+        here while its session is with another gateway (agent/session_handover.py); and end the
+        keepalives of earlier hand-overs. The nudges made now."""
         ...
 
     async def close(self) -> None: ...
@@ -129,6 +145,11 @@ class _NodeDataplane:
         )
         self._handles = NetnsHandles()
         self._wireguard: WireguardDevices | None = None  # opened on the worker thread
+        # Hand-over state, on the worker thread: frontend IP per listen port as applied here,
+        # when each peer was last nudged, and nudged peers whose keepalive is still on.
+        self._frontends: dict[int, str] = {}
+        self._nudged: dict[PeerKey, float] = {}
+        self._keepalive_on: dict[PeerKey, float] = {}
         self._closed = False
 
     async def _run(self, call: Callable[..., _T], *args: object) -> _T:
@@ -176,6 +197,7 @@ class _NodeDataplane:
             line = peer_changes_line(name, peer_changes)
             if line is not None:
                 changes.append(line)
+        self._frontends[setup.listen_port] = setup.frontend_ip
         return AppliedGateway(name, tuple(changes), peer_changes, tuple(steps))
 
     def _remove(self, sgc_uid: str, listen_port: int, secondary_ip: str) -> list[str]:
@@ -185,6 +207,7 @@ class _NodeDataplane:
             # The port went to another configuration: its interface and chains are not ours to
             # remove; orphan removal takes our secondary IP if nothing uses it.
             return []
+        self._frontends.pop(listen_port, None)
         changes = [f"deleted {name}"] if devices.delete_interface(name) else []
         changes += gateway_plumbing.remove_plumbing(
             listen_port, secondary_ip, self._settings, self._handles
@@ -213,6 +236,38 @@ class _NodeDataplane:
             plan, self._settings, self._handles, delete_link=self._devices().delete_interface
         )
 
+    def _hand_over(self) -> list[Nudge]:
+        now = time.time()  # handshake times are wall-clock seconds
+        devices = self._devices()
+        present = devices.interfaces()
+        sessions: dict[int, list[PeerSession]] = {}
+        for port in self._frontends:
+            name = interface_name(port)
+            if name in present:
+                try:
+                    sessions[port] = devices.peer_sessions(name)
+                except InterfaceNotFoundError:
+                    continue  # removed since the listing
+        for key in keepalives_to_stop(self._keepalive_on, sessions, now):
+            del self._keepalive_on[key]
+            port, public_key = key
+            if any(peer.public_key == public_key for peer in sessions.get(port, ())):
+                devices.stop_keepalive(interface_name(port), public_key)
+        frontends = {port: ip for port, ip in self._frontends.items() if port in sessions}
+        flows = udp_flows_to([(ip, port) for port, ip in frontends.items()])
+        nudges = plan_nudges(flows, frontends, sessions, self._nudged, now)
+        for nudge in nudges:
+            devices.start_handshake(
+                interface_name(nudge.listen_port), nudge.public_key, nudge.endpoint
+            )
+            key = (nudge.listen_port, nudge.public_key)
+            self._nudged[key] = now
+            self._keepalive_on[key] = now
+        self._nudged = {
+            key: at for key, at in self._nudged.items() if now - at < NUDGE_COOLDOWN_SECONDS
+        }
+        return nudges
+
     def _close(self) -> None:
         if self._wireguard is not None:
             self._wireguard.close()
@@ -233,6 +288,9 @@ class _NodeDataplane:
 
     async def remove_orphans(self, desired: Sequence[DesiredGateway]) -> list[str]:
         return await self._run(self._remove_orphans, desired)
+
+    async def hand_over(self) -> list[Nudge]:
+        return await self._run(self._hand_over)
 
     async def close(self) -> None:
         if self._closed:

@@ -38,7 +38,9 @@ from agent.node_settings import GatewaySetup, interface_name
 from agent.orphan_plan import DesiredGateway
 from agent.peer_plan import PeerChanges
 from agent.probe_server import ProbeServer
+from agent.session_handover import Nudge
 from agent.wireguard_devices import InterfaceNotFoundError
+from agent.wireguard_keys import to_base64
 from contracts.node_io import (
     APPLY_NODE_GATEWAY,
     REMOVE_NODE_GATEWAY,
@@ -276,6 +278,22 @@ class NodeActivities:
                 self._status.remove_gateway(name)
         await self._flush()
         return changes
+
+    async def hand_over(self) -> list[Nudge]:
+        """Start a handshake with pods the load balancer moved here from another gateway
+        (Dataplane.hand_over); each one logged. The agent process runs this every second."""
+        nudges = await self._dataplane.hand_over()
+        for nudge in nudges:
+            log.info(
+                "node %s: handing pod %s (peer %s) over to this gateway on %s: handshake "
+                "started towards %s",
+                self._node,
+                nudge.pod_ip,
+                to_base64(nudge.public_key),
+                interface_name(nudge.listen_port),
+                nudge.endpoint,
+            )
+        return nudges
 
     async def withdraw(self) -> list[str]:
         """Take every gateway off this node (the agent stops after its probes drained): the

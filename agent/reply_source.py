@@ -10,6 +10,10 @@ interface with another address: `udp sport <port> ip saddr != <frontend> ip sadd
 <frontend>` in table `egressgw_reply_<port>`. Stateless, because a conntrack SNAT would clash
 with the incoming flow's entry and pick another source port.
 
+The same table counts the pods' new flows to the frontend port: a rule that uses conntrack is
+what makes the kernel track flows in the namespace at all, and the hand-over
+(agent/session_handover.py) reads those flows. A node with kube-proxy tracks them anyway.
+
 Runs on the calling thread's namespace as the host namespace, like agent/gateway_plumbing.py.
 """
 
@@ -44,6 +48,11 @@ def ruleset(port: int, frontend_ip: str, interface: str) -> str:
         f"add table ip {table}\n"
         f"flush table ip {table}\n"
         f"table ip {table} {{\n"
+        "  chain prerouting {\n"
+        "    type filter hook prerouting priority raw + 1; policy accept;\n"
+        f"    ip daddr {frontend_ip} udp dport {port} ct state new counter "
+        'comment "pods\' flows, for the hand-over"\n'
+        "  }\n"
         "  chain postrouting {\n"
         "    type filter hook postrouting priority srcnat; policy accept;\n"
         f'    oifname "{interface}" udp sport {port} ip saddr != {frontend_ip} '

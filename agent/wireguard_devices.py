@@ -41,6 +41,7 @@ from agent.peer_plan import (
     plan_routes,
     specs_of,
 )
+from agent.session_handover import PeerSession
 from agent.wireguard_kernel import KernelWireguard, kernel_wireguard_available
 from agent.wireguard_keys import check_private_key
 from agent.wireguard_uapi import DeviceState
@@ -78,6 +79,9 @@ class WireguardDevices(Protocol):
     def add_peers(self, name: str, peers: Sequence[PeerSpec]) -> PeerChanges: ...
     def remove_peers(self, name: str, public_keys: Sequence[bytes]) -> PeerChanges: ...
     def peers(self, name: str) -> list[PeerSpec]: ...
+    def peer_sessions(self, name: str) -> list[PeerSession]: ...
+    def start_handshake(self, name: str, public_key: bytes, endpoint: str) -> None: ...
+    def stop_keepalive(self, name: str, public_key: bytes) -> None: ...
     def interfaces(self) -> dict[str, str]: ...
     def delete_interface(self, name: str) -> bool: ...
     def close(self) -> None: ...
@@ -102,6 +106,9 @@ class _Backend(Protocol):
         private_key: bytes | None = None,
         listen_port: int | None = None,
         plan: PeerPlan | None = None,
+    ) -> None: ...
+    def set_peer_session(
+        self, name: str, birth: str, public_key: bytes, *, endpoint: str | None, keepalive: int
     ) -> None: ...
     def close(self) -> None: ...
 
@@ -264,6 +271,21 @@ class _GatewayWireguard:
     def peers(self, name: str) -> list[PeerSpec]:
         _link, _birth, state = self._device(name)
         return sorted(specs_of(state.peers), key=lambda peer: peer.allowed_ip)
+
+    def peer_sessions(self, name: str) -> list[PeerSession]:
+        _link, _birth, state = self._device(name)
+        return list(state.sessions)
+
+    def start_handshake(self, name: str, public_key: bytes, endpoint: str) -> None:
+        """Point the peer at `endpoint` and have this side send a handshake initiation now:
+        a keepalive interval being set sends a keepalive at once, which without a session is
+        an initiation (both backends). stop_keepalive undoes the interval."""
+        birth = birth_name(self._settings.socket_tag, listen_port_of(name))
+        self._backend.set_peer_session(name, birth, public_key, endpoint=endpoint, keepalive=1)
+
+    def stop_keepalive(self, name: str, public_key: bytes) -> None:
+        birth = birth_name(self._settings.socket_tag, listen_port_of(name))
+        self._backend.set_peer_session(name, birth, public_key, endpoint=None, keepalive=0)
 
     def _device(self, name: str) -> tuple[_Link, str, DeviceState]:
         birth = birth_name(self._settings.socket_tag, listen_port_of(name))

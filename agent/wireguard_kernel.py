@@ -20,6 +20,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from agent.netns_handles import NetnsHandles
 from agent.node_settings import WireguardBackend
 from agent.peer_plan import PeerPlan
+from agent.session_handover import PeerSession
 from agent.wireguard_keys import check_private_key, to_base64
 from agent.wireguard_uapi import DeviceState
 
@@ -104,6 +105,20 @@ class KernelWireguard:
                 },
             )
 
+    def set_peer_session(
+        self, name: str, birth: str, public_key: bytes, *, endpoint: str | None, keepalive: int
+    ) -> None:
+        peer: dict[str, Any] = {
+            "public_key": to_base64(public_key),
+            "update_only": True,
+            "persistent_keepalive": keepalive,
+        }
+        if endpoint is not None:
+            address, _, port = endpoint.rpartition(":")
+            peer["endpoint_addr"] = address
+            peer["endpoint_port"] = int(port)
+        self._wg().set(name, peer=peer)
+
     def close(self) -> None:
         if self._genl is not None:
             self._genl.close()
@@ -116,6 +131,8 @@ def device_state(messages: Iterable[Any]) -> DeviceState:
     listen_port = 0
     private_key: bytes | None = None
     peers: dict[bytes, set[str]] = {}
+    handshakes: dict[bytes, float] = {}
+    keepalives: dict[bytes, int] = {}
     for message in messages:
         port = message.get_attr("WGDEVICE_A_LISTEN_PORT")
         if port is not None:
@@ -126,10 +143,25 @@ def device_state(messages: Iterable[Any]) -> DeviceState:
         for peer in message.get_attr("WGDEVICE_A_PEERS") or ():
             public_key = base64.b64decode(peer.get_attr("WGPEER_A_PUBLIC_KEY"))
             networks = peers.setdefault(public_key, set())
+            handshake = peer.get_attr("WGPEER_A_LAST_HANDSHAKE_TIME")
+            if handshake is not None:
+                handshakes[public_key] = float(handshake["tv_sec"])
+            keepalive = peer.get_attr("WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL")
+            if keepalive is not None:
+                keepalives[public_key] = int(keepalive)
             for allowed in peer.get_attr("WGPEER_A_ALLOWEDIPS") or ():
                 networks.add(str(allowed["addr"]))
     return DeviceState(
         listen_port=listen_port,
         private_key=private_key,
         peers={key: frozenset(nets) for key, nets in peers.items()},
+        sessions=tuple(
+            PeerSession(
+                public_key=key,
+                allowed_ips=frozenset(nets),
+                last_handshake=handshakes.get(key, 0.0),
+                keepalive=keepalives.get(key, 0),
+            )
+            for key, nets in peers.items()
+        ),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.peer_plan import CurrentPeers, PeerPlan
+from agent.session_handover import PeerSession
 from agent.wireguard_keys import from_hex, to_hex
 
 SOCKET_DIR = Path("/var/run/wireguard")
@@ -32,6 +33,8 @@ class DeviceState:
     listen_port: int = 0
     private_key: bytes | None = field(default=None, repr=False)
     peers: CurrentPeers = field(default_factory=dict)  # public key -> allowed IPs (CIDR)
+    # Per peer: handshake time and keepalive, in the daemon's order.
+    sessions: tuple[PeerSession, ...] = ()
 
 
 def socket_path(name: str) -> Path:
@@ -67,6 +70,16 @@ def set_request(
     return "\n".join(lines) + "\n\n"
 
 
+def peer_session_request(public_key: bytes, *, endpoint: str | None, keepalive: int) -> str:
+    """Set one existing peer's endpoint (None: leave it) and persistent keepalive; update_only,
+    so a peer removed meanwhile is not brought back."""
+    lines = ["set=1", f"public_key={to_hex(public_key)}", "update_only=true"]
+    if endpoint is not None:
+        lines.append(f"endpoint={endpoint}")
+    lines.append(f"persistent_keepalive_interval={keepalive}")
+    return "\n".join(lines) + "\n\n"
+
+
 def reply_errno(reply: str) -> int:
     """The errno a reply ends with; UapiError when there is none (not a UAPI reply)."""
     for line in reversed(reply.splitlines()):
@@ -88,6 +101,9 @@ def parse_get_reply(reply: str) -> DeviceState:
     private_key: bytes | None = None
     peers: dict[bytes, set[str]] = {}
     current: set[str] | None = None
+    handshakes: dict[bytes, float] = {}
+    keepalives: dict[bytes, int] = {}
+    current_key = b""
     for number, line in enumerate(reply.splitlines(), start=1):
         if not line or line.startswith("errno="):
             continue
@@ -99,7 +115,12 @@ def parse_get_reply(reply: str) -> DeviceState:
         elif key == "listen_port":
             listen_port = _port(value, number)
         elif key == "public_key":
-            current = peers.setdefault(from_hex(value, field="public_key"), set())
+            current_key = from_hex(value, field="public_key")
+            current = peers.setdefault(current_key, set())
+        elif key == "last_handshake_time_sec" and current is not None:
+            handshakes[current_key] = float(_number(key, value, number))
+        elif key == "persistent_keepalive_interval" and current is not None:
+            keepalives[current_key] = _number(key, value, number)
         elif key == "allowed_ip":
             if current is None:
                 raise UapiError(f"line {number}: allowed_ip before any public_key")
@@ -108,14 +129,27 @@ def parse_get_reply(reply: str) -> DeviceState:
         listen_port=listen_port,
         private_key=private_key,
         peers={key: frozenset(nets) for key, nets in peers.items()},
+        sessions=tuple(
+            PeerSession(
+                public_key=key,
+                allowed_ips=frozenset(nets),
+                last_handshake=handshakes.get(key, 0.0),
+                keepalive=keepalives.get(key, 0),
+            )
+            for key, nets in peers.items()
+        ),
     )
 
 
 def _port(value: str, number: int) -> int:
+    return _number("listen_port", value, number)
+
+
+def _number(key: str, value: str, number: int) -> int:
     try:
         return int(value)
     except ValueError:
-        raise UapiError(f"line {number}: listen_port is not a number") from None
+        raise UapiError(f"line {number}: {key} is not a number") from None
 
 
 def call(path: Path, request: str) -> str:

@@ -139,6 +139,15 @@ class UserspaceWireguard:
         reply = wireguard_uapi.call(wireguard_uapi.socket_path(birth), request)
         wireguard_uapi.check_set_reply(reply)
 
+    def set_peer_session(
+        self, name: str, birth: str, public_key: bytes, *, endpoint: str | None, keepalive: int
+    ) -> None:
+        request = wireguard_uapi.peer_session_request(
+            public_key, endpoint=endpoint, keepalive=keepalive
+        )
+        reply = wireguard_uapi.call(wireguard_uapi.socket_path(birth), request)
+        wireguard_uapi.check_set_reply(reply)
+
     def close(self) -> None:
         """Nothing to close: daemons deliberately outlive this handle."""
         _reap_exited()

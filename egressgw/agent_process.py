@@ -56,6 +56,9 @@ RUNNING_GATEWAY_CONFIGS: Final = (
 QUERY_CONCURRENCY: Final = 8
 # A configuration whose worker does not answer in this time counts as a failed query.
 QUERY_TIMEOUT: Final = timedelta(seconds=10)
+# How often the agent looks for pods the load balancer moved here (agent/session_handover.py):
+# a moved pod's traffic resumes within about this long after the load balancer moved it.
+HAND_OVER_INTERVAL: Final = timedelta(seconds=1)
 
 
 # --- Node sync decisions (pure) ------------------------------------------------------------------
@@ -236,6 +239,23 @@ class NodeSync:
                 await asyncio.wait_for(stop.wait(), timeout=interval.total_seconds())
 
 
+# --- Session hand-over ---------------------------------------------------------------------------
+
+
+async def run_hand_over(
+    hand_over: Callable[[], Awaitable[object]], interval: timedelta, stop: asyncio.Event
+) -> None:
+    """`hand_over` every `interval` until `stop`. A failed round is logged and the next one
+    tries again (an interface may be going away under it)."""
+    while not stop.is_set():
+        try:
+            await hand_over()  # each hand-over is logged by the node
+        except Exception:
+            log.warning("session hand-over round failed", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval.total_seconds())
+
+
 # --- Connections ---------------------------------------------------------------------------------
 
 
@@ -328,7 +348,9 @@ class AgentProcess:
             sync = NodeSync(
                 temporal, options.node_name, node.remove_orphans, agent_instance=self.agent_instance
             )
-            exit_code = await self._until_stopped(worker, sync, probe, stop, task_queue)
+            exit_code = await self._until_stopped(
+                worker, sync, probe, stop, task_queue, node.hand_over
+            )
             if exit_code == 0 and options.withdraw_on_stop:
                 changes = await node.withdraw()
                 log.info(
@@ -347,6 +369,7 @@ class AgentProcess:
         probe: ProbeServer,
         stop: asyncio.Event,
         task_queue: str,
+        hand_over: Callable[[], Awaitable[object]],
     ) -> int:
         options = self.options
         worker_task = asyncio.create_task(worker.run(), name="temporal worker")
@@ -354,6 +377,9 @@ class AgentProcess:
         sync_stop = asyncio.Event()
         sync_task = asyncio.create_task(
             sync.run(options.cleanup_interval, sync_stop), name="node sync"
+        )
+        hand_over_task = asyncio.create_task(
+            run_hand_over(hand_over, HAND_OVER_INTERVAL, sync_stop), name="session hand-over"
         )
         log.info(
             "agent running: node %s, task queue %s, cleanup every %s%s",
@@ -375,9 +401,10 @@ class AgentProcess:
         finally:
             stop_task.cancel()
             sync_stop.set()
-            sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sync_task
+            for task in (sync_task, hand_over_task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             shutdown = [probe.stop()]
             if not worker_task.done():
                 shutdown.append(worker.shutdown())
