@@ -256,9 +256,6 @@ async def run_hand_over(
             await asyncio.wait_for(stop.wait(), timeout=interval.total_seconds())
 
 
-# --- Connections ---------------------------------------------------------------------------------
-
-
 # --- The process ---------------------------------------------------------------------------------
 
 
