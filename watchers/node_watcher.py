@@ -1,11 +1,12 @@
-"""Gateway Nodes (label kubeegressgateway.azure.com/mode=true) → their pool's workflow.
+"""Gateway Nodes (label kubeegressgateway.azure.com/mode=true) → their pool's workflows.
 
 When a gateway node joins or leaves, the GatewayPoolWorkflow of its pool gets `members_changed`:
-that workflow is the single writer of the pool's ipConfigs and re-reads the pool's members, and
-the configurations registered with it learn the new node addresses from its answers. (Signalling
-every GatewayConfigWorkflow on the pool would need a visibility query per node event; the pool
-workflow already knows its configurations.) A pool without a workflow has no configuration yet:
-nothing to tell.
+that workflow is the single writer of the pool's ipConfigs and re-reads the pool's members. Each
+running GatewayConfigWorkflow on the pool (found by its EgressgwPool search attribute) then gets
+`nodes_changed`: its next pass learns the new node's addresses from the pool workflow and
+configures the node's gateway, or drops the gateway of a node that left, without waiting for the
+drift timer. Node events are rare, so one visibility query per event is cheap. A pool without a
+workflow has no configuration yet: nothing to tell.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import kube_names, resource_names
-from contracts.workflow_io import POOL_MEMBERS_CHANGED
+from contracts.workflow_io import GATEWAY_CONFIG_WORKFLOW, NODES_CHANGED, POOL_MEMBERS_CHANGED
 from watchers.kube_source import KubeListWatch
 from watchers.list_watch import WatchEvent, object_key
 
@@ -31,14 +32,10 @@ GATEWAY_NODE_SELECTOR: Final = (
 _AZURE_PROVIDER_PREFIX: Final = "azure://"
 
 
-def pool_workflow_id(node: Mapping[str, Any]) -> str | None:
-    """The GatewayPoolWorkflow ID of a node's pool, from its Azure providerID.
-
-    VMSS instance `azure:///subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/
-    virtualMachineScaleSets/<vmss>/virtualMachines/<id>`: the pool is the VMSS. Standalone VM
-    `.../virtualMachines/<vm>`: the pool is the AKS agent pool named by the node's label.
-    None when the node is not an Azure VM or names no pool.
-    """
+def node_pool(node: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(subscription, resource group, pool name) of a node, from its Azure providerID (VMSS
+    instance: the VMSS; standalone VM: the AKS agent pool label), as Azure spells them; None
+    when the node is not an Azure VM or names no pool."""
     spec = node.get("spec") or {}
     provider_id = str(spec.get("providerID") or "")
     if not provider_id.lower().startswith(_AZURE_PROVIDER_PREFIX):
@@ -57,7 +54,22 @@ def pool_workflow_id(node: Mapping[str, Any]) -> str | None:
             return None
     else:
         return None
-    return resource_names.gateway_pool_workflow_id(arm_id.subscription, arm_id.resource_group, pool)
+    return arm_id.subscription, arm_id.resource_group, pool
+
+
+def configurations_on_pool_query(pool_name: str) -> str:
+    """Visibility query for the running configuration workflows registered on a pool."""
+    quoted = pool_name.replace("'", "")
+    return (
+        f"WorkflowType = '{GATEWAY_CONFIG_WORKFLOW}' AND ExecutionStatus = 'Running' AND "
+        f"{resource_names.SEARCH_ATTRIBUTE_POOL} = '{quoted}'"
+    )
+
+
+def pool_workflow_id(node: Mapping[str, Any]) -> str | None:
+    """The GatewayPoolWorkflow ID of a node's pool (see node_pool), or None."""
+    pool = node_pool(node)
+    return None if pool is None else resource_names.gateway_pool_workflow_id(*pool)
 
 
 def membership_changes(
@@ -89,8 +101,29 @@ class NodeWatcher:
         members, changed = membership_changes(self._members, event)
         for workflow_id in changed:
             await self._signal(workflow_id, object_key(event.object))
+        pool = node_pool(event.object)
+        # Only what the watch reports live: a listing (start-up, relist) would make every
+        # configuration re-read Azure at once each time the controller starts; their drift
+        # timer picks up what changed while nobody watched.
+        if changed and pool is not None and not event.synthetic:
+            await self._resync_configurations(pool[2], object_key(event.object))
         # Only remembered once every pool was told, so a failed signal is retried on relist.
         self._members = members
+
+    async def _resync_configurations(self, pool_name: str, node: str) -> None:
+        told = 0
+        async for execution in self._temporal.list_workflows(
+            configurations_on_pool_query(pool_name)
+        ):
+            try:
+                await self._temporal.get_workflow_handle(execution.id).signal(NODES_CHANGED)
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:  # finished since it was listed
+                    raise
+                continue
+            told += 1
+        if told:
+            log.info("node %s: told %d configurations on pool %s", node, told, pool_name)
 
     async def _signal(self, workflow_id: str, node: str) -> None:
         try:

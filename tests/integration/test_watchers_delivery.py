@@ -17,6 +17,7 @@ import pytest_asyncio
 from kubernetes_asyncio.client import ApiClient
 from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -42,6 +43,7 @@ from watchers.sgc_watcher import SgcWatcher
 from watchers.supervisor import Watchers
 
 SGC_API = kube_names.GROUP_VERSION
+POOL_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_POOL)
 SECRET_NS = "kube-system"
 QUICK = WatchSettings(timeout_seconds=5, backoff_initial=0.05, backoff_max=0.5)
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -289,16 +291,42 @@ async def test_gateway_nodes_joining_and_leaving_signal_their_pool_workflow(
     async def changes() -> int:
         return int(await pool.query("changes", result_type=int))
 
+    # A configuration registered on this pool (its workflow carries the pool search attribute)
+    # and one on another pool.
+    configs: dict[str, Any] = {}
+    for name, pool_name in (("on-pool", vmss), ("elsewhere", f"other-{namespace}")):
+        configs[name] = await temporal.start_workflow(
+            GATEWAY_CONFIG_WORKFLOW,
+            GatewayConfigInput(namespace=namespace, name=name, settings=SETTINGS),
+            id=resource_names.gateway_config_workflow_id(namespace, name),
+            task_queue=resource_names.CONTROLLER_TASK_QUEUE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(NAMESPACE_KEY, namespace),
+                    SearchAttributePair(POOL_KEY, pool_name),
+                ]
+            ),
+        )
+
+    async def resyncs(name: str) -> int:
+        return (await recorded(temporal, namespace, name))[1]
+
     try:
         await kube_emulator.create(node(f"{namespace}-gw0", gateway=True))
         async with Watchers(aio_api, temporal, SETTINGS, watch_settings=QUICK):
             await eventually(lambda: _at_least(changes, 1))  # listed at start-up
+            # The start-up listing does not make every configuration re-read Azure.
+            assert await resyncs("on-pool") == 0
             await kube_emulator.create(node(f"{namespace}-plain1", gateway=False))
             await kube_emulator.create(node(f"{namespace}-gw2", gateway=True))
             await eventually(lambda: _at_least(changes, 2))
+            # A node joining live: the pool's configurations run a pass for it, others do not.
+            await eventually(lambda: _at_least(lambda: resyncs("on-pool"), 1))
             await kube_emulator.delete("v1", "Node", f"{namespace}-gw0")
             await eventually(lambda: _at_least(changes, 3))
+            await eventually(lambda: _at_least(lambda: resyncs("on-pool"), 2))
             assert await changes() == 3  # the plain node never counted
+            assert await resyncs("elsewhere") == 0
     finally:
         await pool.terminate("test over")
 
