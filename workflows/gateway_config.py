@@ -9,7 +9,7 @@ only sequences activities and records, before each step, what that step may crea
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar, cast
@@ -787,18 +787,22 @@ class GatewayConfigWorkflow:
         peers: tuple[GatewayPeer, ...] | None,
         tag: str,
     ) -> tuple[str, ...]:
-        results = await asyncio.gather(
-            *(self._apply_node(g, peers, tag) for g in gateways), return_exceptions=True
+        outcomes = await self._on_nodes(
+            node_io.APPLY_NODE_GATEWAY,
+            gateways,
+            lambda g: (
+                ApplyGatewayInput(node_name=g.node_name, gateway=g, peers=peers),
+                f"node/apply/{g.node_name}/{tag}",
+                f"gateway wg-{g.listen_port} on node {g.node_name}",
+            ),
+            ApplyGatewayResult,
         )
-        problems: list[str] = []
-        rejected: list[str] = []
-        for gateway, result in zip(gateways, results, strict=True):
-            if isinstance(result, asyncio.CancelledError):
-                raise result
-            if isinstance(result, BaseException):
-                problems.append(nodes.node_problem(gateway.node_name, _node_failure(result)))
-            elif isinstance(result, ApplyGatewayResult):
-                rejected.extend(f"{r.pod_endpoint} ({r.reason})" for r in result.peers.rejected)
+        rejected = [
+            f"{r.pod_endpoint} ({r.reason})"
+            for _, result, _ in outcomes
+            if isinstance(result, ApplyGatewayResult)
+            for r in result.peers.rejected
+        ]
         if rejected:
             unique = sorted(set(rejected))
             await self._event(
@@ -807,75 +811,72 @@ class GatewayConfigWorkflow:
                 EVENT_PEERS_REJECTED,
                 f"{len(unique)} pods not added as gateway peers: " + "; ".join(unique[:10]),
             )
-        return tuple(problems)
-
-    async def _apply_node(
-        self, gateway: NodeGateway, peers: tuple[GatewayPeer, ...] | None, tag: str
-    ) -> ApplyGatewayResult:
-        result: ApplyGatewayResult = await workflow.execute_activity(
-            node_io.APPLY_NODE_GATEWAY,
-            ApplyGatewayInput(node_name=gateway.node_name, gateway=gateway, peers=peers),
-            result_type=ApplyGatewayResult,
-            task_queue=resource_names.node_task_queue(gateway.node_name),
-            activity_id=f"node/apply/{gateway.node_name}/{tag}",
-            summary=f"gateway wg-{gateway.listen_port} on node {gateway.node_name}",
-            schedule_to_start_timeout=timedelta(seconds=self._settings.node_start_timeout_seconds),
-            start_to_close_timeout=NODE_APPLY_TIMEOUT,
-            retry_policy=NODE_RETRY,
-        )
-        return result
+        return _node_problems(outcomes)
 
     async def _sync_nodes(
         self, gateways: Sequence[NodeGateway], peers: tuple[GatewayPeer, ...], tag: str
     ) -> tuple[str, ...]:
-        results = await asyncio.gather(
-            *(
-                workflow.execute_activity(
-                    node_io.SYNC_NODE_PEERS,
-                    SyncPeersInput(
-                        node_name=g.node_name,
-                        sgc_uid=g.sgc_uid,
-                        listen_port=g.listen_port,
-                        peers=peers,
-                    ),
-                    result_type=PeerSyncResult,
-                    task_queue=resource_names.node_task_queue(g.node_name),
-                    activity_id=f"node/peers/{g.node_name}/{tag}",
-                    summary=f"{len(peers)} peers on node {g.node_name}",
-                    schedule_to_start_timeout=timedelta(
-                        seconds=self._settings.node_start_timeout_seconds
-                    ),
-                    start_to_close_timeout=NODE_APPLY_TIMEOUT,
-                    retry_policy=NODE_RETRY,
-                )
-                for g in gateways
+        outcomes = await self._on_nodes(
+            node_io.SYNC_NODE_PEERS,
+            gateways,
+            lambda g: (
+                SyncPeersInput(
+                    node_name=g.node_name,
+                    sgc_uid=g.sgc_uid,
+                    listen_port=g.listen_port,
+                    peers=peers,
+                ),
+                f"node/peers/{g.node_name}/{tag}",
+                f"{len(peers)} peers on node {g.node_name}",
             ),
-            return_exceptions=True,
+            PeerSyncResult,
         )
-        problems: list[str] = []
-        for gateway, result in zip(gateways, results, strict=True):
-            if isinstance(result, asyncio.CancelledError):
-                raise result
-            if isinstance(result, BaseException):
-                problems.append(nodes.node_problem(gateway.node_name, _node_failure(result)))
-        return tuple(problems)
+        return _node_problems(outcomes)
 
     async def _remove_node_gateways(self, gateways: Sequence[NodeGateway], tag: str) -> None:
         """Best effort: a node whose agent is gone removes the leftovers itself when it comes
         back (its cleanup finds no workflow that wants them)."""
+        outcomes = await self._on_nodes(
+            node_io.REMOVE_NODE_GATEWAY,
+            gateways,
+            lambda g: (
+                RemoveGatewayInput(
+                    node_name=g.node_name,
+                    sgc_uid=g.sgc_uid,
+                    listen_port=g.listen_port,
+                    secondary_ip=g.secondary_ip,
+                ),
+                f"{tag}/node/remove/{g.node_name}/{g.listen_port}",
+                f"remove wg-{g.listen_port} from node {g.node_name}",
+            ),
+        )
+        for gateway, _, failure in outcomes:
+            if failure:
+                workflow.logger.warning(
+                    "gateway not removed from node %s (its agent cleans up when it returns): %s",
+                    gateway.node_name,
+                    failure,
+                )
+
+    async def _on_nodes(
+        self,
+        activity: str,
+        gateways: Sequence[NodeGateway],
+        call: Callable[[NodeGateway], tuple[object, str, str]],
+        result_type: type | None = None,
+    ) -> list[tuple[NodeGateway, object, str]]:
+        """Run one node activity for every gateway at once, each on its node's task queue.
+        `call` gives a gateway's input, activity ID and summary. Per gateway: its result, and
+        why its node did not do it ("" when it did)."""
         results = await asyncio.gather(
             *(
                 workflow.execute_activity(
-                    node_io.REMOVE_NODE_GATEWAY,
-                    RemoveGatewayInput(
-                        node_name=g.node_name,
-                        sgc_uid=g.sgc_uid,
-                        listen_port=g.listen_port,
-                        secondary_ip=g.secondary_ip,
-                    ),
+                    activity,
+                    arg,
+                    result_type=result_type,
                     task_queue=resource_names.node_task_queue(g.node_name),
-                    activity_id=f"{tag}/node/remove/{g.node_name}/{g.listen_port}",
-                    summary=f"remove wg-{g.listen_port} from node {g.node_name}",
+                    activity_id=activity_id,
+                    summary=summary,
                     schedule_to_start_timeout=timedelta(
                         seconds=self._settings.node_start_timeout_seconds
                     ),
@@ -883,18 +884,19 @@ class GatewayConfigWorkflow:
                     retry_policy=NODE_RETRY,
                 )
                 for g in gateways
+                for arg, activity_id, summary in (call(g),)
             ),
             return_exceptions=True,
         )
+        outcomes: list[tuple[NodeGateway, object, str]] = []
         for gateway, result in zip(gateways, results, strict=True):
             if isinstance(result, asyncio.CancelledError):
                 raise result
             if isinstance(result, BaseException):
-                workflow.logger.warning(
-                    "gateway not removed from node %s (its agent cleans up when it returns): %s",
-                    gateway.node_name,
-                    _node_failure(result),
-                )
+                outcomes.append((gateway, None, _node_failure(result)))
+            else:
+                outcomes.append((gateway, result, ""))
+        return outcomes
 
     # --- Status, events, visibility --------------------------------------------------------------
 
@@ -1006,6 +1008,10 @@ class GatewayConfigWorkflow:
             retry_policy=options.retry,
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
+
+
+def _node_problems(outcomes: Sequence[tuple[NodeGateway, object, str]]) -> tuple[str, ...]:
+    return tuple(nodes.node_problem(g.node_name, failure) for g, _, failure in outcomes if failure)
 
 
 def _node_failure(error: BaseException) -> str:
