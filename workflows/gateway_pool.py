@@ -71,7 +71,6 @@ class GatewayPoolWorkflow:
         self._answered: set[str] = set()
         self._members_changed = False
         self._passes = 0
-        self._batches = 0
 
     @workflow.signal(name=SUBMIT_IP_CONFIG)
     def submit_ip_config(self, submission: IpConfigSubmission) -> None:
@@ -130,11 +129,7 @@ class GatewayPoolWorkflow:
 
     async def _apply_batch(self) -> None:
         await self._answer_batch()
-        self._batches += 1
-        await send_replies(
-            batching.request_replies(self._queue.replies(), self._queue.failure_type),
-            self._batches,
-        )
+        await send_replies(self._queue)  # also after a failed apply: it answered every request
 
     async def _answer_batch(self) -> None:
         batch = self._queue.take()

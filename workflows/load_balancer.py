@@ -59,7 +59,6 @@ class LoadBalancerWorkflow:
         )
         self._results: dict[str, RuleResult] = {}  # from the last apply; not carried over
         self._applies = 0
-        self._batches = 0
 
     @workflow.signal(name=SUBMIT_RULE)
     def submit_rule(self, submission: RuleSubmission) -> None:
@@ -112,11 +111,7 @@ class LoadBalancerWorkflow:
 
     async def _apply_batch(self) -> None:
         await self._answer_batch()
-        self._batches += 1
-        await send_replies(
-            batching.request_replies(self._queue.replies(), self._queue.failure_type),
-            self._batches,
-        )
+        await send_replies(self._queue)  # also after a failed apply: it answered every request
 
     async def _answer_batch(self) -> None:
         batch = self._queue.take()

@@ -4,7 +4,6 @@ activity completes every waiting caller's activity of the batch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Final
 
@@ -14,23 +13,26 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from contracts.activity_io import COMPLETE_SINGLE_WRITER_REQUESTS
-    from contracts.workflow_io import CompleteRequestsInput, RequestReply
+    from contracts.workflow_io import CompleteRequestsInput
     from workflows.failures import failure_causes
+    from workflows.single_writer_batch import request_replies
     from workflows.update_queue import UpdateQueue
 
 BATCH_DEBOUNCE_PATCH: Final = "batch-debounce"
 
 
-async def send_replies(replies: Sequence[RequestReply], batch: int) -> None:
-    """Complete the callers' activities. A caller whose completion is lost times out and submits
-    again (its request is idempotent), so a failure here is logged, not raised."""
+async def send_replies(queue: UpdateQueue[Any, Any]) -> None:
+    """Complete the activities of the callers the last batch answered. A caller whose completion
+    is lost times out and submits again (its request is idempotent), so a failure here is
+    logged, not raised."""
+    replies = request_replies(queue.replies(), queue.failure_type)
     if not replies:
         return
     try:
         await workflow.execute_local_activity(
             COMPLETE_SINGLE_WRITER_REQUESTS,
             CompleteRequestsInput(replies=tuple(replies)),
-            activity_id=f"replies/{batch}",
+            activity_id=f"replies/{queue.batches}",
             summary=f"answer {len(replies)} requests",
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(

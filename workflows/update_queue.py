@@ -28,6 +28,7 @@ class UpdateQueue(Generic[Wanted, Answer]):
         self._answers: dict[int, Answer | str] = {}
         self._replies: list[tuple[str, Answer | str]] = []
         self._tickets = 0
+        self.batches = 0  # batches taken, numbering their replies
 
     def __bool__(self) -> bool:
         return bool(self._queued)
@@ -70,6 +71,7 @@ class UpdateQueue(Generic[Wanted, Answer]):
         return True
 
     def take(self) -> list[Change[Wanted]]:
+        self.batches += 1
         batch, self._queued = self._queued, []
         return batch
 
