@@ -137,8 +137,8 @@ class NodeActivities:
         self._keys = keys
         self._probe = probe
         self._status = status
-        self._owners: dict[str, str] = {}  # interface -> configuration UID, as applied here
-        self._applied_at: dict[str, tuple[float, NodeGateway]] = {}  # interface -> last apply
+        # interface -> (when, what) it was last applied here; the gateway names its owner's UID
+        self._applied: dict[str, tuple[float, NodeGateway]] = {}
 
     def activities(self) -> list[Callable[..., Any]]:
         return [self.apply_gateway, self.remove_gateway, self.sync_peers]
@@ -181,11 +181,10 @@ class NodeActivities:
             "; ".join(applied.changes) or "no changes",
         )
 
-        previous = self._owners.get(name)
-        if previous is not None and previous != gateway.sgc_uid:
-            self._probe.deactivate(previous)  # the port now serves another configuration
-        self._owners[name] = gateway.sgc_uid
-        self._applied_at[name] = (time.monotonic(), gateway)
+        previous = self._applied.get(name)
+        if previous is not None and previous[1].sgc_uid != gateway.sgc_uid:
+            self._probe.deactivate(previous[1].sgc_uid)  # the port now serves another one
+        self._applied[name] = (time.monotonic(), gateway)
         self._probe.activate(gateway.sgc_uid)
         if self._status is not None:
             self._status.set_gateway(f"{gateway.sgc_namespace}/{gateway.sgc_name}", name)
@@ -213,9 +212,9 @@ class NodeActivities:
             "; ".join(changes) or "nothing was left",
         )
         self._probe.deactivate(request.sgc_uid)
-        if self._owners.get(name, request.sgc_uid) == request.sgc_uid:
-            self._owners.pop(name, None)
-            self._applied_at.pop(name, None)
+        owner = self._applied.get(name)
+        if owner is None or owner[1].sgc_uid == request.sgc_uid:
+            self._applied.pop(name, None)
             if self._status is not None:
                 self._status.remove_gateway(name)
         await self._flush()
@@ -263,17 +262,16 @@ class NodeActivities:
         """Remove what no desired gateway accounts for, and stop advertising gateways that are
         no longer desired (probe 503, GatewayStatus entry gone). Gateways applied in the last
         few minutes count as desired (RECENT_APPLY_GRACE_SECONDS)."""
-        desired = with_recent(desired, self._applied_at, time.monotonic(), self._recent_grace)
+        desired = with_recent(desired, self._applied, time.monotonic(), self._recent_grace)
         changes = await self._dataplane.remove_orphans([_desired(gateway) for gateway in desired])
         if changes:
             log.info("node %s: removed orphans: %s", self._node, "; ".join(changes))
         wanted = {(interface_name(gateway.listen_port), gateway.sgc_uid) for gateway in desired}
-        for name, uid in list(self._owners.items()):
-            if (name, uid) in wanted:
+        for name, (_, gateway) in list(self._applied.items()):
+            if (name, gateway.sgc_uid) in wanted:
                 continue
-            del self._owners[name]
-            self._applied_at.pop(name, None)
-            self._probe.deactivate(uid)
+            del self._applied[name]
+            self._probe.deactivate(gateway.sgc_uid)
             if self._status is not None:
                 self._status.remove_gateway(name)
         await self._flush()
@@ -300,12 +298,11 @@ class NodeActivities:
         pods' WireGuard then finds the other gateways instead of keeping a session with this one,
         which would answer them from here while the load balancer sends them elsewhere."""
         changes = await self._dataplane.remove_orphans([])
-        for name, uid in list(self._owners.items()):
-            self._probe.deactivate(uid)
+        for name, (_, gateway) in self._applied.items():
+            self._probe.deactivate(gateway.sgc_uid)
             if self._status is not None:
                 self._status.remove_gateway(name)
-        self._owners.clear()
-        self._applied_at.clear()
+        self._applied.clear()
         await self._flush()
         return changes
 
