@@ -22,7 +22,11 @@ from typing import Final
 
 from agent.node_settings import NodeSettings, WireguardBackend
 from contracts import kube_names
-from egressgw.controller_flags import DEFAULT_TEMPORAL_ADDRESS, parse_duration
+from egressgw.controller_flags import (
+    DEFAULT_TEMPORAL_ADDRESS,
+    add_connection_flags,
+    parse_duration,
+)
 
 DEFAULT_PROBE_DRAIN: Final = "10s"
 DEFAULT_CLEANUP_INTERVAL: Final = "1m"
@@ -78,25 +82,7 @@ def add_agent_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         metavar="NAME",
         help=f"this node's Kubernetes name (default: ${NODE_NAME_VARIABLE})",
     )
-    agent.add_argument(
-        "--temporal-address",
-        default=os.environ.get("TEMPORAL_ADDRESS", DEFAULT_TEMPORAL_ADDRESS),
-        metavar="HOST:PORT",
-        help=f"Temporal frontend (default: $TEMPORAL_ADDRESS or {DEFAULT_TEMPORAL_ADDRESS})",
-    )
-    agent.add_argument(
-        "--temporal-namespace",
-        default=os.environ.get("TEMPORAL_NAMESPACE", "default"),
-        metavar="NS",
-        help="Temporal namespace (default: $TEMPORAL_NAMESPACE or default)",
-    )
-    agent.add_argument(
-        "--kubeconfig",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="kubeconfig (default: in-cluster configuration, then ~/.kube/config)",
-    )
+    add_connection_flags(agent)
     agent.add_argument(
         "--namespace",
         default=os.environ.get(POD_NAMESPACE_VARIABLE, ""),

@@ -57,6 +57,30 @@ def resolve_secret_namespace(flag: str, environ: Mapping[str, str]) -> str:
     return namespace
 
 
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    """--kubeconfig, --temporal-address and --temporal-namespace, as every long-running
+    command (controller, agent) takes them."""
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="kubeconfig (default: in-cluster configuration, then ~/.kube/config)",
+    )
+    parser.add_argument(
+        "--temporal-address",
+        default=os.environ.get("TEMPORAL_ADDRESS", DEFAULT_TEMPORAL_ADDRESS),
+        metavar="HOST:PORT",
+        help=f"Temporal frontend (default: $TEMPORAL_ADDRESS or {DEFAULT_TEMPORAL_ADDRESS})",
+    )
+    parser.add_argument(
+        "--temporal-namespace",
+        default=os.environ.get("TEMPORAL_NAMESPACE", "default"),
+        metavar="NS",
+        help="Temporal namespace (default: $TEMPORAL_NAMESPACE or default)",
+    )
+
+
 def add_controller_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     controller = commands.add_parser(
         "controller",
@@ -71,25 +95,7 @@ def add_controller_parser(commands: argparse._SubParsersAction[argparse.Argument
         metavar="FILE",
         help=f"Azure cloud config (default: {DEFAULT_CLOUD_CONFIG})",
     )
-    controller.add_argument(
-        "--kubeconfig",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="kubeconfig (default: in-cluster configuration, then ~/.kube/config)",
-    )
-    controller.add_argument(
-        "--temporal-address",
-        default=os.environ.get("TEMPORAL_ADDRESS", DEFAULT_TEMPORAL_ADDRESS),
-        metavar="HOST:PORT",
-        help=f"Temporal frontend (default: $TEMPORAL_ADDRESS or {DEFAULT_TEMPORAL_ADDRESS})",
-    )
-    controller.add_argument(
-        "--temporal-namespace",
-        default=os.environ.get("TEMPORAL_NAMESPACE", "default"),
-        metavar="NS",
-        help="Temporal namespace (default: $TEMPORAL_NAMESPACE or default)",
-    )
+    add_connection_flags(controller)
     controller.add_argument(
         "--secret-namespace",
         default=os.environ.get(SECRET_NAMESPACE_VARIABLE, ""),
