@@ -423,23 +423,7 @@ class GatewayConfigWorkflow:
         self._provisioned = provisioned
         previous_phase = self._status.phase
         message = decide.ready_message(provisioned)
-        phase = decide.provisioned_phase(provisioned)
-        self._set_phase(
-            phase,
-            desired,
-            self._idle_step_for(phase),
-            message if phase == Phase.READY else decide.nodes_message(provisioned),
-            provisioned,
-        )
-        self._count_failure(phase == Phase.DEGRADED)
-        await self._write_status(decide.ready_status(desired, provisioned))
-        if provisioned.node_problems:
-            await self._event(
-                desired,
-                kube_names.EVENT_TYPE_WARNING,
-                kube_names.REASON_GATEWAY_NODES_NOT_READY,
-                decide.nodes_message(provisioned),
-            )
+        await self._report_provisioned(desired, provisioned)
         if verify:
             repaired = decide.drift_event_message(
                 (*rule_result.repaired, *pool_result.repaired), uid
@@ -736,10 +720,11 @@ class GatewayConfigWorkflow:
             "ready; watching for drift" if phase == Phase.READY else "retrying on the drift timer"
         )
 
-    async def _write_node_status(
+    async def _report_provisioned(
         self, desired: SpecDelivery, provisioned: decide.Provisioned
     ) -> None:
-        """Status and event after a node pass changed which nodes serve."""
+        """Phase, status and, when nodes do not serve, the Warning naming them: after a good
+        Azure pass and after a node pass alike."""
         phase = decide.provisioned_phase(provisioned)
         message = (
             decide.ready_message(provisioned)
@@ -756,7 +741,13 @@ class GatewayConfigWorkflow:
                 kube_names.REASON_GATEWAY_NODES_NOT_READY,
                 decide.nodes_message(provisioned),
             )
-        else:
+
+    async def _write_node_status(
+        self, desired: SpecDelivery, provisioned: decide.Provisioned
+    ) -> None:
+        """Status and event after a node pass changed which nodes serve."""
+        await self._report_provisioned(desired, provisioned)
+        if not provisioned.node_problems:
             await self._event(
                 desired,
                 kube_names.EVENT_TYPE_NORMAL,
