@@ -1,7 +1,8 @@
 """Activity names, inputs and results.
 
-Workflows call activities by these names (`workflow.execute_activity(name, arg, result_type=...)`)
-so that workflow modules never import the modules that hold Azure or Kubernetes clients.
+Workflows call activities through typed stubs with these names (workflows/activity_stubs.py), so
+that workflow modules never import the modules that hold Azure or Kubernetes clients; a unit test
+checks that every implementation has its stub's signature.
 Every activity is idempotent: calling it again with the same input is safe at any point.
 Nothing here carries a secret: the WireGuard private key stays in its Kubernetes Secret.
 """
@@ -79,6 +80,23 @@ class EventInput:
 
 # --- Azure: gateway pool resolution and public IP prefixes --------------------------------------
 
+
+@dataclass(frozen=True)
+class ResourceChange:
+    """One change an Azure write made, in words for history and Events, with the configuration it
+    belongs to (None: something configurations share, e.g. a frontend or an instance)."""
+
+    description: str
+    owner_uid: str | None = None
+
+    def concerns(self, owner_uid: str) -> bool:
+        return self.owner_uid is None or self.owner_uid.lower() == owner_uid.lower()
+
+    def on(self, where: str) -> ResourceChange:
+        """The same change, said of a part, e.g. "instance 3: added ipConfig ..."."""
+        return ResourceChange(f"{where}: {self.description}", self.owner_uid)
+
+
 RESOLVE_GATEWAY_POOL: Final = "resolve_gateway_pool"
 ENSURE_MANAGED_PREFIX: Final = "ensure_managed_public_ip_prefix"
 GET_BYO_PREFIX: Final = "get_byo_public_ip_prefix"
@@ -145,7 +163,7 @@ class AppliedRule:
 @dataclass(frozen=True)
 class ApplyLoadBalancerResult:
     rules: tuple[AppliedRule, ...]
-    changes: tuple[str, ...] = ()  # human-readable, e.g. "added rule <uid> on port 6000"
+    changes: tuple[ResourceChange, ...] = ()  # e.g. "added rule <uid> on port 6000"
     deleted: bool = False  # no rules were wanted and the load balancer is gone
 
 
@@ -172,7 +190,7 @@ class ApplyPoolInput:
 
 @dataclass(frozen=True)
 class ApplyVmssModelResult:
-    changes: tuple[str, ...] = ()
+    changes: tuple[ResourceChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,7 +214,7 @@ class MemberAddresses:
     member: PoolMember
     primary_ip: str
     secondary_ips: tuple[tuple[str, str], ...]  # (owner uid, secondary IP)
-    changes: tuple[str, ...] = ()  # e.g. "updated instance 3 (was Failed)"
+    changes: tuple[ResourceChange, ...] = ()  # e.g. "updated instance 3 (was Failed)"
 
     def address_for(self, owner_uid: str) -> NodeAddress | None:
         for uid, ip in self.secondary_ips:

@@ -130,24 +130,6 @@ def parse_node_task_queue(task_queue: str) -> str:
     return node_name
 
 
-# --- Temporal: search attributes -----------------------------------------------------------------
-
-SEARCH_ATTRIBUTE_NAMESPACE: Final = "EgressgwNamespace"
-SEARCH_ATTRIBUTE_NAME: Final = "EgressgwName"
-SEARCH_ATTRIBUTE_POOL: Final = "EgressgwPool"
-SEARCH_ATTRIBUTE_LOAD_BALANCER: Final = "EgressgwLoadBalancer"
-SEARCH_ATTRIBUTE_PHASE: Final = "EgressgwPhase"
-
-# (name, type) pairs, for `temporal server start-dev --search-attribute Name=Keyword` and for
-# `operator search-attribute create` on a real cluster.
-SEARCH_ATTRIBUTES: Final[tuple[tuple[str, str], ...]] = (
-    (SEARCH_ATTRIBUTE_NAMESPACE, "Keyword"),
-    (SEARCH_ATTRIBUTE_NAME, "Keyword"),
-    (SEARCH_ATTRIBUTE_POOL, "Keyword"),
-    (SEARCH_ATTRIBUTE_LOAD_BALANCER, "Keyword"),
-    (SEARCH_ATTRIBUTE_PHASE, "Keyword"),
-)
-
 # --- Azure: tags the product reads ---------------------------------------------------------------
 
 TAG_POOL_NAME: Final = "aks-managed-poolName"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from contracts import resource_names
-from contracts.activity_io import LoadBalancerRule, PoolIpConfig, SgcRef
+from contracts.activity_io import LoadBalancerRule, PoolIpConfig, ResourceChange, SgcRef
 from contracts.azure_state import AzureScope, GatewayPool, NodeAddress
 from contracts.gateway_config import StaticGatewayConfigurationSpec
 from contracts.node_io import NodeGateway
@@ -32,22 +32,16 @@ GET_STATUS: Final = "status"  # query -> ConfigurationStatus
 
 # LoadBalancerWorkflow messages
 SUBMIT_RULE: Final = "submit_rule"  # signal: RuleSubmission; answered by completing its activity
-# Updates kept so that histories and callers from before the submit signals still work.
-ENSURE_RULE: Final = "ensure_rule"  # update: RuleRequest -> RuleResult
-REMOVE_RULE: Final = "remove_rule"  # update: owner uid (str) -> None
 
 # GatewayPoolWorkflow messages
 SUBMIT_IP_CONFIG: Final = "submit_ip_config"  # signal: IpConfigSubmission, answered likewise
-ENSURE_IP_CONFIG: Final = "ensure_ip_config"  # update: IpConfigRequest -> IpConfigResult
-REMOVE_IP_CONFIG: Final = "remove_ip_config"  # update: owner uid (str) -> None
 POOL_MEMBERS_CHANGED: Final = "members_changed"  # signal: no argument (a node joined or left)
 
 # How a single writer collects requests into one apply (a debounce): it applies once no new request
 # has arrived for the quiet period, or when the window since the first one is over. A lone
 # configuration waits only the quiet period, twice (load balancer, then pool) on its way to Ready;
 # configurations created together keep arriving within it and share applies.
-# Histories from before the debounce slept the window once (DEFAULT_BATCH_WINDOW_SECONDS was the
-# fixed window then). Figures: bench/control_plane_ready_time.py and control_plane_batching.py.
+# Figures: bench/control_plane_ready_time.py and control_plane_batching.py.
 DEFAULT_BATCH_QUIET_SECONDS: Final = 0.2
 DEFAULT_BATCH_WINDOW_SECONDS: Final = 2.0
 
@@ -81,10 +75,7 @@ class GatewayConfigInput:
     namespace: str
     name: str
     settings: ControllerSettings
-    # Set when continuing as new: the last delivery and what is applied in Azure.
-    carried: AppliedConfiguration | None = None
-    pending: SpecDelivery | None = None
-    status: ConfigurationStatus | None = None  # last status, so a settled delivery is not redone
+    state: GatewayConfigState | None = None  # set when continuing as new
 
 
 @dataclass(frozen=True)
@@ -103,6 +94,14 @@ class AppliedConfiguration:
 
 
 @dataclass(frozen=True)
+class NodeProblem:
+    """A gateway node whose agent did not configure its gateway, and why (for the status)."""
+
+    node_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ConfigurationStatus:
     phase: str  # Pending | Invalid | Provisioning | Ready | Degraded | Deleting | Deleted
     observed_generation: int
@@ -111,9 +110,19 @@ class ConfigurationStatus:
     frontend_ip: str = ""
     port: int = 0
     nodes: tuple[NodeAddress, ...] = ()
-    # Nodes whose agent could not configure the gateway, with why ("node: reason").
-    node_problems: tuple[str, ...] = ()
+    node_problems: tuple[NodeProblem, ...] = ()  # sorted by node name
     failed_passes: int = 0  # consecutive passes that ended Degraded: the retry backs off
+
+
+@dataclass
+class GatewayConfigState:
+    """Everything a GatewayConfigWorkflow carries over continue-as-new: the last delivery, what
+    this configuration owns in Azure and on nodes, and its last status (so that a settled
+    delivery is not reconciled again)."""
+
+    status: ConfigurationStatus
+    desired: SpecDelivery | None = None
+    applied: AppliedConfiguration | None = None
 
 
 @dataclass(frozen=True)
@@ -126,16 +135,10 @@ class LoadBalancerInput:
 
 
 @dataclass(frozen=True)
-class RuleRequest:
-    rule: LoadBalancerRule
-    verify: bool = False  # drift check: re-read Azure even when nothing is queued
-
-
-@dataclass(frozen=True)
 class RuleResult:
     frontend_ip: str
     port: int
-    repaired: tuple[str, ...] = ()
+    repaired: tuple[ResourceChange, ...] = ()  # what the apply answering this request changed
 
 
 @dataclass(frozen=True)
@@ -148,15 +151,9 @@ class GatewayPoolInput:
 
 
 @dataclass(frozen=True)
-class IpConfigRequest:
-    ip_config: PoolIpConfig
-    verify: bool = False
-
-
-@dataclass(frozen=True)
 class IpConfigResult:
     nodes: tuple[NodeAddress, ...]
-    repaired: tuple[str, ...] = ()
+    repaired: tuple[ResourceChange, ...] = ()
 
 
 # --- Requests to the single writers by signal ---------------------------------------------------
@@ -170,7 +167,7 @@ class RuleSubmission:
     owner_uid: str
     rule: LoadBalancerRule | None  # None: remove the owner's rule and probe
     reply_token: str
-    verify: bool = False
+    verify: bool = False  # drift check: re-read Azure even when nothing changed
 
 
 @dataclass(frozen=True)
@@ -182,15 +179,23 @@ class IpConfigSubmission:
 
 
 @dataclass(frozen=True)
+class RequestFailed:
+    """A single writer's answer when it could not carry out a request (final for that request:
+    the single writer has retried its own Azure calls)."""
+
+    message: str
+    error_type: str  # the ApplicationError type the caller's activity fails with
+
+
+@dataclass(frozen=True)
 class RequestReply:
-    """The answer for one submitted request: exactly one of rule / ip_config / error, or none of
-    them for a removal."""
+    """The answer for one submitted request: exactly one of rule / ip_config / failure, or none
+    of them for a removal."""
 
     reply_token: str
     rule: RuleResult | None = None
     ip_config: IpConfigResult | None = None
-    error: str = ""
-    error_type: str = ""
+    failure: RequestFailed | None = None
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from temporalio.runtime import Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOWS, workflow_runner
 
 EXIT_OK = 0
 EXIT_REPLAY_FAILED = 1
@@ -37,11 +37,12 @@ class ReplayOutcome:
 
 
 def history_files(paths: Sequence[Path]) -> list[Path]:
-    """Files as given, and every *.json directly inside each directory, in name order."""
+    """Files as given, and every *.json inside each directory and its subdirectories (one per
+    release in tests/replay/), in path order."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.glob("*.json") if p.is_file()))
+            found.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
         elif path.is_file():
             found.append(path)
         else:
@@ -82,7 +83,7 @@ async def replay_histories(
 ) -> list[ReplayOutcome]:
     # The SDK core's own log lines would repeat each failure on stdout, between ours.
     quiet = Runtime(telemetry=TelemetryConfig(logging=None))
-    replayer = Replayer(workflows=list(WORKFLOWS), runtime=quiet)
+    replayer = Replayer(workflows=list(WORKFLOWS), workflow_runner=workflow_runner(), runtime=quiet)
     outcomes: list[ReplayOutcome] = []
     async for source, history in _histories(files, workflow_ids, client):
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

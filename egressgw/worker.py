@@ -23,7 +23,7 @@ from activities.temporal.single_writers import SingleWriterActivities
 from contracts.workflow_io import DEFAULT_BATCH_QUIET_SECONDS, DEFAULT_BATCH_WINDOW_SECONDS
 from egressgw.azure_credential import ArmCredential, ManagementClients, make_management_clients
 from egressgw.cloud_config import CloudConfig
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOWS, workflow_runner
 
 # Long enough for an ARM call in flight to finish and report; Kubernetes' default grace period
 # (30 s) leaves room for the rest of the shutdown.
@@ -86,6 +86,7 @@ def controller_worker(
         temporal,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
+        workflow_runner=workflow_runner(),
         activities=controller_activities(
             temporal, task_queue, azure, kube, batch_window, batch_quiet
         ),

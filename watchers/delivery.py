@@ -11,13 +11,12 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import (
-    SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
 )
 
-from contracts import resource_names
+from contracts import resource_names, search_attributes
 from contracts.activity_io import SgcRef
 from contracts.gateway_config import StaticGatewayConfiguration
 from contracts.workflow_io import (
@@ -29,9 +28,6 @@ from contracts.workflow_io import (
     SpecDelivery,
 )
 from watchers.list_watch import WatchEvent
-
-NAMESPACE_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_NAMESPACE)
-NAME_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_NAME)
 
 DeliveryKey = tuple[str, int, bool]
 
@@ -90,8 +86,8 @@ async def deliver_spec(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=TypedSearchAttributes(
             [
-                SearchAttributePair(NAMESPACE_KEY, sgc.namespace),
-                SearchAttributePair(NAME_KEY, sgc.name),
+                SearchAttributePair(search_attributes.NAMESPACE, sgc.namespace),
+                SearchAttributePair(search_attributes.NAME, sgc.name),
             ]
         ),
     )

@@ -19,7 +19,7 @@ from kubernetes_asyncio.client import ApiClient, CoreV1Api
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from contracts import kube_names, resource_names
+from contracts import kube_names, resource_names, search_attributes
 from contracts.workflow_io import GATEWAY_CONFIG_WORKFLOW, NODES_CHANGED, POOL_MEMBERS_CHANGED
 from watchers.kube_source import KubeListWatch
 from watchers.list_watch import WatchEvent, object_key
@@ -62,7 +62,7 @@ def configurations_on_pool_query(pool_name: str) -> str:
     quoted = pool_name.replace("'", "")
     return (
         f"WorkflowType = '{GATEWAY_CONFIG_WORKFLOW}' AND ExecutionStatus = 'Running' AND "
-        f"{resource_names.SEARCH_ATTRIBUTE_POOL} = '{quoted}'"
+        f"{search_attributes.POOL.name} = '{quoted}'"
     )
 
 

@@ -1,113 +1,50 @@
 """GatewayConfigWorkflow: one long-lived entity workflow per StaticGatewayConfiguration.
 
 Deliveries (signal `deliver` or update `apply`) set the desired state; the run loop reconciles it
-step by step (docs/control-plane.md): key Secret ‖ gateway pool, load balancer rule ‖ public IP
-prefix, pool ipConfig, status. Every decision comes from gateway_config_decisions; this module
-only sequences activities and records, before each step, what that step may create.
+pass by pass (docs/control-plane.md): key Secret ‖ gateway pool, load balancer rule ‖ public IP
+prefix, pool ipConfig, gateway nodes, status. A deletion tears down what the configuration owns, in
+reverse. Every decision comes from gateway_config_decisions, every message from
+gateway_config_status and every activity call from gateway_config_steps; this module holds the
+entity's state and sequences the steps, recording before each step what that step may create, so
+that a failed pass compensates exactly that.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
-from temporalio.exceptions import (
-    ActivityError,
-    TimeoutType,
-    is_cancelled_exception,
+from temporalio.exceptions import ActivityError, is_cancelled_exception
+
+from contracts import kube_names, node_io, resource_names, search_attributes
+from contracts.activity_io import EventInput, LoadBalancerRule, PoolIpConfig, StatusUpdate
+from contracts.node_io import GatewayPeer, NodeAgentStarted, NodeGateway
+from contracts.spec_validation import FieldError, validate_spec
+from contracts.workflow_io import (
+    APPLY_SPEC,
+    DELIVER_SPEC,
+    GATEWAY_CONFIG_WORKFLOW,
+    GET_STATUS,
+    NODES_CHANGED,
+    PEERS_CHANGED,
+    AppliedConfiguration,
+    ConfigurationStatus,
+    GatewayConfigInput,
+    GatewayConfigState,
+    NodeProblem,
+    SpecDelivery,
 )
-from temporalio.exceptions import (
-    TimeoutError as TemporalTimeoutError,
-)
-
-with workflow.unsafe.imports_passed_through():
-    # Every module whose dataclasses cross Temporal is imported here, not only through another
-    # module: the converter resolves their type hints in the sandbox's module table.
-    import contracts.activity_io
-    import contracts.azure_state
-    import contracts.conditions
-    import contracts.gateway_config
-    import contracts.node_io
-    import contracts.workflow_io  # noqa: F401
-    from contracts import activity_io as acts
-    from contracts import kube_names, node_io, resource_names
-    from contracts.activity_io import (
-        ByoPrefixInput,
-        DeletePrefixInput,
-        DeletePrefixResult,
-        EnsureIpConfigCall,
-        EnsurePrefixInput,
-        EnsureRuleCall,
-        EventInput,
-        GatewayKey,
-        GatewayKeyInput,
-        GatewayPeers,
-        LoadBalancerRule,
-        PoolIpConfig,
-        RemoveIpConfigCall,
-        RemoveRuleCall,
-        ResolvePoolInput,
-        StatusUpdate,
-    )
-    from contracts.azure_state import GatewayPool, PublicPrefix
-    from contracts.node_io import (
-        ApplyGatewayInput,
-        ApplyGatewayResult,
-        GatewayPeer,
-        NodeAgentStarted,
-        NodeGateway,
-        PeerSyncResult,
-        RemoveGatewayInput,
-        SyncPeersInput,
-    )
-    from contracts.spec_validation import FieldError, validate_spec
-    from contracts.workflow_io import (
-        APPLY_SPEC,
-        DELIVER_SPEC,
-        GATEWAY_CONFIG_WORKFLOW,
-        GET_STATUS,
-        NODES_CHANGED,
-        PEERS_CHANGED,
-        AppliedConfiguration,
-        ConfigurationStatus,
-        GatewayConfigInput,
-        IpConfigResult,
-        RuleResult,
-        SpecDelivery,
-    )
-    from workflows import activity_options
-    from workflows import gateway_config_decisions as decide
-    from workflows import node_decisions as nodes
-    from workflows.activity_options import ActivityOptions
-    from workflows.failures import failure_causes
-
-Phase = decide.Phase
-Result = TypeVar("Result")
-
-EVENT_PEERS_REJECTED = "GatewayPeersRejected"
-
-NAMESPACE_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_NAMESPACE)
-NAME_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_NAME)
-POOL_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_POOL)
-PHASE_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_PHASE)
-
-# workflow.patched() IDs: runs recorded before each change replay the old command order.
-NODE_CONFIGURATION_PATCH = "node-configuration"  # gateway nodes configured through their agents
-DEGRADED_BACKOFF_PATCH = "degraded-backoff"  # Degraded retries back off (node_decisions)
-RETRY_PREFIX_FIRST_PATCH = "retry-prefix-first"  # a retry checks the prefix before the LB rule
-
-NODE_APPLY_TIMEOUT = timedelta(minutes=2)
-NODE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=3,
-)
+from workflows import gateway_config_decisions as decide
+from workflows import gateway_config_status as render
+from workflows import node_decisions as nodes
+from workflows import node_fanout as fanout
+from workflows.failures import failure_causes
+from workflows.gateway_config_decisions import Phase, Provisioned, TeardownStep
+from workflows.gateway_config_steps import ConfigSteps
 
 
 class _Refused(Exception):
@@ -135,19 +72,22 @@ async def _all(*steps: tuple[str, Awaitable[Any]]) -> list[Any]:
     return results
 
 
+def _initial_state() -> GatewayConfigState:
+    return GatewayConfigState(
+        status=ConfigurationStatus(phase=Phase.PENDING, observed_generation=0)
+    )
+
+
 @workflow.defn(name=GATEWAY_CONFIG_WORKFLOW)
 class GatewayConfigWorkflow:
     @workflow.init
     def __init__(self, input: GatewayConfigInput) -> None:
         self._input = input
         self._settings = input.settings
-        self._desired: SpecDelivery | None = input.pending
-        self._applied: AppliedConfiguration | None = input.carried
-        self._status = input.status or ConfigurationStatus(
-            phase=Phase.PENDING, observed_generation=0
-        )
+        self._steps = ConfigSteps(input.settings)
+        self._state = input.state or _initial_state()  # all that continue-as-new carries
         # Deliveries accepted vs. reconciled: `apply` callers wait for their delivery's pass.
-        self._accepted = 1 if decide.reconcile_wanted(self._status, self._desired) else 0
+        self._accepted = 1 if decide.reconcile_wanted(self._state.status, self._desired) else 0
         self._reconciled = 0
         self._resync = False
         self._finished = False
@@ -158,11 +98,32 @@ class GatewayConfigWorkflow:
         self._peers: tuple[GatewayPeer, ...] | None = None
         self._peers_changed = False
         self._restarted_nodes: set[str] = set()
-        self._provisioned: decide.Provisioned | None = None  # the last good pass, this run
+        self._provisioned: Provisioned | None = None  # the last good pass, this run
         # Upserted only on change: each upsert is a history event, and drift passes are frequent.
-        self._pool_attribute = (
-            input.carried.pool.name if input.carried and input.carried.pool else ""
-        )
+        applied = self._state.applied
+        self._pool_attribute = applied.pool.name if applied and applied.pool else ""
+
+    # The parts of the carried state, by name.
+
+    @property
+    def _desired(self) -> SpecDelivery | None:
+        return self._state.desired
+
+    @property
+    def _applied(self) -> AppliedConfiguration | None:
+        return self._state.applied
+
+    @_applied.setter
+    def _applied(self, applied: AppliedConfiguration | None) -> None:
+        self._state.applied = applied
+
+    @property
+    def _status(self) -> ConfigurationStatus:
+        return self._state.status
+
+    @_status.setter
+    def _status(self, status: ConfigurationStatus) -> None:
+        self._state.status = status
 
     # --- Messages --------------------------------------------------------------------------------
 
@@ -202,7 +163,7 @@ class GatewayConfigWorkflow:
 
     def _accept(self, delivery: SpecDelivery) -> None:
         if decide.accept_delivery(self._desired, delivery):
-            self._desired = delivery
+            self._state.desired = delivery
             self._accepted += 1
 
     # --- Run loop --------------------------------------------------------------------------------
@@ -210,7 +171,10 @@ class GatewayConfigWorkflow:
     @workflow.run
     async def run(self, input: GatewayConfigInput) -> ConfigurationStatus:
         workflow.upsert_search_attributes(
-            [NAMESPACE_KEY.value_set(input.namespace), NAME_KEY.value_set(input.name)]
+            [
+                search_attributes.NAMESPACE.value_set(input.namespace),
+                search_attributes.NAME.value_set(input.name),
+            ]
         )
         self._publish()
         while True:
@@ -233,18 +197,13 @@ class GatewayConfigWorkflow:
             await self._continue_as_new_if_suggested()
 
     async def _wait_for_work(self) -> bool:
-        """Wait for a delivery or a node change; True when the drift timer fired instead."""
-        timeout = (
-            timedelta(seconds=self._settings.drift_check_seconds)
-            if decide.drift_check_due(self._status)
-            else None
-        )
-        if (
-            timeout is not None
-            and self._status.phase == Phase.DEGRADED
-            and workflow.patched(DEGRADED_BACKOFF_PATCH)
-        ):
-            timeout *= nodes.retry_backoff_factor(self._status.failed_passes)
+        """Wait for a delivery or a node change; True when the drift timer fired instead. A
+        Degraded configuration waits longer after each failed pass (node_decisions)."""
+        timeout: timedelta | None = None
+        if decide.drift_check_due(self._status):
+            timeout = timedelta(seconds=self._settings.drift_check_seconds)
+            if self._status.phase == Phase.DEGRADED:
+                timeout *= nodes.retry_backoff_factor(self._status.failed_passes)
         try:
             await workflow.wait_condition(
                 lambda: self._has_work() or self._node_work(), timeout=timeout
@@ -260,9 +219,7 @@ class GatewayConfigWorkflow:
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() or self._has_work())
         if self._has_work():
             return
-        workflow.continue_as_new(
-            replace(self._input, carried=self._applied, pending=self._desired, status=self._status)
-        )
+        workflow.continue_as_new(replace(self._input, state=self._state))
 
     def _has_work(self) -> bool:
         return self._accepted > self._reconciled or self._resync
@@ -276,6 +233,9 @@ class GatewayConfigWorkflow:
     def _superseded(self, delivery: SpecDelivery) -> bool:
         """A newer delivery arrived during the pass: stop between steps and reconcile that."""
         return self._desired is not delivery
+
+    def _tag(self, desired: SpecDelivery) -> str:
+        return f"{desired.sgc.uid}/g{desired.generation}/p{self._pass}"
 
     async def _reconcile(self, *, verify: bool) -> bool:
         """One pass towards the desired state; True when the object is gone and we are done."""
@@ -291,7 +251,7 @@ class GatewayConfigWorkflow:
             except ActivityError as err:
                 await self._report_failure(
                     desired,
-                    decide.failure_message("tearing down the replaced object", failure_causes(err)),
+                    render.failure_message("tearing down the replaced object", failure_causes(err)),
                 )
                 return False
             self._applied = None
@@ -307,9 +267,9 @@ class GatewayConfigWorkflow:
     # --- Invalid spec ----------------------------------------------------------------------------
 
     async def _report_invalid(self, desired: SpecDelivery, errors: list[FieldError]) -> None:
-        message = decide.invalid_spec_message(errors)
+        message = render.invalid_spec_message(errors)
         self._set_phase(Phase.INVALID, desired, "waiting for a corrected spec", message)
-        await self._write_status(decide.invalid_status(desired, errors))
+        await self._write_status(render.invalid_status(desired, errors))
         await self._event(
             desired, kube_names.EVENT_TYPE_WARNING, kube_names.EVENT_INVALID_SPEC, message
         )
@@ -318,12 +278,13 @@ class GatewayConfigWorkflow:
 
     async def _provision(self, desired: SpecDelivery, *, verify: bool) -> None:
         uid = desired.sgc.uid
-        tag = f"{uid}/g{desired.generation}/p{self._pass}"
+        tag = self._tag(desired)
+        steps = self._steps
         before = self._applied or AppliedConfiguration(sgc=desired.sgc)
         retrying = self._status.phase == Phase.DEGRADED
         if not verify:
             self._set_phase(Phase.PROVISIONING, desired, "starting")
-            await self._write_status(decide.provisioning_status(desired))
+            await self._write_status(render.provisioning_status(desired))
             await self._event(
                 desired,
                 kube_names.EVENT_TYPE_NORMAL,
@@ -336,14 +297,14 @@ class GatewayConfigWorkflow:
         try:
             self._set_step("key Secret ‖ resolve gateway pool")
             key, pool = await _all(
-                ("gateway key Secret", self._ensure_key(desired, tag)),
-                ("gateway pool lookup", self._resolve_pool(desired, tag)),
+                ("gateway key Secret", steps.ensure_key(desired, tag)),
+                ("gateway pool lookup", steps.resolve_pool(desired, tag)),
             )
             if self._superseded(desired):
                 return
             if pool.name != self._pool_attribute:
                 self._pool_attribute = pool.name
-                workflow.upsert_search_attributes([POOL_KEY.value_set(pool.name)])
+                workflow.upsert_search_attributes([search_attributes.POOL.value_set(pool.name)])
             problem = decide.prefix_capacity_error(desired, pool)
             if problem is not None:
                 self._step = "public IP prefix capacity check"
@@ -354,21 +315,17 @@ class GatewayConfigWorkflow:
                 lb_pool_name=pool.lb_pool_name,
                 probe_path=resource_names.probe_path(uid),
             )
-            if (
-                retrying
-                and plan.kind != decide.PrefixKind.NONE
-                and workflow.patched(RETRY_PREFIX_FIRST_PATCH)
-            ):
+            if retrying and plan.kind != decide.PrefixKind.NONE:
                 # After a failure, the prefix (the usual refusal: quota, a wrong BYO prefix) is
                 # settled before the rule, so a refused retry creates no rule to compensate.
                 record = replace(record, managed_prefix=plan.managed_name or record.managed_prefix)
                 self._applied = record
                 self._set_step("public IP prefix (retry)")
-                prefix = await self._ensure_prefix(plan, pool, tag)
+                prefix = await steps.ensure_prefix(plan, pool, tag)
                 record = replace(record, rule_registered=True)
                 self._applied = record
                 self._set_step("load balancer rule (retry)")
-                rule_result = await self._ensure_rule(rule, tag, verify=verify)
+                rule_result = await steps.ensure_rule(rule, tag, verify=verify)
             else:
                 record = replace(
                     record,
@@ -378,8 +335,8 @@ class GatewayConfigWorkflow:
                 self._applied = record
                 self._set_step("load balancer rule ‖ public IP prefix")
                 rule_result, prefix = await _all(
-                    ("load balancer rule", self._ensure_rule(rule, tag, verify=verify)),
-                    ("public IP prefix", self._ensure_prefix(plan, pool, tag)),
+                    ("load balancer rule", steps.ensure_rule(rule, tag, verify=verify)),
+                    ("public IP prefix", steps.ensure_prefix(plan, pool, tag)),
                 )
             if self._superseded(desired):
                 return
@@ -392,15 +349,15 @@ class GatewayConfigWorkflow:
             record = replace(record, pool=pool, public_ip_prefix_id=ip_config.public_ip_prefix_id)
             self._applied = record
             self._set_step(f"ipConfig on gateway pool {pool.name}")
-            pool_result = await self._ensure_ip_config(pool, ip_config, tag, verify=verify)
+            pool_result = await steps.ensure_ip_config(pool, ip_config, tag, verify=verify)
 
             release = decide.plan_release(before, replace(record, managed_prefix=plan.managed_name))
             if release.old_pool is not None:
                 self._set_step(f"release old gateway pool {release.old_pool.name}")
-                await self._remove_ip_config(release.old_pool, uid, f"release/{tag}")
+                await steps.remove_ip_config(release.old_pool, uid, f"release/{tag}")
             if release.managed_prefix:
                 self._set_step("delete the replaced managed prefix")
-                await self._delete_prefix(release.managed_prefix, f"release/{tag}")
+                await steps.delete_prefix(release.managed_prefix, f"release/{tag}")
             self._applied = replace(
                 record, managed_prefix=plan.managed_name, generation=desired.generation
             )
@@ -410,7 +367,7 @@ class GatewayConfigWorkflow:
                 raise
             return
 
-        provisioned = decide.Provisioned(
+        provisioned = Provisioned(
             key=key,
             pool=pool,
             frontend_ip=rule_result.frontend_ip,
@@ -418,20 +375,20 @@ class GatewayConfigWorkflow:
             prefix=prefix,
             nodes=pool_result.nodes,
         )
-        if self._settings.configure_nodes and workflow.patched(NODE_CONFIGURATION_PATCH):
+        if self._settings.configure_nodes:
             provisioned = await self._configure_nodes(desired, provisioned, tag)
         self._provisioned = provisioned
         previous_phase = self._status.phase
-        message = decide.ready_message(provisioned)
+        message = render.ready_message(provisioned)
         await self._report_provisioned(desired, provisioned)
         if verify:
-            repaired = decide.drift_event_message(
+            repaired = render.drift_event_message(
                 (*rule_result.repaired, *pool_result.repaired), uid
             )
             if repaired is not None:
                 workflow.logger.info("drift repaired for %s: %s", uid, repaired)
                 await self._event(
-                    desired, kube_names.EVENT_TYPE_NORMAL, decide.EVENT_DRIFT_REPAIRED, repaired
+                    desired, kube_names.EVENT_TYPE_NORMAL, render.EVENT_DRIFT_REPAIRED, repaired
                 )
         if not verify or previous_phase != Phase.READY:
             await self._event(
@@ -444,11 +401,11 @@ class GatewayConfigWorkflow:
         """Undo exactly what this pass created, shielded from cancellation, then report."""
         step, cause = (err.step, err.error) if isinstance(err, _StepFailed) else (self._step, err)
         if is_cancelled_exception(cause):
-            message = decide.cancelled_message(step)
+            message = render.cancelled_message(step)
         elif isinstance(cause, _Refused):
-            message = decide.failure_message(step, [str(cause)])
+            message = render.failure_message(step, [str(cause)])
         else:
-            message = decide.failure_message(step, failure_causes(cause))
+            message = render.failure_message(step, failure_causes(cause))
         after = self._applied or before
         created = decide.created_by_run(before, after)
         self._set_phase(Phase.DEGRADED, desired, "compensating", message)
@@ -463,7 +420,7 @@ class GatewayConfigWorkflow:
             await asyncio.shield(asyncio.ensure_future(undo()))
         except ActivityError as undo_err:
             # What could not be undone stays in the applied record for the next pass or deletion.
-            message += "; cleanup incomplete: " + decide.failure_message(
+            message += "; cleanup incomplete: " + render.failure_message(
                 "compensation", failure_causes(undo_err)
             )
         await self._report_failure(desired, message)
@@ -473,7 +430,7 @@ class GatewayConfigWorkflow:
             Phase.DEGRADED, desired, "waiting for a new spec or the drift timer", message
         )
         self._count_failure(True)
-        await self._write_status(decide.failed_status(desired, message))
+        await self._write_status(render.failed_status(desired, message))
         await self._event(
             desired, kube_names.EVENT_TYPE_WARNING, kube_names.EVENT_RECONCILE_ERROR, message
         )
@@ -497,16 +454,11 @@ class GatewayConfigWorkflow:
         try:
             await self._teardown(record, f"delete/{desired.sgc.uid}/p{self._pass}")
             self._set_step("remove finalizer")
-            await self._kube_do(
-                acts.REMOVE_SGC_FINALIZER,
-                desired.sgc,
-                f"finalizer/remove/{desired.sgc.uid}/p{self._pass}",
-                "remove the finalizer",
-            )
+            await self._steps.remove_finalizer(desired.sgc, f"{desired.sgc.uid}/p{self._pass}")
         except ActivityError as err:
-            message = decide.failure_message(self._step, failure_causes(err))
+            message = render.failure_message(self._step, failure_causes(err))
             self._set_phase(Phase.DEGRADED, desired, "deletion will be retried", message)
-            await self._write_status(decide.delete_failed_status(desired, message))
+            await self._write_status(render.delete_failed_status(desired, message))
             await self._event(
                 desired, kube_names.EVENT_TYPE_WARNING, kube_names.EVENT_DELETE_ERROR, message
             )
@@ -516,137 +468,28 @@ class GatewayConfigWorkflow:
         return True
 
     async def _teardown(self, record: AppliedConfiguration, tag: str) -> None:
-        """Undo `record` in the documented order, keeping self._applied current after each step
-        so an interrupted teardown resumes where it stopped."""
+        """Undo `record` in the documented order, keeping the applied record current after each
+        step so an interrupted teardown resumes where it stopped."""
         for step in decide.teardown_steps(record):
             self._step = str(step)
             await self._undo(step, record, tag)
             if self._applied is not None:
                 self._applied = decide.without_step(self._applied, step)
 
-    async def _undo(
-        self, step: decide.TeardownStep, record: AppliedConfiguration, tag: str
-    ) -> None:
+    async def _undo(self, step: TeardownStep, record: AppliedConfiguration, tag: str) -> None:
         uid = record.sgc.uid
         match step:
-            case decide.TeardownStep.REMOVE_NODE_GATEWAYS:
+            case TeardownStep.REMOVE_NODE_GATEWAYS:
                 await self._remove_node_gateways(record.node_gateways, tag)
-            case decide.TeardownStep.REMOVE_RULE:
-                await self._single_writer_do(
-                    acts.REMOVE_LOAD_BALANCER_RULE,
-                    RemoveRuleCall(scope=self._settings.scope, owner_uid=uid),
-                    f"{tag}/rule/remove",
-                    "remove load balancer rule and probe",
-                )
-            case decide.TeardownStep.REMOVE_IP_CONFIG:
+            case TeardownStep.REMOVE_RULE:
+                await self._steps.remove_rule(uid, tag)
+            case TeardownStep.REMOVE_IP_CONFIG:
                 assert record.pool is not None
-                await self._remove_ip_config(record.pool, uid, tag)
-            case decide.TeardownStep.DELETE_MANAGED_PREFIX:
-                await self._delete_prefix(record.managed_prefix, tag)
-            case decide.TeardownStep.DELETE_KEY:
-                await self._kube_do(
-                    acts.DELETE_GATEWAY_KEY,
-                    GatewayKeyInput(
-                        sgc=record.sgc, secret_namespace=self._settings.secret_namespace
-                    ),
-                    f"{tag}/key/delete",
-                    "delete the gateway key Secret",
-                )
-
-    # --- Steps -----------------------------------------------------------------------------------
-
-    async def _ensure_key(self, desired: SpecDelivery, tag: str) -> GatewayKey:
-        return await self._call(
-            acts.ENSURE_GATEWAY_KEY,
-            GatewayKeyInput(sgc=desired.sgc, secret_namespace=self._settings.secret_namespace),
-            GatewayKey,
-            f"key/ensure/{tag}",
-            "ensure the gateway WireGuard key Secret",
-            activity_options.KUBE,
-        )
-
-    async def _resolve_pool(self, desired: SpecDelivery, tag: str) -> GatewayPool:
-        return await self._call(
-            acts.RESOLVE_GATEWAY_POOL,
-            ResolvePoolInput(scope=self._settings.scope, spec=desired.spec),
-            GatewayPool,
-            f"pool/resolve/{tag}",
-            "resolve the gateway node pool",
-            activity_options.AZURE,
-        )
-
-    async def _ensure_rule(self, rule: LoadBalancerRule, tag: str, *, verify: bool) -> RuleResult:
-        return await self._call(
-            acts.ENSURE_LOAD_BALANCER_RULE,
-            EnsureRuleCall(scope=self._settings.scope, rule=rule, verify=verify),
-            RuleResult,
-            f"rule/ensure/{tag}",
-            f"load balancer rule and probe on {rule.lb_pool_name}"
-            + (" (verify)" if verify else ""),
-            activity_options.SINGLE_WRITER,
-        )
-
-    async def _ensure_prefix(
-        self, plan: decide.PrefixPlan, pool: GatewayPool, tag: str
-    ) -> PublicPrefix | None:
-        scope = self._settings.scope
-        match plan.kind:
-            case decide.PrefixKind.NONE:
-                return None
-            case decide.PrefixKind.MANAGED:
-                return await self._call(
-                    acts.ENSURE_MANAGED_PREFIX,
-                    EnsurePrefixInput(
-                        scope=scope, name=plan.managed_name, prefix_length=pool.prefix_length
-                    ),
-                    PublicPrefix,
-                    f"prefix/ensure/{tag}",
-                    f"ensure managed public IP prefix {plan.managed_name}",
-                    activity_options.AZURE,
-                )
-            case decide.PrefixKind.BYO:
-                return await self._call(
-                    acts.GET_BYO_PREFIX,
-                    ByoPrefixInput(
-                        scope=scope, prefix_id=plan.byo_id, prefix_length=pool.prefix_length
-                    ),
-                    PublicPrefix,
-                    f"prefix/check/{tag}",
-                    "check the bring-your-own public IP prefix",
-                    activity_options.AZURE,
-                )
-
-    async def _ensure_ip_config(
-        self, pool: GatewayPool, ip_config: PoolIpConfig, tag: str, *, verify: bool
-    ) -> IpConfigResult:
-        return await self._call(
-            acts.ENSURE_POOL_IP_CONFIG,
-            EnsureIpConfigCall(
-                scope=self._settings.scope, pool=pool, ip_config=ip_config, verify=verify
-            ),
-            IpConfigResult,
-            f"ipconfig/ensure/{tag}",
-            f"ipConfig {ip_config.ip_config_name} on {pool.name}" + (" (verify)" if verify else ""),
-            activity_options.SINGLE_WRITER,
-        )
-
-    async def _remove_ip_config(self, pool: GatewayPool, uid: str, tag: str) -> None:
-        await self._single_writer_do(
-            acts.REMOVE_POOL_IP_CONFIG,
-            RemoveIpConfigCall(scope=self._settings.scope, pool=pool, owner_uid=uid),
-            f"{tag}/ipconfig/remove/{pool.name.lower()}",
-            f"remove ipConfig from {pool.name}",
-        )
-
-    async def _delete_prefix(self, name: str, tag: str) -> None:
-        await self._call(
-            acts.DELETE_MANAGED_PREFIX,
-            DeletePrefixInput(scope=self._settings.scope, name=name),
-            DeletePrefixResult,
-            f"{tag}/prefix/delete",
-            f"delete managed public IP prefix {name} and its public IPs",
-            activity_options.AZURE,
-        )
+                await self._steps.remove_ip_config(record.pool, uid, tag)
+            case TeardownStep.DELETE_MANAGED_PREFIX:
+                await self._steps.delete_prefix(record.managed_prefix, tag)
+            case TeardownStep.DELETE_KEY:
+                await self._steps.delete_key(record.sgc, tag)
 
     # --- Gateway nodes ----------------------------------------------------------------------------
     # Each node's agent configures its gateway (egressgw-node-<name> task queue). A node whose
@@ -654,8 +497,8 @@ class GatewayConfigWorkflow:
     # and Azure is not compensated for it: the healthy nodes serve.
 
     async def _configure_nodes(
-        self, desired: SpecDelivery, provisioned: decide.Provisioned, tag: str
-    ) -> decide.Provisioned:
+        self, desired: SpecDelivery, provisioned: Provisioned, tag: str
+    ) -> Provisioned:
         assert self._applied is not None
         gateways = nodes.node_gateways(
             desired.sgc,
@@ -675,7 +518,7 @@ class GatewayConfigWorkflow:
         self._restarted_nodes.clear()
         self._set_step(f"configure {len(gateways)} gateway nodes")
         problems = await self._apply_nodes(desired, gateways, self._peers, tag)
-        return replace(provisioned, node_problems=problems)
+        return replace(provisioned, node_problems=nodes.sorted_problems(problems))
 
     async def _node_pass(self) -> None:
         """Peers changed or an agent restarted: bring the nodes in line, Azure untouched."""
@@ -684,9 +527,9 @@ class GatewayConfigWorkflow:
         if desired is None or applied is None or not applied.node_gateways:
             return
         self._pass += 1
-        tag = f"{desired.sgc.uid}/g{desired.generation}/p{self._pass}"
+        tag = self._tag(desired)
         gateways = applied.node_gateways
-        problem_nodes = {p.split(":", 1)[0] for p in self._status.node_problems}
+        problem_nodes = nodes.problem_nodes(self._status.node_problems)
         to_apply = [g for g in gateways if g.node_name in restarted | problem_nodes]
         to_sync: list[NodeGateway] = []
         if self._peers_changed or self._peers is None:
@@ -695,59 +538,22 @@ class GatewayConfigWorkflow:
             self._peers = await self._list_peers(desired, tag)
             to_sync = [g for g in gateways if g not in to_apply]
         self._set_step(f"update {len(to_apply) + len(to_sync)} gateway nodes")
-        peers = self._peers or ()
-        results = await asyncio.gather(
+        applied_problems, synced = await asyncio.gather(
             self._apply_nodes(desired, to_apply, self._peers, tag),
-            self._sync_nodes(to_sync, peers, tag),
+            self._steps.sync_nodes(to_sync, self._peers or (), tag),
         )
-        found = (*results[0], *results[1])
-        checked = [g.node_name for g in (*to_apply, *to_sync)]
         problems = nodes.merge_problems(
-            self._status.node_problems, checked, found, [g.node_name for g in gateways]
+            self._status.node_problems,
+            [g.node_name for g in (*to_apply, *to_sync)],
+            (*applied_problems, *fanout.problems(synced)),
+            [g.node_name for g in gateways],
         )
         if problems == self._status.node_problems or self._provisioned is None:
             self._set_step(self._idle_step())
             return
         self._provisioned = replace(self._provisioned, node_problems=problems)
-        await self._write_node_status(desired, self._provisioned)
-
-    def _idle_step(self) -> str:
-        return self._idle_step_for(Phase(self._status.phase))
-
-    @staticmethod
-    def _idle_step_for(phase: Phase) -> str:
-        return (
-            "ready; watching for drift" if phase == Phase.READY else "retrying on the drift timer"
-        )
-
-    async def _report_provisioned(
-        self, desired: SpecDelivery, provisioned: decide.Provisioned
-    ) -> None:
-        """Phase, status and, when nodes do not serve, the Warning naming them: after a good
-        Azure pass and after a node pass alike."""
-        phase = decide.provisioned_phase(provisioned)
-        message = (
-            decide.ready_message(provisioned)
-            if phase == Phase.READY
-            else decide.nodes_message(provisioned)
-        )
-        self._set_phase(phase, desired, self._idle_step_for(phase), message, provisioned)
-        self._count_failure(phase == Phase.DEGRADED)
-        await self._write_status(decide.ready_status(desired, provisioned))
-        if provisioned.node_problems:
-            await self._event(
-                desired,
-                kube_names.EVENT_TYPE_WARNING,
-                kube_names.REASON_GATEWAY_NODES_NOT_READY,
-                decide.nodes_message(provisioned),
-            )
-
-    async def _write_node_status(
-        self, desired: SpecDelivery, provisioned: decide.Provisioned
-    ) -> None:
-        """Status and event after a node pass changed which nodes serve."""
-        await self._report_provisioned(desired, provisioned)
-        if not provisioned.node_problems:
+        await self._report_provisioned(desired, self._provisioned)
+        if not problems:
             await self._event(
                 desired,
                 kube_names.EVENT_TYPE_NORMAL,
@@ -758,14 +564,7 @@ class GatewayConfigWorkflow:
     async def _list_peers(self, desired: SpecDelivery, tag: str) -> tuple[GatewayPeer, ...] | None:
         """The pods' peers; None (nodes keep the peers they have) when they cannot be listed."""
         try:
-            listed = await self._call(
-                acts.LIST_GATEWAY_PEERS,
-                desired.sgc,
-                GatewayPeers,
-                f"peers/list/{tag}",
-                "list the configuration's PodEndpoints",
-                activity_options.KUBE,
-            )
+            listed = await self._steps.list_peers(desired.sgc, tag)
         except ActivityError as err:
             workflow.logger.warning("peers not listed: %s", failure_causes(err)[-1])
             return None
@@ -774,135 +573,85 @@ class GatewayConfigWorkflow:
     async def _apply_nodes(
         self,
         desired: SpecDelivery,
-        gateways: Sequence[NodeGateway],
+        gateways: list[NodeGateway] | tuple[NodeGateway, ...],
         peers: tuple[GatewayPeer, ...] | None,
         tag: str,
-    ) -> tuple[str, ...]:
-        outcomes = await self._on_nodes(
-            node_io.APPLY_NODE_GATEWAY,
-            gateways,
-            lambda g: (
-                ApplyGatewayInput(node_name=g.node_name, gateway=g, peers=peers),
-                f"node/apply/{g.node_name}/{tag}",
-                f"gateway wg-{g.listen_port} on node {g.node_name}",
-            ),
-            ApplyGatewayResult,
+    ) -> tuple[NodeProblem, ...]:
+        """Apply each gateway on its node; a Warning names the pods whose peers an agent
+        refused (the others are applied)."""
+        outcomes = await self._steps.apply_nodes(gateways, peers, tag)
+        rejected = sorted(
+            {
+                f"{r.pod_endpoint} ({r.reason})"
+                for result in fanout.results(outcomes)
+                for r in result.peers.rejected
+            }
         )
-        rejected = [
-            f"{r.pod_endpoint} ({r.reason})"
-            for _, result, _ in outcomes
-            if isinstance(result, ApplyGatewayResult)
-            for r in result.peers.rejected
-        ]
         if rejected:
-            unique = sorted(set(rejected))
             await self._event(
                 desired,
                 kube_names.EVENT_TYPE_WARNING,
-                EVENT_PEERS_REJECTED,
-                f"{len(unique)} pods not added as gateway peers: " + "; ".join(unique[:10]),
+                render.EVENT_PEERS_REJECTED,
+                f"{len(rejected)} pods not added as gateway peers: " + "; ".join(rejected[:10]),
             )
-        return _node_problems(outcomes)
+        return fanout.problems(outcomes)
 
-    async def _sync_nodes(
-        self, gateways: Sequence[NodeGateway], peers: tuple[GatewayPeer, ...], tag: str
-    ) -> tuple[str, ...]:
-        outcomes = await self._on_nodes(
-            node_io.SYNC_NODE_PEERS,
-            gateways,
-            lambda g: (
-                SyncPeersInput(
-                    node_name=g.node_name,
-                    sgc_uid=g.sgc_uid,
-                    listen_port=g.listen_port,
-                    peers=peers,
-                ),
-                f"node/peers/{g.node_name}/{tag}",
-                f"{len(peers)} peers on node {g.node_name}",
-            ),
-            PeerSyncResult,
-        )
-        return _node_problems(outcomes)
-
-    async def _remove_node_gateways(self, gateways: Sequence[NodeGateway], tag: str) -> None:
+    async def _remove_node_gateways(
+        self, gateways: tuple[NodeGateway, ...] | list[NodeGateway], tag: str
+    ) -> None:
         """Best effort: a node whose agent is gone removes the leftovers itself when it comes
         back (its cleanup finds no workflow that wants them)."""
-        outcomes = await self._on_nodes(
-            node_io.REMOVE_NODE_GATEWAY,
-            gateways,
-            lambda g: (
-                RemoveGatewayInput(
-                    node_name=g.node_name,
-                    sgc_uid=g.sgc_uid,
-                    listen_port=g.listen_port,
-                    secondary_ip=g.secondary_ip,
-                ),
-                f"{tag}/node/remove/{g.node_name}/{g.listen_port}",
-                f"remove wg-{g.listen_port} from node {g.node_name}",
-            ),
-        )
-        for gateway, _, failure in outcomes:
-            if failure:
-                workflow.logger.warning(
-                    "gateway not removed from node %s (its agent cleans up when it returns): %s",
-                    gateway.node_name,
-                    failure,
-                )
-
-    async def _on_nodes(
-        self,
-        activity: str,
-        gateways: Sequence[NodeGateway],
-        call: Callable[[NodeGateway], tuple[object, str, str]],
-        result_type: type | None = None,
-    ) -> list[tuple[NodeGateway, object, str]]:
-        """Run one node activity for every gateway at once, each on its node's task queue.
-        `call` gives a gateway's input, activity ID and summary. Per gateway: its result, and
-        why its node did not do it ("" when it did)."""
-        results = await asyncio.gather(
-            *(
-                workflow.execute_activity(
-                    activity,
-                    arg,
-                    result_type=result_type,
-                    task_queue=resource_names.node_task_queue(g.node_name),
-                    activity_id=activity_id,
-                    summary=summary,
-                    schedule_to_start_timeout=timedelta(
-                        seconds=self._settings.node_start_timeout_seconds
-                    ),
-                    start_to_close_timeout=NODE_APPLY_TIMEOUT,
-                    retry_policy=NODE_RETRY,
-                )
-                for g in gateways
-                for arg, activity_id, summary in (call(g),)
-            ),
-            return_exceptions=True,
-        )
-        outcomes: list[tuple[NodeGateway, object, str]] = []
-        for gateway, result in zip(gateways, results, strict=True):
-            if isinstance(result, asyncio.CancelledError):
-                raise result
-            if isinstance(result, BaseException):
-                outcomes.append((gateway, None, _node_failure(result)))
-            else:
-                outcomes.append((gateway, result, ""))
-        return outcomes
+        outcomes = await self._steps.remove_node_gateways(gateways, tag)
+        for failed in fanout.failures(outcomes):
+            workflow.logger.warning(
+                "gateway not removed from node %s (its agent cleans up when it returns): %s",
+                failed.gateway.node_name,
+                failed.reason,
+            )
 
     # --- Status, events, visibility --------------------------------------------------------------
+
+    async def _report_provisioned(self, desired: SpecDelivery, provisioned: Provisioned) -> None:
+        """Phase, status and, when nodes do not serve, the Warning naming them: after a good
+        Azure pass and after a node pass alike."""
+        phase = decide.provisioned_phase(provisioned)
+        message = (
+            render.ready_message(provisioned)
+            if phase == Phase.READY
+            else render.nodes_message(provisioned)
+        )
+        self._set_phase(phase, desired, self._idle_step_for(phase), message, provisioned)
+        self._count_failure(phase == Phase.DEGRADED)
+        await self._write_status(render.ready_status(desired, provisioned))
+        if provisioned.node_problems:
+            await self._event(
+                desired,
+                kube_names.EVENT_TYPE_WARNING,
+                kube_names.REASON_GATEWAY_NODES_NOT_READY,
+                render.nodes_message(provisioned),
+            )
+
+    def _idle_step(self) -> str:
+        return self._idle_step_for(Phase(self._status.phase))
+
+    @staticmethod
+    def _idle_step_for(phase: Phase) -> str:
+        return (
+            "ready; watching for drift" if phase == Phase.READY else "retrying on the drift timer"
+        )
 
     async def _write_status(self, update: StatusUpdate) -> None:
         """Status writes never fail a pass: Azure state must not be undone because the object
         could not be written (it may be gone); the next pass writes again."""
         if update == self._last_written:
             return
+        phase = self._status.phase
         try:
-            await self._kube_do(
-                acts.UPDATE_SGC_STATUS,
+            await self._steps.write_status(
                 update,
                 f"status/{update.sgc.uid}/g{update.observed_generation}/p{self._pass}"
-                f"/{self._status.phase.lower()}",
-                f"status: {self._status.phase}",
+                f"/{phase.lower()}",
+                f"status: {phase}",
             )
         except ActivityError as err:
             workflow.logger.warning("status not written: %s", failure_causes(err)[-1])
@@ -912,28 +661,27 @@ class GatewayConfigWorkflow:
     async def _event(
         self, desired: SpecDelivery, event_type: str, reason: str, message: str
     ) -> None:
+        """Events never fail a pass either: they are for people, the status is the record."""
         try:
-            await self._kube_do(
-                acts.RECORD_SGC_EVENT,
+            await self._steps.record_event(
                 EventInput(sgc=desired.sgc, type=event_type, reason=reason, message=message),
                 f"event/{desired.sgc.uid}/p{self._pass}/{reason}",
-                f"event {reason}",
             )
         except ActivityError as err:
             workflow.logger.warning("event %s not recorded: %s", reason, failure_causes(err)[-1])
 
     def _set_phase(
         self,
-        phase: decide.Phase,
+        phase: Phase,
         desired: SpecDelivery,
         step: str,
         message: str = "",
-        provisioned: decide.Provisioned | None = None,
+        provisioned: Provisioned | None = None,
     ) -> None:
         if phase != self._status.phase:
-            workflow.upsert_search_attributes([PHASE_KEY.value_set(str(phase))])
+            workflow.upsert_search_attributes([search_attributes.PHASE.value_set(str(phase))])
         self._status = replace(
-            decide.configuration_status(phase, desired, message, provisioned),
+            render.configuration_status(phase, desired, message, provisioned),
             failed_passes=self._status.failed_passes,
         )
         self._set_step(step)
@@ -949,67 +697,5 @@ class GatewayConfigWorkflow:
 
     def _publish(self) -> None:
         workflow.set_current_details(
-            decide.current_details(Phase(self._status.phase), self._desired, self._step)
+            render.current_details(Phase(self._status.phase), self._desired, self._step)
         )
-
-    # --- Activity calls --------------------------------------------------------------------------
-    # Every call waits for a cancelled activity to finish: a step and its undo must never overlap
-    # (with TRY_CANCEL the undo of a half-done step would run while the step still writes).
-
-    async def _call(
-        self,
-        name: str,
-        arg: object,
-        result_type: type[Result],
-        activity_id: str,
-        summary: str,
-        options: ActivityOptions,
-    ) -> Result:
-        result = await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            activity_id=activity_id,
-            summary=summary,
-            start_to_close_timeout=options.start_to_close,
-            heartbeat_timeout=options.heartbeat,
-            retry_policy=options.retry,
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        )
-        return cast(Result, result)
-
-    async def _kube_do(self, name: str, arg: object, activity_id: str, summary: str) -> None:
-        await self._do(name, arg, activity_id, summary, activity_options.KUBE)
-
-    async def _single_writer_do(
-        self, name: str, arg: object, activity_id: str, summary: str
-    ) -> None:
-        await self._do(name, arg, activity_id, summary, activity_options.SINGLE_WRITER)
-
-    async def _do(
-        self, name: str, arg: object, activity_id: str, summary: str, options: ActivityOptions
-    ) -> None:
-        await workflow.execute_activity(
-            name,
-            arg,
-            activity_id=activity_id,
-            summary=summary,
-            start_to_close_timeout=options.start_to_close,
-            heartbeat_timeout=options.heartbeat,
-            retry_policy=options.retry,
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        )
-
-
-def _node_problems(outcomes: Sequence[tuple[NodeGateway, object, str]]) -> tuple[str, ...]:
-    return tuple(nodes.node_problem(g.node_name, failure) for g, _, failure in outcomes if failure)
-
-
-def _node_failure(error: BaseException) -> str:
-    """Why a node's agent did not do its part, in words for the status."""
-    cause = error.__cause__ if isinstance(error, ActivityError) else None
-    if isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
-        return "no agent picked up the work (is egressgw agent running on the node?)"
-    if isinstance(error, ActivityError):
-        return failure_causes(error)[-1]
-    return str(error)

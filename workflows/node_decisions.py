@@ -10,6 +10,7 @@ from typing import Final
 from contracts.activity_io import GatewayKey, SgcRef
 from contracts.azure_state import NodeAddress
 from contracts.node_io import NodeGateway, SecretRef
+from contracts.workflow_io import NodeProblem
 
 # A Degraded configuration retries on the drift timer, waiting 1, 2, 4, then 8 drift intervals
 # after consecutive failures: a refusal that needs a human (quota, a wrong prefix) is not
@@ -52,20 +53,25 @@ def gateway_for(gateways: Sequence[NodeGateway], node_name: str) -> NodeGateway 
     return next((g for g in gateways if g.node_name == node_name), None)
 
 
-def node_problem(node: str, reason: str) -> str:
-    return f"{node}: {reason}"
-
-
 def merge_problems(
-    previous: Iterable[str], checked: Iterable[str], found: Iterable[str], nodes: Iterable[str]
-) -> tuple[str, ...]:
+    previous: Iterable[NodeProblem],
+    checked: Iterable[str],
+    found: Iterable[NodeProblem],
+    nodes: Iterable[str],
+) -> tuple[NodeProblem, ...]:
     """Node problems after a pass that checked only some nodes: the checked nodes' new problems,
     the others' earlier ones, and none for nodes no longer in the pool."""
     checked_set, current = set(checked), set(nodes)
-    kept = [
-        p for p in previous if (name := p.split(":", 1)[0]) not in checked_set and name in current
-    ]
-    return tuple(sorted({*kept, *found}))
+    kept = [p for p in previous if p.node_name not in checked_set and p.node_name in current]
+    return sorted_problems([*kept, *found])
+
+
+def sorted_problems(problems: Iterable[NodeProblem]) -> tuple[NodeProblem, ...]:
+    return tuple(sorted(set(problems), key=lambda p: (p.node_name, p.reason)))
+
+
+def problem_nodes(problems: Iterable[NodeProblem]) -> set[str]:
+    return {p.node_name for p in problems}
 
 
 def retry_backoff_factor(failed_passes: int) -> int:

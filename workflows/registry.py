@@ -1,8 +1,11 @@
-"""The workflow classes the controller's worker registers (and the replayer replays)."""
+"""The workflow classes the controller's worker registers (and the replayer replays), and the
+sandbox they run in."""
 
 from __future__ import annotations
 
 from typing import Final
+
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from workflows.gateway_config import GatewayConfigWorkflow
 from workflows.gateway_pool import GatewayPoolWorkflow
@@ -13,3 +16,12 @@ WORKFLOWS: Final[tuple[type, ...]] = (
     LoadBalancerWorkflow,
     GatewayPoolWorkflow,
 )
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox for every worker and replayer of these workflows. `contracts` (frozen
+    dataclasses and names, no I/O) passes through: the workflows and the payload converter then
+    share one copy of each message class, and a run does not re-import it."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("contracts")
+    )

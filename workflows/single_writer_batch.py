@@ -1,45 +1,40 @@
-"""Batching for the single-writer workflows (LoadBalancerWorkflow, GatewayPoolWorkflow).
+"""Batching decisions for the single-writer workflows (LoadBalancerWorkflow, GatewayPoolWorkflow).
 
 Both hold registrations (owner uid -> what that owner wants on the shared resource) and queue the
-changes their updates ask for. The run loop takes everything queued after a short window and
-decides here whether Azure must be touched at all; one activity then applies the whole desired
-state for every owner, and each queued update gets its answer.
+changes their callers submit. The run loop (workflows/single_writer.py) takes everything queued
+after a short debounce and decides here whether Azure must be touched at all; one activity then
+applies the whole desired state for every owner, and each request gets its answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Final, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from contracts.activity_io import (
     ApplyLoadBalancerResult,
     LoadBalancerRule,
     MemberAddresses,
     PoolIpConfig,
+    ResourceChange,
 )
 from contracts.azure_state import NodeAddress
-from contracts.workflow_io import IpConfigResult, RequestReply, RuleResult
-
-# The batching debounce is part of each single writer's input (batch_quiet_seconds and
-# batch_window_seconds, contracts.workflow_io).
-# An idle single writer continues as new this often, so its history stays short and it picks up
-# new workflow code (Worker Versioning upgrades on continue-as-new).
-IDLE_CONTINUE_AS_NEW: Final = timedelta(hours=12)
+from contracts.workflow_io import IpConfigResult, RequestFailed, RequestReply, RuleResult
 
 Wanted = TypeVar("Wanted")
+# What a request is answered with: a result, or None for a removal.
+Answer = RuleResult | IpConfigResult | None
 
 
 @dataclass(frozen=True)
 class Change(Generic[Wanted]):
-    """One queued update: register (wanted set) or unregister (wanted None) an owner."""
+    """One queued request: register (wanted set) or unregister (wanted None) an owner."""
 
-    ticket: int
     owner_uid: str
     wanted: Wanted | None
-    verify: bool = False
-    reply: str = ""  # reply token of a signalled request ("" for an update)
+    verify: bool
+    reply: str  # the caller's activity task token, which the answer completes
 
 
 @dataclass(frozen=True)
@@ -94,15 +89,17 @@ def rule_results(applied: ApplyLoadBalancerResult) -> dict[str, RuleResult]:
 
 
 def rule_answer(
-    owner_uid: str, results: Mapping[str, RuleResult], *, fresh: bool
-) -> RuleResult | str:
-    """The answer to one ensure_rule: its result, or the error text when the apply lost it.
+    owner_uid: str, results: Mapping[str, RuleResult], *, fresh: bool, failure_type: str
+) -> RuleResult | RequestFailed:
+    """The answer to one rule request: its result, or a failure when the apply lost it.
 
     A cached answer (fresh=False) reports no repairs: nothing was applied for it.
     """
     result = results.get(owner_uid)
     if result is None:
-        return f"the load balancer has no rule for {owner_uid} after the apply"
+        return RequestFailed(
+            f"the load balancer has no rule for {owner_uid} after the apply", failure_type
+        )
     return result if fresh else RuleResult(result.frontend_ip, result.port)
 
 
@@ -118,7 +115,7 @@ def ip_configs_input(registrations: Mapping[str, PoolIpConfig]) -> tuple[PoolIpC
 
 
 def pool_answer(
-    owner_uid: str, members: Sequence[MemberAddresses], changes: Sequence[str]
+    owner_uid: str, members: Sequence[MemberAddresses], changes: Sequence[ResourceChange]
 ) -> IpConfigResult:
     """One owner's per-node addresses, ordered by node name, with the pass's changes."""
     nodes = [address for m in members if (address := m.address_for(owner_uid)) is not None]
@@ -133,8 +130,8 @@ def _node_key(node: NodeAddress) -> str:
 
 
 def pass_changes(
-    model_changes: Sequence[str], members: Sequence[MemberAddresses]
-) -> tuple[str, ...]:
+    model_changes: Sequence[ResourceChange], members: Sequence[MemberAddresses]
+) -> tuple[ResourceChange, ...]:
     return (*model_changes, *(change for m in members for change in m.changes))
 
 
@@ -142,13 +139,13 @@ def pass_changes(
 
 
 def request_replies(
-    answers: Sequence[tuple[str, RuleResult | IpConfigResult | str | None]], failure_type: str
+    answers: Sequence[tuple[str, Answer | RequestFailed]],
 ) -> tuple[RequestReply, ...]:
-    """What completes each caller's activity: its result, or its failure (a str answer)."""
+    """What completes each caller's activity: its result, or its failure."""
     replies: list[RequestReply] = []
     for token, answer in answers:
-        if isinstance(answer, str):
-            replies.append(RequestReply(token, error=answer, error_type=failure_type))
+        if isinstance(answer, RequestFailed):
+            replies.append(RequestReply(token, failure=answer))
         elif isinstance(answer, RuleResult):
             replies.append(RequestReply(token, rule=answer))
         elif isinstance(answer, IpConfigResult):

@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from activities.azure.arm_json import IpConfigurationJson, SubResourceJson
 from contracts import resource_names
+from contracts.activity_io import ResourceChange
 
 
 class NicShape(StrEnum):
@@ -35,7 +36,7 @@ class WantedIpConfig:
 @dataclass(frozen=True)
 class IpConfigPlan:
     ip_configurations: list[IpConfigurationJson]
-    changes: tuple[str, ...]
+    changes: tuple[ResourceChange, ...]
 
     @property
     def changed(self) -> bool:
@@ -48,6 +49,11 @@ class NicShapeError(Exception):
 
 def _key(value: str) -> str:
     return value.lower()
+
+
+def _owner(name: str) -> str:
+    """The SGC UID an ipConfig of ours (egressgateway-<uid>) belongs to."""
+    return resource_names.parse_managed_resource_name(name)
 
 
 def _ref_id(ref: SubResourceJson | None) -> str:
@@ -126,7 +132,7 @@ def plan_ip_configs(
     if not subnet or not subnet.get("id"):
         raise NicShapeError("the primary ipConfiguration has no subnet")
     by_name = {_key(w.name): w for w in wanted}
-    changes: list[str] = []
+    changes: list[ResourceChange] = []
     out: list[IpConfigurationJson] = []
     present: set[str] = set()
     for config in configs:
@@ -136,7 +142,7 @@ def plan_ip_configs(
             continue
         want = by_name.get(_key(name))
         if want is None:
-            changes.append(f"removed ipConfig {name}")
+            changes.append(ResourceChange(f"removed ipConfig {name}", _owner(name)))
             continue
         present.add(_key(name))
         why = _differs(config, want, subnet, shape)
@@ -149,11 +155,11 @@ def plan_ip_configs(
             # Keep the private IP: it is what the node's SNAT rule and the user's status use.
             replacement["properties"]["privateIPAddress"] = old_address
         out.append(replacement)
-        changes.append(f"replaced ipConfig {name} ({why})")
+        changes.append(ResourceChange(f"replaced ipConfig {name} ({why})", _owner(name)))
     for want in wanted:
         if _key(want.name) not in present:
             out.append(expected_ip_config(want, subnet, shape))
-            changes.append(f"added ipConfig {want.name}")
+            changes.append(ResourceChange(f"added ipConfig {want.name}", _owner(want.name)))
 
     primary_name = _key(str(configs[primary_at].get("name", "")))
     primary = next((c for c in out if _key(str(c.get("name", ""))) == primary_name), None)
@@ -166,12 +172,14 @@ def plan_ip_configs(
     pool_name = backend_pool_id.rsplit("/", 1)[-1]
     if keep_pool and not has_pool:
         primary_props["loadBalancerBackendAddressPools"] = [*pools, {"id": backend_pool_id}]
-        changes.append(f"added backend pool {pool_name} to the primary ipConfig")
+        changes.append(ResourceChange(f"added backend pool {pool_name} to the primary ipConfig"))
     elif not keep_pool and has_pool:
         primary_props["loadBalancerBackendAddressPools"] = [
             p for p in pools if _ref_id(p) != _key(backend_pool_id)
         ]
-        changes.append(f"removed backend pool {pool_name} from the primary ipConfig")
+        changes.append(
+            ResourceChange(f"removed backend pool {pool_name} from the primary ipConfig")
+        )
     return IpConfigPlan(out, tuple(changes))
 
 

@@ -27,7 +27,7 @@ from activities.azure.arm_json import (
     ProbeJson,
 )
 from contracts import resource_names
-from contracts.activity_io import LoadBalancerRule
+from contracts.activity_io import LoadBalancerRule, ResourceChange
 
 PORT_RANGE: Final = range(6000, 7000)  # upstream's WireGuard port range [6000, 7000)
 PROBE_PORT: Final = 8082
@@ -62,7 +62,7 @@ class LoadBalancerPlan:
     action: LoadBalancerAction
     body: LoadBalancerJson | None  # what to PUT (None unless action is PUT)
     ports: Mapping[str, int]  # owner uid -> port, for every wanted rule
-    changes: tuple[str, ...]
+    changes: tuple[ResourceChange, ...]
 
 
 def _key(value: str) -> str:
@@ -77,6 +77,11 @@ def _ref(item: object, field: str) -> str:
     if isinstance(ref, dict) and isinstance(ref.get("id"), str):
         return _key(ref["id"])
     return ""
+
+
+def _owner(name: str) -> str:
+    """The SGC UID of a rule or probe of ours (is_owned_name holds)."""
+    return resource_names.parse_lb_rule_name(name)
 
 
 def is_owned_name(name: str) -> bool:
@@ -203,11 +208,11 @@ def plan_load_balancer(
         raise PlanError("two rules have the same owner UID")
     if current is None and not wanted:
         return LoadBalancerPlan(LoadBalancerAction.NONE, None, {}, ())
-    changes: list[str] = []
+    changes: list[ResourceChange] = []
     body: LoadBalancerJson
     if current is None:
         body = {"location": target.location, "sku": dict(SKU), "properties": {}}
-        changes.append(f"created load balancer {target.name}")
+        changes.append(ResourceChange(f"created load balancer {target.name}"))
     else:
         body = copy.deepcopy(current)
     props: LoadBalancerPropertiesJson = body.setdefault("properties", {})
@@ -234,16 +239,21 @@ def plan_load_balancer(
         at = _by_name(fronts).get(_key(name))
         if at is None:
             fronts.append(expected_frontend(name, target.subnet_id))
-            changes.append(f"added frontend {name}")
+            changes.append(ResourceChange(f"added frontend {name}"))
         elif not _frontend_matches(fronts[at], target.subnet_id):
             fronts[at] = expected_frontend(name, target.subnet_id)
-            changes.append(f"replaced frontend {name} (it was not a private IPv4 in the subnet)")
+            changes.append(
+                ResourceChange(
+                    f"replaced frontend {name} (it was not a private IPv4 in the subnet)"
+                )
+            )
         if _key(name) not in _by_name(pools):
             pools.append({"name": name, "properties": {}})
-            changes.append(f"added backend pool {name}")
+            changes.append(ResourceChange(f"added backend pool {name}"))
 
     # 2. Probes: ours are exactly the wanted ones, as expected.
     kept_probes: list[ProbeJson] = []
+    replaced_probes: set[str] = set()
     for probe in probes:
         pname = str(probe.get("name", ""))
         if not is_owned_name(pname):
@@ -251,22 +261,24 @@ def plan_load_balancer(
             continue
         want = wanted.get(_key(pname))
         if want is None:
-            changes.append(f"removed probe {pname}")
+            changes.append(ResourceChange(f"removed probe {pname}", _owner(pname)))
         elif _probe_matches(probe, want):
             kept_probes.append(probe)
         else:
-            changes.append(f"replaced probe {pname}")
+            replaced_probes.add(_key(want.owner_uid))
+            changes.append(ResourceChange(f"replaced probe {pname}", want.owner_uid))
     for rule in wanted.values():
         if _key(rule.owner_uid) not in _by_name(kept_probes):
             kept_probes.append(expected_probe(rule))
-            if not any(c == f"replaced probe {rule.owner_uid}" for c in changes):
-                changes.append(f"added probe {rule.owner_uid}")
+            if _key(rule.owner_uid) not in replaced_probes:
+                changes.append(ResourceChange(f"added probe {rule.owner_uid}", rule.owner_uid))
 
     # 3. Rules: keep matching ones with their ports, drop the rest of ours.
     kept_rules: list[LoadBalancingRuleJson] = []
     ports: dict[str, int] = {}
     used: dict[str, set[int]] = {}  # backend pool id -> ports taken
     to_place: list[LoadBalancerRule] = []
+    replaced_rules: set[str] = set()
     for existing in lb_rules:
         rname = str(existing.get("name", ""))
         if not is_owned_name(rname):
@@ -280,7 +292,9 @@ def plan_load_balancer(
         owner = wanted.get(_key(rname))
         if owner is None:
             port_text = (existing.get("properties") or {}).get("frontendPort")
-            changes.append(f"removed rule {rname} (port {port_text})")
+            changes.append(
+                ResourceChange(f"removed rule {rname} (port {port_text})", _owner(rname))
+            )
             continue
         pool_id = _key(ids.pool(owner.lb_pool_name))
         port = _rule_port_if_matching(
@@ -291,7 +305,8 @@ def plan_load_balancer(
         )
         if port is None or port in used.get(pool_id, set()):
             to_place.append(owner)
-            changes.append(f"replaced rule {rname}")
+            replaced_rules.add(_key(owner.owner_uid))
+            changes.append(ResourceChange(f"replaced rule {rname}", owner.owner_uid))
             continue
         kept_rules.append(existing)
         used.setdefault(pool_id, set()).add(port)
@@ -322,8 +337,10 @@ def plan_load_balancer(
                 },
             }
         )
-        if f"replaced rule {placing.owner_uid}" not in changes:
-            changes.append(f"added rule {placing.owner_uid} on port {port}")
+        if _key(placing.owner_uid) not in replaced_rules:
+            changes.append(
+                ResourceChange(f"added rule {placing.owner_uid} on port {port}", placing.owner_uid)
+            )
 
     # 4. Frontends and pools of ours that no rule uses any more.
     referenced: set[str] = set()
@@ -339,14 +356,14 @@ def plan_load_balancer(
     for front in fronts:
         fname = str(front.get("name", ""))
         if _key(fname) in ours and _key(fname) not in referenced:
-            changes.append(f"removed frontend {fname}")
+            changes.append(ResourceChange(f"removed frontend {fname}"))
         else:
             kept_fronts.append(front)
     kept_pools: list[BackendAddressPoolJson] = []
     for pool in pools:
         pname = str(pool.get("name", ""))
         if _key(pname) in ours and _key(pname) not in referenced:
-            changes.append(f"removed backend pool {pname}")
+            changes.append(ResourceChange(f"removed backend pool {pname}"))
         else:
             kept_pools.append(pool)
 
@@ -363,11 +380,14 @@ def plan_load_balancer(
         if current is None:
             return LoadBalancerPlan(LoadBalancerAction.NONE, None, {}, ())
         return LoadBalancerPlan(
-            LoadBalancerAction.DELETE, None, {}, (*changes, f"deleted load balancer {target.name}")
+            LoadBalancerAction.DELETE,
+            None,
+            {},
+            (*changes, ResourceChange(f"deleted load balancer {target.name}")),
         )
     if not changes and props.get("provisioningState") == "Failed":
         # The last write failed half way: write the same document again to repair it.
-        changes.append(f"re-applied load balancer {target.name} (it was Failed)")
+        changes.append(ResourceChange(f"re-applied load balancer {target.name} (it was Failed)"))
     if not changes:
         return LoadBalancerPlan(LoadBalancerAction.NONE, None, ports_by_uid, ())
     return LoadBalancerPlan(LoadBalancerAction.PUT, body, ports_by_uid, tuple(changes))

@@ -26,7 +26,13 @@ from activities.azure.ip_config_plan import (
 from activities.azure.pool_resolution import in_pool, tag
 from activities.azure.vmss import backend_pool_id
 from contracts import resource_names
-from contracts.activity_io import MemberAddresses, PoolIpConfig, PoolMember, ReconcileMemberInput
+from contracts.activity_io import (
+    MemberAddresses,
+    PoolIpConfig,
+    PoolMember,
+    ReconcileMemberInput,
+    ResourceChange,
+)
 from contracts.azure_state import GatewayPool
 
 
@@ -222,14 +228,17 @@ async def reconcile_nic(
             ) from None
     location = str(nic.get("location", ""))
     wanted = wanted_on_nic(data.ip_configs, pool, nic_name)
-    changes: list[str] = []
+    changes: list[ResourceChange] = []
     by_uid = {c.ip_config_name.lower(): c for c in data.ip_configs}
     for want in wanted:
         if want.public_ip:
             prefix_id = by_uid[want.name.lower()].public_ip_prefix_id
             if await writer.ensure_public_ip(want.public_ip, prefix_id, location):
                 changes.append(
-                    f"NIC {nic_name}: created public IP {want.public_ip.rsplit('/', 1)[-1]}"
+                    ResourceChange(
+                        f"NIC {nic_name}: created public IP {want.public_ip.rsplit('/', 1)[-1]}",
+                        resource_names.parse_managed_resource_name(want.name),
+                    )
                 )
     current: list[IpConfigurationJson] = list(
         (nic.get("properties") or {}).get("ipConfigurations") or []
@@ -240,19 +249,21 @@ async def reconcile_nic(
         )
     except NicShapeError as err:
         raise errors.refused(errors.INVALID_POOL, f"gateway NIC {nic_name}: {err}") from None
-    changes += [f"NIC {nic_name}: {c}" for c in plan.changes]
+    changes += [c.on(f"NIC {nic_name}") for c in plan.changes]
     failed = (nic.get("properties") or {}).get("provisioningState") == "Failed"
     primary, by_name = private_ips(current)
     complete = bool(primary) and all(w.name.lower() in by_name for w in wanted)
     if plan.changed or failed or not complete:
         if failed:
-            changes.append(f"updated NIC {nic_name} (was Failed)")
+            changes.append(ResourceChange(f"updated NIC {nic_name} (was Failed)"))
         body = copy.deepcopy(nic)
         body.setdefault("properties", {})["ipConfigurations"] = plan.ip_configurations
         nic = await writer.put_nic(body)
         for released in released_public_ips(current, plan.ip_configurations, nic_name):
             await writer.delete_public_ip(released)
-            changes.append(f"NIC {nic_name}: deleted public IP {released.rsplit('/', 1)[-1]}")
+            changes.append(
+                ResourceChange(f"NIC {nic_name}: deleted public IP {released.rsplit('/', 1)[-1]}")
+            )
     primary, by_name = private_ips((nic.get("properties") or {}).get("ipConfigurations") or [])
     missing = [w.name for w in wanted if w.name.lower() not in by_name]
     if not primary or missing:

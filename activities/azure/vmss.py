@@ -36,6 +36,7 @@ from contracts.activity_io import (
     PoolIpConfig,
     PoolMember,
     ReconcileMemberInput,
+    ResourceChange,
 )
 from contracts.azure_state import AzureScope, GatewayPool
 
@@ -147,9 +148,9 @@ async def apply_model(
         )
     except NicShapeError as err:
         raise errors.refused(errors.INVALID_POOL, f"gateway VMSS {name}: {err}") from None
-    changes = [f"VMSS {name} model: {c}" for c in plan.changes]
+    changes = [c.on(f"VMSS {name} model") for c in plan.changes]
     if (vmss.get("properties") or {}).get("provisioningState") == "Failed":
-        changes.append(f"VMSS {name} model: re-applied (the scale set was Failed)")
+        changes.append(ResourceChange(f"VMSS {name} model: re-applied (the scale set was Failed)"))
     if not changes:
         return ApplyVmssModelResult()
     network_profile = copy.deepcopy(
@@ -245,7 +246,7 @@ async def reconcile_instance(
     except NicShapeError as err:
         raise errors.refused(errors.INVALID_POOL, f"{what}: {err}") from None
     nic_name = str(configs[primary_nic_index(configs)].get("name", ""))
-    changes = [f"instance {instance_id}: {c}" for c in plan.changes]
+    changes = [c.on(f"instance {instance_id}") for c in plan.changes]
     failed = props.get("provisioningState") == "Failed"
     nic: NetworkInterfaceJson | None = None
     complete = False
@@ -254,9 +255,11 @@ async def reconcile_instance(
         complete = _addresses(nic, data.ip_configs)[2]
     if plan.changed or failed or not complete:
         if failed:
-            changes.append(f"updated instance {instance_id} (was Failed)")
+            changes.append(ResourceChange(f"updated instance {instance_id} (was Failed)"))
         elif not plan.changed:
-            changes.append(f"updated instance {instance_id} (its NIC lacked an address)")
+            changes.append(
+                ResourceChange(f"updated instance {instance_id} (its NIC lacked an address)")
+            )
         body = {
             "location": instance.get("location"),
             "properties": {

@@ -17,19 +17,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from typing import Any, Final
+from typing import Any, NoReturn
 
 from temporalio import activity
 from temporalio.client import AsyncActivityCancelledError, Client
-from temporalio.common import (
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-)
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from contracts import resource_names
+from contracts import resource_names, search_attributes
 from contracts.activity_io import (
     COMPLETE_SINGLE_WRITER_REQUESTS,
     ENSURE_LOAD_BALANCER_RULE,
@@ -51,16 +47,13 @@ from contracts.workflow_io import (
     SUBMIT_RULE,
     CompleteRequestsInput,
     GatewayPoolInput,
+    IpConfigResult,
     IpConfigSubmission,
     LoadBalancerInput,
     RequestReply,
+    RuleResult,
     RuleSubmission,
 )
-
-_LOAD_BALANCER_KEY: Final = SearchAttributeKey.for_keyword(
-    resource_names.SEARCH_ATTRIBUTE_LOAD_BALANCER
-)
-_POOL_KEY: Final = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_POOL)
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +92,8 @@ class SingleWriterActivities:
         self._batch_quiet_seconds = batch_quiet_seconds
 
     @activity.defn(name=ENSURE_LOAD_BALANCER_RULE)
-    async def ensure_load_balancer_rule(self, call: EnsureRuleCall) -> None:
+    async def ensure_load_balancer_rule(self, call: EnsureRuleCall) -> RuleResult:
+        """Completes with the load balancer workflow's RuleResult."""
         await self._submit_rule(
             call.scope,
             RuleSubmission(call.rule.owner_uid, call.rule, _reply_token(), verify=call.verify),
@@ -110,7 +104,8 @@ class SingleWriterActivities:
         await self._submit_rule(call.scope, RuleSubmission(call.owner_uid, None, _reply_token()))
 
     @activity.defn(name=ENSURE_POOL_IP_CONFIG)
-    async def ensure_pool_ip_config(self, call: EnsureIpConfigCall) -> None:
+    async def ensure_pool_ip_config(self, call: EnsureIpConfigCall) -> IpConfigResult:
+        """Completes with the pool workflow's IpConfigResult."""
         await self._submit_ip_config(
             call.scope,
             call.pool,
@@ -144,9 +139,11 @@ class SingleWriterActivities:
             except AsyncActivityCancelledError:
                 await handle.report_cancellation()
                 return True
-            if reply.error:
+            if reply.failure is not None:
                 await handle.fail(
-                    ApplicationError(reply.error, type=reply.error_type, non_retryable=True)
+                    ApplicationError(
+                        reply.failure.message, type=reply.failure.error_type, non_retryable=True
+                    )
                 )
             else:
                 await handle.complete(reply.rule or reply.ip_config)
@@ -159,7 +156,7 @@ class SingleWriterActivities:
             return False
         return True
 
-    async def _submit_rule(self, scope: AzureScope, submission: RuleSubmission) -> None:
+    async def _submit_rule(self, scope: AzureScope, submission: RuleSubmission) -> NoReturn:
         await self._client.start_workflow(
             LOAD_BALANCER_WORKFLOW,
             LoadBalancerInput(
@@ -172,7 +169,11 @@ class SingleWriterActivities:
             start_signal=SUBMIT_RULE,
             start_signal_args=[submission],
             search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(_LOAD_BALANCER_KEY, scope.load_balancer_name.lower())]
+                [
+                    SearchAttributePair(
+                        search_attributes.LOAD_BALANCER, scope.load_balancer_name.lower()
+                    )
+                ]
             ),
             static_summary=f"load balancer {scope.load_balancer_name}",
         )
@@ -180,7 +181,7 @@ class SingleWriterActivities:
 
     async def _submit_ip_config(
         self, scope: AzureScope, pool: GatewayPool, submission: IpConfigSubmission
-    ) -> None:
+    ) -> NoReturn:
         await self._client.start_workflow(
             GATEWAY_POOL_WORKFLOW,
             GatewayPoolInput(
@@ -193,7 +194,9 @@ class SingleWriterActivities:
             task_queue=self._task_queue,
             start_signal=SUBMIT_IP_CONFIG,
             start_signal_args=[submission],
-            search_attributes=TypedSearchAttributes([SearchAttributePair(_POOL_KEY, pool.name)]),
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(search_attributes.POOL, pool.name)]
+            ),
             static_summary=f"gateway pool {pool.name} ({pool.kind})",
         )
         activity.raise_complete_async()

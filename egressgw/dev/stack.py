@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contracts import resource_names
+from contracts import search_attributes
 from egressgw.dev.kube_seed import SYSTEM_NAMESPACE, gateway_nodes, namespaces
 from egressgw.dev.layout import (
     LOCALHOST,
@@ -261,7 +261,7 @@ class DevStack:
                 ui_port=self.ports.temporal_ui if self.options.ui else None,
                 db_file=self.paths.temporal_db,
                 log_file=self.paths.logs / "temporal.log",
-                search_attributes=tuple(resource_names.SEARCH_ATTRIBUTES),
+                search_attributes=search_attributes.registrations(),
             )
         )
         await self.temporal.launch()

@@ -19,7 +19,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from contracts import resource_names
+from contracts import search_attributes
 
 
 class TemporalServerError(RuntimeError):
@@ -60,7 +60,7 @@ class TemporalServerSettings:
             ui_port=None,
             db_file=state_dir / "temporal.db",
             log_file=state_dir / "temporal.log",
-            search_attributes=tuple(resource_names.SEARCH_ATTRIBUTES),
+            search_attributes=search_attributes.registrations(),
         )
 
 

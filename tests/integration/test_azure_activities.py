@@ -122,7 +122,7 @@ async def test_first_rule_creates_the_whole_load_balancer_and_a_rerun_writes_not
     assert applied.port == 6000
     assert applied.frontend_ip == front["properties"]["privateIPAddress"]
     assert applied.frontend_ip.startswith("10.225.0.")
-    assert any("added rule" in c for c in result.changes)
+    assert any("added rule" in c.description for c in result.changes)
 
     arm_emulator.request_log.clear()
     again = await _apply(lb_acts, t, _rule(1))
@@ -163,7 +163,7 @@ async def test_removing_the_last_rules_deletes_the_load_balancer(
     assert [f["name"] for f in lb["properties"]["frontendIPConfigurations"]] == [POOL_B]
     assert [p["name"] for p in lb["properties"]["backendAddressPools"]] == [POOL_B]
     assert [p["name"] for p in lb["properties"]["probes"]] == [_uid(2)]
-    assert any(f"removed frontend {POOL_A}" in c for c in one_left.changes)
+    assert any(f"removed frontend {POOL_A}" in c.description for c in one_left.changes)
 
     gone = await _apply(lb_acts, t)
     assert gone.deleted is True
@@ -193,8 +193,8 @@ async def test_a_rule_changed_out_of_band_is_repaired(
         )
     ).result()
     repaired = await _apply(lb_acts, t, _rule(1))
-    assert any("replaced probe" in c for c in repaired.changes)
-    assert any("replaced rule" in c for c in repaired.changes)
+    assert any("replaced probe" in c.description for c in repaired.changes)
+    assert any("replaced rule" in c.description for c in repaired.changes)
     fixed = arm_emulator.resource(_lb_id(t))
     assert fixed is not None
     assert fixed["properties"]["probes"][0]["properties"]["requestPath"] == f"/gw/{_uid(1)}"
@@ -315,7 +315,7 @@ async def test_a_failed_long_running_operation_is_retryable_and_the_retry_repair
     assert failed is not None
     assert failed["properties"]["provisioningState"] == "Failed"
     result = await _apply(lb_acts, t, _rule(1))
-    assert any("was Failed" in c for c in result.changes)
+    assert any("was Failed" in c.description for c in result.changes)
     repaired = arm_emulator.resource(_lb_id(t))
     assert repaired is not None
     assert repaired["properties"]["provisioningState"] == "Succeeded"

@@ -31,6 +31,7 @@ from contracts.activity_io import (
     PoolMember,
     ReconcileMemberInput,
     ResolvePoolInput,
+    ResourceChange,
 )
 from contracts.azure_state import AzureScope, GatewayPool, PoolKind
 from contracts.gateway_config import GatewayVmssProfile, StaticGatewayConfigurationSpec
@@ -39,6 +40,10 @@ from sim.topology import Topology
 
 AsyncNet = Callable[..., Awaitable[NetworkManagementClient]]
 AsyncCompute = Callable[..., Awaitable[ComputeManagementClient]]
+
+
+def descriptions(changes: tuple[ResourceChange, ...]) -> list[str]:
+    return [c.description for c in changes]
 
 
 def _uid(n: int) -> str:
@@ -292,14 +297,17 @@ async def test_vmss_model_gets_our_ip_configs_once_and_drift_is_repaired(
     ).result()
     repaired = await _run(pools.apply_vmss_model, data)
     assert repaired.changes == (
-        f"VMSS {pool.name} model: added ipConfig {configs[1].ip_config_name}",
+        ResourceChange(
+            f"VMSS {pool.name} model: added ipConfig {configs[1].ip_config_name}",
+            configs[1].owner_uid,
+        ),
     )
     names = {c["name"] for c in _model_ip_configs(arm_emulator, pool)}
     assert {c.ip_config_name for c in configs} <= names
 
     # Nothing of ours wanted: our ipConfigs and the backend pool leave the model.
     emptied = await _run(pools.apply_vmss_model, ApplyPoolInput(_scope(t), pool, ()))
-    assert any("removed backend pool" in c for c in emptied.changes)
+    assert any("removed backend pool" in c.description for c in emptied.changes)
     left = _model_ip_configs(arm_emulator, pool)
     assert [c["name"] for c in left] == ["ipconfig1"]
     assert not left[0]["properties"].get("loadBalancerBackendAddressPools")
@@ -338,7 +346,7 @@ async def test_vmss_instances_are_updated_only_when_needed(
     assert first.primary_ip.startswith("10.224.")
     assert {uid for uid, _ in first.secondary_ips} == {c.owner_uid for c in configs}
     assert len({ip for _, ip in first.secondary_ips} | {first.primary_ip}) == 3
-    assert any("added ipConfig" in c for c in first.changes)
+    assert any("added ipConfig" in c.description for c in first.changes)
     address = first.address_for(configs[0].owner_uid)
     assert address is not None and address.node_name == member.node_name
 
@@ -352,7 +360,7 @@ async def test_vmss_instances_are_updated_only_when_needed(
     instance_id = resource_names.vmss_vm_id(t.subscription_id, t.resource_group, pool.name, "0")
     arm_emulator.set_provisioning_state(instance_id, "Failed")
     repaired = await _reconcile(pools, t, pool, member, configs)
-    assert "updated instance 0 (was Failed)" in repaired.changes
+    assert "updated instance 0 (was Failed)" in descriptions(repaired.changes)
     instance = arm_emulator.resource(instance_id)
     assert instance is not None
     assert instance["properties"]["provisioningState"] == "Succeeded"
@@ -374,7 +382,9 @@ async def test_vmss_instances_are_updated_only_when_needed(
         )
     ).result()
     restored = await _reconcile(pools, t, pool, member, configs)
-    assert f"instance 0: added ipConfig {configs[0].ip_config_name}" in restored.changes
+    assert f"instance 0: added ipConfig {configs[0].ip_config_name}" in descriptions(
+        restored.changes
+    )
     assert {uid for uid, _ in restored.secondary_ips} == {c.owner_uid for c in configs}
 
 
@@ -445,7 +455,9 @@ async def test_vm_pool_nics_keep_their_private_ips(
     # Dropping one configuration keeps the other's address.
     fewer = await _reconcile(pools, t, pool, member, configs[1:])
     assert fewer.secondary_ips == first.secondary_ips[1:]
-    assert f"NIC {member.id}: removed ipConfig {configs[0].ip_config_name}" in fewer.changes
+    assert f"NIC {member.id}: removed ipConfig {configs[0].ip_config_name}" in descriptions(
+        fewer.changes
+    )
 
 
 async def test_vm_pool_public_ips_come_from_the_prefix_and_go_with_the_ip_config(
@@ -475,7 +487,7 @@ async def test_vm_pool_public_ips_come_from_the_prefix_and_go_with_the_ip_config
     assert arm_emulator.request_log.writes() == 0
 
     removed = await _reconcile(pools, t, pool, member, ())
-    assert f"NIC {member.id}: deleted public IP {ip_name}" in removed.changes
+    assert f"NIC {member.id}: deleted public IP {ip_name}" in descriptions(removed.changes)
     assert arm_emulator.resource(ip_id) is None
     nic = arm_emulator.resource(
         resource_names.network_interface_id(t.subscription_id, t.resource_group, member.id)

@@ -23,7 +23,7 @@ from kubernetes import config as kube_config
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from contracts import kube_names, resource_names
+from contracts import kube_names, search_attributes
 from egressgw.azure_credential import azure_clients_from_config
 from egressgw.cloud_config import load_cloud_config
 from sim.ports import free_port_block
@@ -175,7 +175,7 @@ async def test_detached_stack_serves_everything_and_keeps_state_across_restart(
     registered = await temporal.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace="default")
     )
-    for name, _kind in resource_names.SEARCH_ATTRIBUTES:
+    for name, _kind in search_attributes.registrations():
         assert name in registered.custom_attributes
     await temporal.start_workflow(
         "KeptWorkflow", id="egressgw-test/kept", task_queue="nobody-polls-this"

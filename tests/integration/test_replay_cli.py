@@ -28,10 +28,10 @@ from contracts.workflow_io import (
     GatewayConfigInput,
 )
 from egressgw.dev.temporal_server import TemporalDevServer
+from tests.fixtures import histories
 from workflows.registry import WORKFLOWS
 
-REPLAY_DIR = Path(__file__).resolve().parents[1] / "replay"
-RECORDED = REPLAY_DIR / "public_vmss_ready.config.json"
+RECORDED = histories.baseline("public_vmss_ready.config")
 
 
 def replay(*args: str) -> subprocess.CompletedProcess[str]:
@@ -59,16 +59,16 @@ def with_first_activity_renamed(source: Path, target: Path) -> str:
 
 
 def test_committed_histories_replay_one_line_each() -> None:
-    histories = sorted(REPLAY_DIR.glob("*.json"))
-    assert histories, "tests/replay/ holds no recorded histories"
+    recorded = histories.recorded_histories()
+    assert recorded, "tests/replay/ holds no recorded histories"
 
-    done = replay(str(REPLAY_DIR))
+    done = replay(str(histories.REPLAY_DIR))
 
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith(("ok", "FAILED"))]
-    assert len(lines) == len(histories)
+    assert len(lines) == len(recorded)
     assert all(line.startswith("ok") for line in lines)
-    assert f"{len(histories)} replayed, 0 failed" in done.stdout
+    assert f"{len(recorded)} replayed, 0 failed" in done.stdout
 
 
 def test_an_incompatible_history_fails_and_is_named(tmp_path: Path) -> None:

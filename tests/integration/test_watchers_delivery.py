@@ -17,12 +17,12 @@ import pytest_asyncio
 from kubernetes_asyncio.client import ApiClient
 from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.kube.gateway_keys import GatewayKeyActivities
-from contracts import kube_names, resource_names
+from contracts import kube_names, resource_names, search_attributes
 from contracts.activity_io import GatewayKeyInput, SgcRef
 from contracts.azure_state import AzureScope
 from contracts.workflow_io import (
@@ -43,7 +43,7 @@ from watchers.sgc_watcher import SgcWatcher
 from watchers.supervisor import Watchers
 
 SGC_API = kube_names.GROUP_VERSION
-POOL_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_POOL)
+POOL_KEY = search_attributes.POOL
 SECRET_NS = "kube-system"
 QUICK = WatchSettings(timeout_seconds=5, backoff_initial=0.05, backoff_max=0.5)
 SUB = "00000000-0000-0000-0000-000000000001"

@@ -3,7 +3,7 @@ with the emulators. The agents here are the real node activities (agent/node_act
 the dry-run dataplane, each a Temporal worker on its node's task queue with its own probe server
 and GatewayStatus report: everything but the kernel (tests/netns covers that part).
 
-Set EGRESSGW_RECORD_HISTORIES=1 to (re)write these runs' histories under tests/replay/.
+Set EGRESSGW_RECORD_HISTORIES=1 to (re)write these runs' histories under tests/replay/next/.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ async def test_a_node_without_agent_is_named_and_comes_back_when_its_agent_start
         status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
 
         assert status.phase == "Degraded"
-        assert [p.split(":")[0] for p in status.node_problems] == [dead]
+        assert [p.node_name for p in status.node_problems] == [dead]
         obj = await stack.get_sgc("half")
         assert obj is not None
         assert condition(obj, "Ready")["status"] == "True"  # the healthy node serves

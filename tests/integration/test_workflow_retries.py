@@ -3,7 +3,7 @@ failures, and checking the public IP prefix before it asks for a load balancer r
 that needs the user (here: a bring-your-own prefix of the wrong length) costs no Azure write per
 retry.
 
-Set EGRESSGW_RECORD_HISTORIES=1 to (re)write this run's history under tests/replay/.
+Set EGRESSGW_RECORD_HISTORIES=1 to (re)write this run's history under tests/replay/next/.
 """
 
 from __future__ import annotations

@@ -1,14 +1,13 @@
 """The three workflows on the real Temporal dev server, with the real Azure and Kubernetes
 activities talking to the ARM and Kubernetes emulators through the real SDK clients.
 
-Set EGRESSGW_RECORD_HISTORIES=1 to (re)write the histories under tests/replay/ from these runs;
-test_workflows_replay.py replays them.
+Set EGRESSGW_RECORD_HISTORIES=1 to (re)write these runs' histories under tests/replay/next/
+(tests/fixtures/histories.py); test_workflows_replay.py replays them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ from activities.temporal.single_writers import (
     SingleWriterActivities,
     load_balancer_workflow_id,
 )
-from contracts import kube_names, resource_names
+from contracts import kube_names, resource_names, search_attributes
 from contracts.activity_io import SgcRef
 from contracts.azure_state import AzureScope
 from contracts.gateway_config import GatewayVmssProfile, StaticGatewayConfigurationSpec
@@ -67,10 +66,9 @@ from egressgw.dev.temporal_server import TemporalDevServer
 from sim.arm.server import ArmEmulator
 from sim.kube.server import KubeEmulator
 from sim.topology import Topology
-from workflows.registry import WORKFLOWS
+from tests.fixtures import histories
+from workflows.registry import WORKFLOWS, workflow_runner
 
-REPLAY_DIR = Path(__file__).resolve().parents[1] / "replay"
-RECORD = os.environ.get("EGRESSGW_RECORD_HISTORIES") == "1"
 G, V, P = kube_names.API_GROUP, kube_names.API_VERSION, kube_names.SGC_PLURAL
 NAMESPACE = "team-a"
 SECRET_NAMESPACE = "kube-egress-gateway-system"
@@ -207,9 +205,6 @@ class Stack:
 
     async def record(self, scenario: str, sgc: SgcRef, *, single_writers: bool = False) -> None:
         """Write this run's histories for the replay test (only when asked to)."""
-        if not RECORD:
-            return
-        REPLAY_DIR.mkdir(exist_ok=True)
         ids = {"config": resource_names.gateway_config_workflow_id(sgc.namespace, sgc.name)}
         if single_writers:
             ids["lb"] = load_balancer_workflow_id(self.settings.scope)
@@ -218,9 +213,7 @@ class Stack:
                 self.topology.resource_group,
                 self.vmss_pool.vmss_name,
             )
-        for kind, workflow_id in ids.items():
-            history = await self.client.get_workflow_handle(workflow_id).fetch_history()
-            (REPLAY_DIR / f"{scenario}.{kind}.json").write_text(history.to_json())
+        await histories.record(self.client, scenario, ids)
 
 
 def scope_of(topology: Topology) -> AzureScope:
@@ -291,6 +284,7 @@ async def make_stack(
             client,
             task_queue=task_queue,
             workflows=list(WORKFLOWS),
+            workflow_runner=workflow_runner(),
             activities=[
                 *azure_activities(network, compute),
                 *kube_activities(kube_async_client),
@@ -403,9 +397,9 @@ async def test_public_vmss_mode_becomes_ready_with_its_status(stack: Stack) -> N
     # The Web UI's view: search attributes and the step shown as current details.
     description = await stack.handle(sgc).describe()
     attributes = description.search_attributes
-    assert attributes[resource_names.SEARCH_ATTRIBUTE_PHASE] == ["Ready"]
-    assert attributes[resource_names.SEARCH_ATTRIBUTE_NAME] == ["public"]
-    assert attributes[resource_names.SEARCH_ATTRIBUTE_POOL] == [stack.vmss_pool.vmss_name]
+    assert attributes[search_attributes.PHASE.name] == ["Ready"]
+    assert attributes[search_attributes.NAME.name] == ["public"]
+    assert attributes[search_attributes.POOL.name] == [stack.vmss_pool.vmss_name]
     metadata = await stack.handle(sgc).query(
         "__temporal_workflow_metadata", result_type=WorkflowMetadata
     )

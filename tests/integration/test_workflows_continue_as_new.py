@@ -12,11 +12,10 @@ import pytest
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from kubernetes_asyncio.client import ApiClient
-from temporalio.common import SearchAttributeKey
 from temporalio.testing import WorkflowEnvironment
 
 from activities.temporal.single_writers import load_balancer_workflow_id
-from contracts import resource_names
+from contracts import resource_names, search_attributes
 from contracts.workflow_io import SpecDelivery
 from sim.arm.server import ArmEmulator
 from sim.kube.server import KubeEmulator
@@ -37,9 +36,7 @@ async def eager_server() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(TEMPORAL_CLI),  # never download
         ip="127.0.0.1",
-        search_attributes=[
-            SearchAttributeKey.for_keyword(name) for name, _ in resource_names.SEARCH_ATTRIBUTES
-        ],
+        search_attributes=list(search_attributes.ALL),
         dev_server_extra_args=[
             "--dynamic-config-value",
             "limit.historyCount.suggestContinueAsNew=20",

@@ -28,18 +28,17 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 
 from activities.temporal.single_writers import load_balancer_workflow_id
-from contracts import kube_names, resource_names
+from contracts import kube_names, resource_names, search_attributes
 from contracts.activity_io import SgcRef
 from contracts.gateway_config import StaticGatewayConfigurationSpec
 from contracts.workflow_io import SpecDelivery
 from sim.arm.faults import FaultRule
 from sim.topology import Topology, VmssPool
+from tests.fixtures import histories
 from tests.fixtures.arm import client_kwargs
 from tests.integration import test_workflows as base
 from tests.integration.test_workflows import (
     NAMESPACE,
-    RECORD,
-    REPLAY_DIR,
     SECRET_NAMESPACE,
     G,
     P,
@@ -72,12 +71,7 @@ OTHER_SUBSCRIPTION = "00000000-0000-0000-0000-0000000000ff"
 
 async def record(stack: Stack, scenario: str, workflow_ids: dict[str, str]) -> None:
     """Write the named workflows' histories for the replay test (only when asked to)."""
-    if not RECORD:
-        return
-    REPLAY_DIR.mkdir(exist_ok=True)
-    for kind, workflow_id in workflow_ids.items():
-        history = await stack.client.get_workflow_handle(workflow_id).fetch_history()
-        (REPLAY_DIR / f"{scenario}.{kind}.json").write_text(history.to_json())
+    await histories.record(stack.client, scenario, workflow_ids)
 
 
 def config_id(sgc: SgcRef) -> str:
@@ -455,10 +449,10 @@ async def test_one_life_as_kubectl_describe_shows_it(
 
     # Visible to operators: the configuration is found by phase, name and pool.
     query = (
-        f"{resource_names.SEARCH_ATTRIBUTE_PHASE} = 'Ready' AND "
-        f"{resource_names.SEARCH_ATTRIBUTE_NAME} = 'lifecycle' AND "
-        f"{resource_names.SEARCH_ATTRIBUTE_NAMESPACE} = '{NAMESPACE}' AND "
-        f"{resource_names.SEARCH_ATTRIBUTE_POOL} = '{stack.vmss_pool.vmss_name}'"
+        f"{search_attributes.PHASE.name} = 'Ready' AND "
+        f"{search_attributes.NAME.name} = 'lifecycle' AND "
+        f"{search_attributes.NAMESPACE.name} = '{NAMESPACE}' AND "
+        f"{search_attributes.POOL.name} = '{stack.vmss_pool.vmss_name}'"
     )
 
     async def listed() -> bool:
@@ -477,12 +471,12 @@ async def test_one_life_as_kubectl_describe_shows_it(
     assert warnings and "needs a /31 prefix" in warnings[0]
 
     async def listed_degraded() -> bool:
-        query = f"{resource_names.SEARCH_ATTRIBUTE_PHASE} = 'Degraded'"
+        query = f"{search_attributes.PHASE.name} = 'Degraded'"
         return config_id(sgc) in [w.id async for w in stack.client.list_workflows(query)]
 
     await wait_for(listed_degraded, timeout=30, what="the workflow listed as Degraded")
     described = await stack.handle(sgc).describe()
-    assert described.search_attributes[resource_names.SEARCH_ATTRIBUTE_PHASE] == ["Degraded"]
+    assert described.search_attributes[search_attributes.PHASE.name] == ["Degraded"]
     # The Web UI's Current Details say what the workflow waits for now.
     metadata = await stack.handle(sgc).query(
         "__temporal_workflow_metadata", result_type=WorkflowMetadata

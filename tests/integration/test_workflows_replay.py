@@ -1,6 +1,6 @@
-"""Recorded histories (tests/replay/, written by test_workflows.py with
-EGRESSGW_RECORD_HISTORIES=1) replay against the current workflow code, and a changed workflow
-fails replay: the negative control proves the gate can fail."""
+"""Recorded histories (tests/replay/: each release's, and the unreleased code's in next/; see
+tests/fixtures/histories.py) replay against the current workflow code, and a changed workflow
+fails replay: the negative controls prove the gate can fail."""
 
 from __future__ import annotations
 
@@ -9,34 +9,32 @@ from pathlib import Path
 
 import pytest
 from temporalio import workflow
-from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from contracts.activity_io import RESOLVE_GATEWAY_POOL
 from contracts.workflow_io import GATEWAY_CONFIG_WORKFLOW, GatewayConfigInput
+from tests.fixtures.histories import baseline, load, recorded_histories
 from workflows import gateway_config_decisions
 from workflows.gateway_pool import GatewayPoolWorkflow
 from workflows.load_balancer import LoadBalancerWorkflow
-from workflows.registry import WORKFLOWS
+from workflows.registry import WORKFLOWS, workflow_runner
 
-REPLAY_DIR = Path(__file__).resolve().parents[1] / "replay"
-HISTORIES = sorted(REPLAY_DIR.glob("*.json"))
-
-
-def load(path: Path) -> WorkflowHistory:
-    # The file name stands in for the workflow ID, which the JSON does not carry.
-    return WorkflowHistory.from_json(path.stem, path.read_text())
+HISTORIES = recorded_histories()
+BASELINE = baseline("public_vmss_ready.config")
 
 
-def test_histories_are_recorded_for_each_workflow() -> None:
-    kinds = {path.stem.rsplit(".", 1)[-1] for path in HISTORIES}
-    assert kinds == {"config", "lb", "pool"}
+def test_histories_are_recorded_for_each_workflow_by_every_release() -> None:
+    releases = {path.parent.name for path in HISTORIES}
+    assert "v0.1.0" in releases
+    for release in releases:
+        kinds = {p.stem.rsplit(".", 1)[-1] for p in HISTORIES if p.parent.name == release}
+        assert kinds == {"config", "lb", "pool"}, release
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+@pytest.mark.parametrize("path", HISTORIES, ids=[f"{p.parent.name}/{p.stem}" for p in HISTORIES])
 async def test_recorded_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=list(WORKFLOWS))
+    replayer = Replayer(workflows=list(WORKFLOWS), workflow_runner=workflow_runner())
     await replayer.replay_workflow(load(path))
 
 
@@ -56,7 +54,7 @@ class ReorderedGatewayConfigWorkflow:
 
 
 async def test_a_reordered_workflow_fails_replay() -> None:
-    history = load(REPLAY_DIR / "public_vmss_ready.config.json")
+    history = load(BASELINE)
     replayer = Replayer(
         workflows=[ReorderedGatewayConfigWorkflow, LoadBalancerWorkflow, GatewayPoolWorkflow]
     )
@@ -76,7 +74,7 @@ async def test_a_changed_decision_fails_replay(
             gateway_config_decisions, "prefix_capacity_error", lambda delivery, pool: "too small"
         )
     replayer = Replayer(workflows=list(WORKFLOWS), workflow_runner=UnsandboxedWorkflowRunner())
-    history = load(REPLAY_DIR / "public_vmss_ready.config.json")
+    history = load(BASELINE)
     if changed:
         with pytest.raises(NondeterminismError):
             await replayer.replay_workflow(history)

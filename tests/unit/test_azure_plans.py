@@ -29,7 +29,7 @@ from activities.azure.pool_resolution import (
     pool_from_nodepool,
 )
 from contracts import resource_names
-from contracts.activity_io import LoadBalancerRule
+from contracts.activity_io import LoadBalancerRule, ResourceChange
 from contracts.azure_state import PoolKind
 
 SUB = "9e2f1a3c-4b5d-4e6f-8a7b-1c2d3e4f5a6b"
@@ -130,9 +130,10 @@ def test_a_rule_that_drifted_is_replaced_and_unwanted_ones_are_dropped() -> None
     assert rules_by_name(plan.body)[uid(1)]["enableFloatingIP"] is True
     assert set(rules_by_name(plan.body)) == {uid(1)}
     assert [p["name"] for p in plan.body["properties"]["probes"]] == [uid(1)]
-    assert f"replaced rule {uid(1)}" in plan.changes
-    assert f"removed rule {uid(2)} (port 6001)" in plan.changes
-    assert f"removed probe {uid(2)}" in plan.changes
+    # Each change names the configuration it belongs to, for that configuration's drift event.
+    assert ResourceChange(f"replaced rule {uid(1)}", uid(1)) in plan.changes
+    assert ResourceChange(f"removed rule {uid(2)} (port 6001)", uid(2)) in plan.changes
+    assert ResourceChange(f"removed probe {uid(2)}", uid(2)) in plan.changes
 
 
 def test_other_rules_on_a_shared_load_balancer_are_kept_and_their_ports_avoided() -> None:
@@ -159,11 +160,12 @@ def test_unused_frontends_and_pools_go_and_an_empty_load_balancer_is_deleted() -
     assert plan.body is not None
     assert [f["name"] for f in plan.body["properties"]["frontendIPConfigurations"]] == [POOL_B]
     assert [p["name"] for p in plan.body["properties"]["backendAddressPools"]] == [POOL_B]
-    assert f"removed frontend {POOL_A}" in plan.changes
-    assert f"removed backend pool {POOL_A}" in plan.changes
+    # Frontends and backend pools are shared: no configuration owns their changes.
+    assert ResourceChange(f"removed frontend {POOL_A}") in plan.changes
+    assert ResourceChange(f"removed backend pool {POOL_A}") in plan.changes
     empty = plan_load_balancer(current, TARGET, [])
     assert empty.action is LoadBalancerAction.DELETE
-    assert empty.changes[-1] == "deleted load balancer ilb"
+    assert empty.changes[-1] == ResourceChange("deleted load balancer ilb")
 
 
 def test_a_load_balancer_with_other_items_is_not_deleted() -> None:
@@ -181,7 +183,7 @@ def test_a_failed_load_balancer_is_written_again() -> None:
     current["properties"]["provisioningState"] = "Failed"
     plan = plan_load_balancer(current, TARGET, [rule(1)])
     assert plan.action is LoadBalancerAction.PUT
-    assert plan.changes == ("re-applied load balancer ilb (it was Failed)",)
+    assert plan.changes == (ResourceChange("re-applied load balancer ilb (it was Failed)"),)
 
 
 def test_a_full_port_range_is_a_plan_error() -> None:
@@ -247,8 +249,8 @@ def test_ours_not_wanted_are_removed_with_the_backend_pool_and_others_stay() -> 
     assert names(plan.ip_configurations) == ["ipconfig1", "someone-else"]
     assert plan.ip_configurations[0]["properties"]["loadBalancerBackendAddressPools"] == []
     assert plan.changes == (
-        "removed ipConfig egressgateway-a",
-        "removed backend pool pool-a from the primary ipConfig",
+        ResourceChange("removed ipConfig egressgateway-a", "a"),
+        ResourceChange("removed backend pool pool-a from the primary ipConfig"),
     )
 
 
@@ -271,7 +273,10 @@ def test_a_differing_ip_config_is_replaced_and_keeps_its_private_ip() -> None:
     replaced = plan.ip_configurations[1]["properties"]
     assert "publicIPAddress" not in replaced
     assert replaced["privateIPAddress"] == "10.224.0.9"
-    assert "replaced ipConfig egressgateway-a (its public IP differed)" in plan.changes
+    assert (
+        ResourceChange("replaced ipConfig egressgateway-a (its public IP differed)", "a")
+        in plan.changes
+    )
 
 
 def test_a_nic_without_a_primary_ip_config_is_refused() -> None:

@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from contracts import resource_names as rn
+from contracts import search_attributes
 
 SUB = "9e2f1a3c-4b5d-4e6f-8a7b-1c2d3e4f5a6b"
 
@@ -96,10 +97,11 @@ def test_non_node_task_queues_are_refused(bad: str) -> None:
 
 
 def test_search_attributes_are_keywords_for_the_dev_server_flag() -> None:
-    flags = [f"{name}={kind}" for name, kind in rn.SEARCH_ATTRIBUTES]
+    registrations = search_attributes.registrations()
+    flags = [f"{name}={kind}" for name, kind in registrations]
     assert "EgressgwNamespace=Keyword" in flags
     assert "EgressgwPhase=Keyword" in flags
-    assert len({name for name, _ in rn.SEARCH_ATTRIBUTES}) == len(rn.SEARCH_ATTRIBUTES)
+    assert len({name for name, _ in registrations}) == len(search_attributes.ALL)
 
 
 # --- Azure names ---------------------------------------------------------------------------------

@@ -11,10 +11,11 @@ from contracts.activity_io import GatewayKey, SgcRef
 from contracts.azure_state import GatewayPool, NodeAddress, PoolKind
 from contracts.conditions import ConditionStatus
 from contracts.gateway_config import GatewayVmssProfile, StaticGatewayConfigurationSpec
-from contracts.workflow_io import AppliedConfiguration, SpecDelivery
+from contracts.workflow_io import AppliedConfiguration, NodeProblem, SpecDelivery
 from watchers.list_watch import WatchEvent
 from watchers.pod_endpoint_watcher import peer_changes
 from workflows import gateway_config_decisions as decide
+from workflows import gateway_config_status as render
 from workflows import node_decisions as nodes
 from workflows.gateway_config_decisions import Phase, TeardownStep
 
@@ -33,7 +34,7 @@ DELIVERY = SpecDelivery(
 )
 
 
-def provisioned(*problems: str) -> decide.Provisioned:
+def provisioned(*problems: NodeProblem) -> decide.Provisioned:
     return decide.Provisioned(
         key=KEY,
         pool=POOL,
@@ -77,12 +78,14 @@ def test_stale_gateways_are_those_on_departed_nodes_or_with_another_port_or_addr
 
 
 def test_problems_of_unchecked_nodes_are_kept_and_departed_nodes_dropped() -> None:
-    previous = ("node-a: no agent", "node-b: boom", "node-gone: no agent")
+    no_agent = NodeProblem("node-a", "no agent")
+    previous = (no_agent, NodeProblem("node-b", "boom"), NodeProblem("node-gone", "no agent"))
     merged = nodes.merge_problems(
         previous, checked=["node-b"], found=[], nodes=["node-a", "node-b"]
     )
-    assert merged == ("node-a: no agent",)
-    assert nodes.merge_problems((), ["node-a"], ["node-a: x"], ["node-a"]) == ("node-a: x",)
+    assert merged == (no_agent,)
+    found = NodeProblem("node-a", "x")
+    assert nodes.merge_problems((), ["node-a"], [found], ["node-a"]) == (found,)
 
 
 def test_degraded_retries_back_off_to_eight_intervals() -> None:
@@ -91,24 +94,28 @@ def test_degraded_retries_back_off_to_eight_intervals() -> None:
 
 
 def test_one_dead_node_keeps_ready_true_and_names_the_node_in_degraded() -> None:
-    update = decide.ready_status(DELIVERY, provisioned("node-b: no agent picked up the work"))
+    update = render.ready_status(
+        DELIVERY, provisioned(NodeProblem("node-b", "no agent picked up the work"))
+    )
 
-    assert decide.provisioned_phase(provisioned("node-b: x")) == Phase.DEGRADED
+    assert decide.provisioned_phase(provisioned(NodeProblem("node-b", "x"))) == Phase.DEGRADED
     assert condition(update, kube_names.CONDITION_READY)[0] == ConditionStatus.TRUE
     status, reason, message = condition(update, kube_names.CONDITION_DEGRADED)
     assert status == ConditionStatus.TRUE
     assert reason == kube_names.REASON_GATEWAY_NODES_NOT_READY
-    assert "node-b" in message and "1 of 2" in message
+    assert "node-b: no agent picked up the work" in message and "1 of 2" in message
 
 
 def test_no_node_serving_is_not_ready() -> None:
-    update = decide.ready_status(DELIVERY, provisioned("node-a: x", "node-b: y"))
+    update = render.ready_status(
+        DELIVERY, provisioned(NodeProblem("node-a", "x"), NodeProblem("node-b", "y"))
+    )
     assert condition(update, kube_names.CONDITION_READY)[0] == ConditionStatus.FALSE
     assert "2 of 2" in condition(update, kube_names.CONDITION_READY)[2]
 
 
 def test_all_nodes_serving_is_ready_and_not_degraded() -> None:
-    update = decide.ready_status(DELIVERY, provisioned())
+    update = render.ready_status(DELIVERY, provisioned())
     assert decide.provisioned_phase(provisioned()) == Phase.READY
     assert condition(update, kube_names.CONDITION_DEGRADED)[0] == ConditionStatus.FALSE
 

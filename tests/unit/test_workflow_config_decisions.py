@@ -6,12 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from contracts import kube_names
-from contracts.activity_io import GatewayKey, SgcRef
-from contracts.azure_state import GatewayPool, NodeAddress, PoolKind, PublicPrefix
-from contracts.conditions import ConditionStatus
+from contracts.activity_io import SgcRef
+from contracts.azure_state import GatewayPool, PoolKind
 from contracts.gateway_config import GatewayVmssProfile, StaticGatewayConfigurationSpec
-from contracts.spec_validation import validate_spec
 from contracts.workflow_io import AppliedConfiguration, ConfigurationStatus, SpecDelivery
 from workflows import gateway_config_decisions as decide
 from workflows.gateway_config_decisions import Phase, PrefixKind, TeardownStep
@@ -169,108 +166,3 @@ def test_without_step_resumes_teardown_and_restores_on_compensation() -> None:
     before = applied(pool=pool("old"))
     restored = decide.without_step(record, TeardownStep.REMOVE_IP_CONFIG, restore=before)
     assert restored.pool == pool("old")
-
-
-# --- Status, conditions, events ------------------------------------------------------------------
-
-
-def conditions_by_type(update: object) -> dict[str, tuple[ConditionStatus, str, str]]:
-    return {c.type: (c.status, c.reason, c.message) for c in update.conditions}  # type: ignore[attr-defined]
-
-
-def test_invalid_spec_status_names_the_field() -> None:
-    bad = delivery(2, gateway_nodepool_name="pool")  # both a nodepool and a VMSS profile
-    errors = validate_spec(bad.spec)
-    update = decide.invalid_status(bad, errors)
-    conditions = conditions_by_type(update)
-    degraded = conditions[kube_names.CONDITION_DEGRADED]
-    assert degraded[0] is ConditionStatus.TRUE
-    assert degraded[1] == kube_names.REASON_INVALID_SPEC
-    assert "spec: exactly one of spec.gatewayNodepoolName" in degraded[2]
-    assert conditions[kube_names.CONDITION_READY][0] is ConditionStatus.FALSE
-    assert update.observed_generation == 2
-
-
-def provisioned(prefix: PublicPrefix | None) -> decide.Provisioned:
-    nodes = (
-        NodeAddress("node-b", "10.224.0.5", "10.224.0.10"),
-        NodeAddress("node-a", "10.224.0.4", "10.224.0.9"),
-    )
-    key = GatewayKey("cHVibGlj", f"sgw-{UID}", "kube-system")
-    return decide.Provisioned(key, pool(), "10.225.0.4", 6000, prefix, nodes)
-
-
-def test_ready_status_public_mode() -> None:
-    prefix = PublicPrefix("/id", "egressgateway-x", "20.1.2.0/31", 31, managed=True)
-    update = decide.ready_status(delivery(3), provisioned(prefix))
-    assert update.egress_ip_prefix == "20.1.2.0/31"
-    assert (update.server_ip, update.server_port) == ("10.225.0.4", 6000)
-    assert update.key is not None and update.key.secret_name == f"sgw-{UID}"
-    conditions = conditions_by_type(update)
-    assert conditions[kube_names.CONDITION_READY][:2] == (
-        ConditionStatus.TRUE,
-        kube_names.REASON_PROVISIONED,
-    )
-    assert conditions[kube_names.CONDITION_DEGRADED][0] is ConditionStatus.FALSE
-
-
-def test_ready_status_private_mode_lists_secondary_ips_in_order() -> None:
-    update = decide.ready_status(delivery(), provisioned(None))
-    assert update.egress_ip_prefix == "10.224.0.9,10.224.0.10"
-
-
-def test_failure_message_keeps_azures_words() -> None:
-    causes = ["Activity task failed", "AzureInvalidParameter: (InvalidParameter) Bad prefix length"]
-    message = decide.failure_message("load balancer rule ‖ public IP prefix", causes)
-    assert message == (
-        "load balancer rule ‖ public IP prefix failed:"
-        " AzureInvalidParameter: (InvalidParameter) Bad prefix length"
-    )
-    update = decide.failed_status(delivery(), message)
-    assert conditions_by_type(update)[kube_names.CONDITION_DEGRADED] == (
-        ConditionStatus.TRUE,
-        kube_names.REASON_AZURE_ERROR,
-        message,
-    )
-
-
-def test_cancellation_message_names_the_step() -> None:
-    text = decide.cancelled_message("ipConfig on gateway pool vmss")
-    assert text.startswith("provisioning was cancelled during ipConfig on gateway pool vmss")
-
-
-OWN_UID = "0b0e6f5c-3c0a-4a53-9a7e-2f4ad3b1c0de"
-OTHER_UID = "7d1c2b3a-9e8f-4d6c-8b5a-1f2e3d4c5b6a"
-
-
-def test_drift_event_only_when_something_changed() -> None:
-    assert decide.drift_event_message((), OWN_UID) is None
-    assert decide.drift_event_message(("", ""), OWN_UID) is None
-    text = decide.drift_event_message(
-        ("added ipConfig x to instance 1", "added ipConfig x to instance 1"), OWN_UID
-    )
-    assert text == "repaired drift: added ipConfig x to instance 1"
-
-
-def test_drift_event_leaves_out_other_configurations_changes_of_the_same_batch() -> None:
-    changes = (
-        f"added rule {OTHER_UID} on port 6001",
-        f"added probe {OTHER_UID}",
-        f"added ipConfig egressgateway-{OTHER_UID}",
-        f"added ipConfig egressgateway-{OWN_UID}",
-        f"replaced probe {OWN_UID.upper()}",
-        "added backend pool 5f0c1d2e-aaaa-bbbb-cccc-0123456789ab to the primary ipConfig",
-    )
-    text = decide.drift_event_message(changes, OWN_UID)
-    assert text is not None
-    assert OTHER_UID not in text
-    assert f"added ipConfig egressgateway-{OWN_UID}" in text
-    assert f"replaced probe {OWN_UID.upper()}" in text
-    assert "added backend pool" in text  # shared by every configuration on the pool
-    assert decide.drift_event_message(changes[:3], OWN_UID) is None
-
-
-def test_current_details_show_object_generation_and_step() -> None:
-    text = decide.current_details(Phase.PROVISIONING, delivery(4), "ipConfig on gateway pool vmss")
-    assert "team-a/egress" in text and "generation 4" in text and "ipConfig on gateway pool" in text
-    assert "waiting" in decide.current_details(Phase.PENDING, None, "")

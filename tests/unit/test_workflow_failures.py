@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio.exceptions import ApplicationError
 
-from workflows import gateway_config_decisions as decide
+from workflows import gateway_config_status as render
 from workflows.failures import failure_causes
 
 
@@ -29,7 +29,7 @@ def test_causes_are_listed_outermost_first() -> None:
 
 
 def test_the_user_reads_azures_message_not_the_wrapper() -> None:
-    message = decide.failure_message("public IP prefix", failure_causes(chained()))
+    message = render.failure_message("public IP prefix", failure_causes(chained()))
     assert message == (
         "public IP prefix failed:"
         " (PublicIPPrefixLengthMismatch) The prefix has length 30, the pool needs 31"

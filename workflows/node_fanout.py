@@ -1,0 +1,109 @@
+"""Running one node activity on every gateway node at once, each on its node's task queue
+(egressgw-node-<name>), and telling which nodes did their part and which did not, and why.
+
+A node whose agent is missing (the schedule-to-start timeout) or fails is one NodeFailed among
+the outcomes; the others' results stand. Cancellation is never swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from temporalio.exceptions import ActivityError, TimeoutType
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+from contracts import resource_names
+from contracts.node_io import NodeGateway
+from contracts.workflow_io import NodeProblem
+from workflows import activity_calls
+from workflows.activity_calls import ActivityOptions
+from workflows.failures import failure_causes
+
+Arg = TypeVar("Arg")
+Result = TypeVar("Result")
+
+NO_AGENT = "no agent picked up the work (is egressgw agent running on the node?)"
+
+
+@dataclass(frozen=True)
+class NodeCall(Generic[Arg]):
+    """One gateway's activity input, its deterministic activity ID and its summary."""
+
+    arg: Arg
+    activity_id: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class NodeDone(Generic[Result]):
+    gateway: NodeGateway
+    result: Result
+
+
+@dataclass(frozen=True)
+class NodeFailed:
+    gateway: NodeGateway
+    reason: str  # in words, for the status
+
+    @property
+    def problem(self) -> NodeProblem:
+        return NodeProblem(self.gateway.node_name, self.reason)
+
+
+async def on_every_node(
+    activity: Callable[[Arg], Awaitable[Result]],
+    gateways: Sequence[NodeGateway],
+    call: Callable[[NodeGateway], NodeCall[Arg]],
+    options: ActivityOptions,
+) -> list[NodeDone[Result] | NodeFailed]:
+    """Run `activity` for every gateway, on the gateway's node; one outcome per gateway, in
+    order."""
+    calls = [call(g) for g in gateways]
+    results = await asyncio.gather(
+        *(
+            activity_calls.execute(
+                activity,
+                c.arg,
+                options,
+                activity_id=c.activity_id,
+                summary=c.summary,
+                task_queue=resource_names.node_task_queue(g.node_name),
+            )
+            for g, c in zip(gateways, calls, strict=True)
+        ),
+        return_exceptions=True,
+    )
+    outcomes: list[NodeDone[Result] | NodeFailed] = []
+    for gateway, result in zip(gateways, results, strict=True):
+        if isinstance(result, asyncio.CancelledError):
+            raise result
+        if isinstance(result, BaseException):
+            outcomes.append(NodeFailed(gateway, _failure_reason(result)))
+        else:
+            outcomes.append(NodeDone(gateway, result))
+    return outcomes
+
+
+def failures(outcomes: Sequence[NodeDone[Result] | NodeFailed]) -> list[NodeFailed]:
+    return [o for o in outcomes if isinstance(o, NodeFailed)]
+
+
+def problems(outcomes: Sequence[NodeDone[Result] | NodeFailed]) -> tuple[NodeProblem, ...]:
+    return tuple(f.problem for f in failures(outcomes))
+
+
+def results(outcomes: Sequence[NodeDone[Result] | NodeFailed]) -> list[Result]:
+    return [o.result for o in outcomes if isinstance(o, NodeDone)]
+
+
+def _failure_reason(error: BaseException) -> str:
+    """Why a node's agent did not do its part, in words for the status."""
+    cause = error.__cause__ if isinstance(error, ActivityError) else None
+    if isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
+        return NO_AGENT
+    if isinstance(error, ActivityError):
+        return failure_causes(error)[-1]
+    return str(error)
