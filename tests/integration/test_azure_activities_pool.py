@@ -254,7 +254,10 @@ async def test_vmss_model_gets_our_ip_configs_once_and_drift_is_repaired(
     pool, configs = await _prepared(pools, network, t, t.vmss_pools[0].pool_name, public=True)
     data = ApplyPoolInput(_scope(t), pool, configs)
     result = await _run(pools.apply_vmss_model, data)
-    assert len([c for c in result.changes if "added ipConfig" in c]) == 2
+    assert len([c for c in result.changes if "added ipConfig" in c.description]) == 2
+    assert {c.owner_uid for c in result.changes if "added ipConfig" in c.description} == {
+        c.owner_uid for c in configs
+    }
     ipcs = {c["name"]: c["properties"] for c in _model_ip_configs(arm_emulator, pool)}
     public = ipcs[configs[0].ip_config_name]
     assert public["primary"] is False

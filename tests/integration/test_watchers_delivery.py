@@ -37,12 +37,13 @@ from contracts.workflow_io import (
 )
 from egressgw.dev.temporal_server import TemporalDevServer
 from sim.kube.server import KubeEmulator
-from watchers.delivery import NAME_KEY, NAMESPACE_KEY
 from watchers.list_watch import WatchEvent, WatchSettings
 from watchers.sgc_watcher import SgcWatcher
 from watchers.supervisor import Watchers
 
 SGC_API = kube_names.GROUP_VERSION
+NAMESPACE_KEY = search_attributes.NAMESPACE
+NAME_KEY = search_attributes.NAME
 POOL_KEY = search_attributes.POOL
 SECRET_NS = "kube-system"
 QUICK = WatchSettings(timeout_seconds=5, backoff_initial=0.05, backoff_max=0.5)
