@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.kube",
+    "tests.fixtures.cluster",
     "tests.fixtures.arm",
     "tests.fixtures.identity",
     "tests.fixtures.temporal",
