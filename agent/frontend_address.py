@@ -77,13 +77,6 @@ def remove_frontend_address(
     return [f"removed {frontend_ip}/32 from {settings.host_interface}"]
 
 
-def remove_all_frontend_addresses(settings: NodeSettings, handles: NetnsHandles) -> list[str]:
-    changes: list[str] = []
-    for address in sorted(frontend_addresses(settings, handles)):
-        changes += remove_frontend_address(address, settings, handles)
-    return changes
-
-
 def remove_address_from_host_interface(
     address: str, settings: NodeSettings, handles: NetnsHandles
 ) -> list[str]:

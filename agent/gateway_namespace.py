@@ -72,7 +72,3 @@ def ensure_gateway_namespace(settings: NodeSettings, handles: NetnsHandles) -> l
     if run_in_netns(name, _enable_forwarding):
         changes.append(f"enabled IPv4 forwarding in {name}")
     return changes
-
-
-def forwarding_enabled(name: str) -> bool:
-    return run_in_netns(name, _read_forwarding) == "1"

@@ -38,13 +38,6 @@ class NetnsHandles:
     def exists(self, name: str) -> bool:
         return name == "" or name in netns.listnetns()
 
-    def forget(self, name: str) -> None:
-        """Close and drop a handle, e.g. after its namespace was removed."""
-        with self._lock:
-            handle = self._handles.pop(name, None)
-        if handle is not None:
-            handle.close()
-
     def close(self) -> None:
         with self._lock:
             handles, self._handles = list(self._handles.values()), {}

@@ -43,11 +43,6 @@ class PodEndpoint:
     metadata: ObjectMeta
     spec: PodEndpointSpec
 
-    @property
-    def gateway_key(self) -> str:
-        """`<namespace>/<sgc name>` of the configuration this pod egresses through."""
-        return f"{self.metadata.namespace}/{self.spec.static_gateway_configuration}"
-
     @classmethod
     def from_object(cls, raw: Mapping[str, Any]) -> PodEndpoint:
         return cls(

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from contracts import resource_names
 from egressgw.azure_cloud import (
     ENVIRONMENT_FILE_VARIABLE,
     KNOWN_CLOUD_NAMES,
@@ -37,7 +38,7 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_CLOUD_CONFIG_PATH = "/etc/kubernetes/kube-egress-gateway/azure.json"
 DEFAULT_USER_AGENT = "kube-egress-gateway-controller"
-DEFAULT_LOAD_BALANCER_NAME = "kubeegressgateway-ilb"
+DEFAULT_LOAD_BALANCER_NAME = resource_names.DEFAULT_LOAD_BALANCER_NAME
 
 # Variables the AKS workload identity webhook injects; azclient lets them override the file.
 ENV_TENANT_ID = "AZURE_TENANT_ID"

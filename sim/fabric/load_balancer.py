@@ -125,7 +125,3 @@ def apply_ruleset(netns: str, text: str) -> None:
     )
     if done.returncode != 0:
         raise LoadBalancerError(f"nft in {netns} refused the ruleset: {done.stderr.strip()}")
-
-
-def remove_ruleset(netns: str) -> None:
-    apply_ruleset(netns, f"table ip {NFT_TABLE} {{}}\ndelete table ip {NFT_TABLE}\n")
