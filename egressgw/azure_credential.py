@@ -32,6 +32,7 @@ from azure.identity.aio import (
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 
+from activities.azure.rate_limit import ArmRateLimitPolicy, arm_rate_limit_policy
 from egressgw.azure_cloud import (
     AZURE_PUBLIC_CLOUD,
     ENVIRONMENT_FILE_VARIABLE,
@@ -236,6 +237,21 @@ class ManagementClients:
         await self.close()
 
 
+def _rate_limit_policy(config: CloudConfig) -> ArmRateLimitPolicy | None:
+    limits = config.rate_limit
+    if not limits.enabled:
+        return None
+    _log.info(
+        "ARM rate limit (cloudProviderRateLimit): reads %g/s with bursts of %d, writes %g/s "
+        "with bursts of %d, for this process",
+        limits.qps,
+        limits.bucket,
+        limits.qps_write,
+        limits.bucket_write,
+    )
+    return arm_rate_limit_policy(limits.qps, limits.bucket, limits.qps_write, limits.bucket_write)
+
+
 def make_management_clients(
     config: CloudConfig,
     arm: ArmCredential,
@@ -249,7 +265,11 @@ def make_management_clients(
     `polling_interval` overrides the SDK's 30 s wait between long-running-operation polls when
     ARM sends no Retry-After (tests and the dev stack pass 0). `retry_total=0` turns the SDK's
     own retries off, so that activities see Azure's 429/5xx and Temporal retries them.
+
+    With `cloudProviderRateLimit: true` both clients share one rate limit policy (its read and
+    write token buckets, activities/azure/rate_limit.py), so the limit holds for the process.
     """
+    rate_limit = _rate_limit_policy(config)
 
     def options() -> dict[str, Any]:
         chosen: dict[str, Any] = {
@@ -265,6 +285,9 @@ def make_management_clients(
             chosen["polling_interval"] = polling_interval
         if retry_total is not None:
             chosen["retry_total"] = retry_total
+        if rate_limit is not None:
+            # After the retry policy, so that every request sent takes a token.
+            chosen["per_retry_policies"] = [rate_limit]
         return chosen
 
     return ManagementClients(
