@@ -1,4 +1,4 @@
-"""The load balancer frontend IP on the node's host interface (upstream-facts §3.2 step 2).
+"""The load balancer frontend IP on the node's host interface (docs/node-agent.md).
 
 Azure's internal load balancer delivers packets addressed to its frontend IP unchanged (floating
 IP), so the node must own `<frontend>/32`. The address carries the label `<interface>:egress`, the
@@ -80,7 +80,7 @@ def remove_frontend_address(
 def remove_address_from_host_interface(
     address: str, settings: NodeSettings, handles: NetnsHandles
 ) -> list[str]:
-    """Upstream step 4: a secondary IP must not sit on the host interface, or the host would
+    """As upstream does: a secondary IP must not sit on the host interface, or the host would
     answer for it instead of routing it into the gateway namespace."""
     changes: list[str] = []
     for found, prefix, _ in _host_addresses(settings, handles):

@@ -1,4 +1,4 @@
-"""SNAT rules in the nat table (upstream-facts §3.2 steps 5 and 6c).
+"""SNAT rules in the nat table, with upstream's chain names (docs/node-agent.md).
 
 Host namespace: POSTROUTING jumps first to EGRESS-GATEWAY-SNAT, which jumps to one chain per
 secondary IP, EGRESS-<a-b-c-d>, accepting packets from that IP, so the node's own MASQUERADE

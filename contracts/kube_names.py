@@ -2,7 +2,8 @@
 secret layout, event and condition vocabulary, and the node-side names of a gateway.
 
 Values that users or the Go implementation see are kept byte-for-byte as upstream has them
-(reference/upstream-facts.md §1.6), so clusters and manifests move between the two unchanged.
+(docs/upstream-compatibility.md lists them), so clusters and manifests move between the two
+unchanged. The names only the pod side needs (CNI plugin and manager, planned) come with that code.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The emulated Azure Standard internal load balancer with floating IP (upstream-facts §2.4).
+"""The emulated Azure Standard internal load balancer with floating IP (the rules and probes
+egressgw creates: docs/upstream-compatibility.md §2.3).
 
 How it forwards: in the router namespace an nftables prerouting rule per load balancing rule
 matches `frontend_ip:port`, hashes the flow's source address and port into one of BUCKETS buckets

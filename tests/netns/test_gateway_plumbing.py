@@ -229,7 +229,7 @@ def test_apply_repairs_half_built_state(node: Node) -> None:
     ip(gw, "addr del 10.1.0.5/32 dev host0")
     ip(gw, "link set host0 down")  # also drops the gateway's routes
     ip(node.host, f"addr del {FRONTEND}/32 dev {host_if}")
-    ip(node.host, f"addr add 10.1.0.5/32 dev {host_if}")  # upstream step 4
+    ip(node.host, f"addr add 10.1.0.5/32 dev {host_if}")  # moved onto host0, as upstream does
     in_ns(gw, 'sh -c "echo 0 > /proc/sys/net/ipv4/ip_forward"')
     in_ns(gw, "iptables -t nat -F EGRESS-GATEWAY-MARK-6000")
     in_ns(gw, "iptables -t nat -A EGRESS-GATEWAY-SNAT-6000 -j ACCEPT")
