@@ -24,7 +24,6 @@ from typing import Any
 
 from agent.gateway_dataplane import (
     AppliedGateway,
-    Dataplane,
     GatewayOwnedElsewhereError,
     owner_problem,
     peer_changes_line,
@@ -290,8 +289,3 @@ def _orphan_lines(plan: OrphanPlan, settings: NodeSettings) -> list[str]:
     if plan.snat_base_chain:
         lines.append("remove chain EGRESS-GATEWAY-SNAT")
     return lines
-
-
-def open_dry_run_dataplane(log_path: Path, settings: NodeSettings | None = None) -> Dataplane:
-    """The dry-run counterpart of gateway_dataplane.open_dataplane."""
-    return DryRunDataplane(log_path, settings)

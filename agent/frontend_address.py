@@ -1,4 +1,4 @@
-"""The load balancer frontend IP on the node's host interface (upstream-facts §3.2 step 2).
+"""The load balancer frontend IP on the node's host interface (docs/node-agent.md).
 
 Azure's internal load balancer delivers packets addressed to its frontend IP unchanged (floating
 IP), so the node must own `<frontend>/32`. The address carries the label `<interface>:egress`, the
@@ -77,17 +77,10 @@ def remove_frontend_address(
     return [f"removed {frontend_ip}/32 from {settings.host_interface}"]
 
 
-def remove_all_frontend_addresses(settings: NodeSettings, handles: NetnsHandles) -> list[str]:
-    changes: list[str] = []
-    for address in sorted(frontend_addresses(settings, handles)):
-        changes += remove_frontend_address(address, settings, handles)
-    return changes
-
-
 def remove_address_from_host_interface(
     address: str, settings: NodeSettings, handles: NetnsHandles
 ) -> list[str]:
-    """Upstream step 4: a secondary IP must not sit on the host interface, or the host would
+    """As upstream does: a secondary IP must not sit on the host interface, or the host would
     answer for it instead of routing it into the gateway namespace."""
     changes: list[str] = []
     for found, prefix, _ in _host_addresses(settings, handles):

@@ -1,7 +1,7 @@
 """The gateway network namespace itself: present, loopback up, IPv4 forwarding on.
 
 Upstream relies on the kernel's defaults for forwarding inside the namespace; a fresh namespace
-may start with forwarding off, so it is switched on explicitly (upstream-facts §3.2).
+may start with forwarding off, so it is switched on explicitly (docs/upstream-compatibility.md §3).
 
 The agent's "host" namespace is the namespace of the thread that calls these functions (the
 agent runs node operations in one worker thread; tests and the dev stack make that thread enter
@@ -72,7 +72,3 @@ def ensure_gateway_namespace(settings: NodeSettings, handles: NetnsHandles) -> l
     if run_in_netns(name, _enable_forwarding):
         changes.append(f"enabled IPv4 forwarding in {name}")
     return changes
-
-
-def forwarding_enabled(name: str) -> bool:
-    return run_in_netns(name, _read_forwarding) == "1"

@@ -1,5 +1,6 @@
-"""Everything a configuration needs on a gateway node besides its WireGuard interface, in
-upstream's order (upstream-facts §3.2 steps 2, 4, 5, 6b, 6c), its removal, and orphan removal.
+"""Everything a configuration needs on a gateway node besides its WireGuard interface, in the
+order docs/node-agent.md describes ("What one configuration looks like on a node"), its removal,
+and orphan removal.
 
 All calls are synchronous and act on the calling thread's namespace as the host namespace
 (see agent/gateway_namespace.py).

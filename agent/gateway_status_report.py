@@ -1,5 +1,5 @@
 """This node's GatewayStatus: what the agent has ready, for `kubectl get gatewaystatus <node>`
-(upstream-facts.md §1.4, §3.2 step 7, §3.3).
+(docs/upstream-compatibility.md §1.4).
 
 The agent records gateways and peers in memory as it applies them; `flush` writes the object
 when that content changed. The spec is rebuilt from the current state on every flush, so it holds

@@ -1,5 +1,5 @@
 """The veth between the host and the gateway namespace, and the addresses and routes each
-configuration needs on it (upstream-facts §3.2 steps 4 and 6b).
+configuration needs on it, named as upstream names them (docs/upstream-compatibility.md §3).
 
 `host-gateway` stays in the host namespace, its peer `host0` lives in the gateway namespace. A
 configuration's secondary IP sits on host0 as /32 and the host routes it to host-gateway; inside

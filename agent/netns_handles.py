@@ -1,7 +1,7 @@
 """One open netlink handle per network namespace.
 
 pyroute2 forks a helper to enter a namespace, which costs milliseconds per open; a reused handle
-costs a fraction of one per operation (reference/stand-in-notes.md §4), so the agent keeps them.
+costs a fraction of one per operation, so the agent keeps them.
 Namespace names are those under /var/run/netns; "" is the agent's own (host) namespace.
 """
 
@@ -37,13 +37,6 @@ class NetnsHandles:
 
     def exists(self, name: str) -> bool:
         return name == "" or name in netns.listnetns()
-
-    def forget(self, name: str) -> None:
-        """Close and drop a handle, e.g. after its namespace was removed."""
-        with self._lock:
-            handle = self._handles.pop(name, None)
-        if handle is not None:
-            handle.close()
 
     def close(self) -> None:
         with self._lock:

@@ -93,25 +93,6 @@ def plan_peers(current: CurrentPeers, wanted: Sequence[PeerSpec]) -> PeerPlan:
     return PeerPlan(add=add, remove=remove, update=update)
 
 
-def plan_additions(current: CurrentPeers, extra: Sequence[PeerSpec]) -> PeerPlan:
-    """Add or correct `extra`, leaving other peers alone, except one that holds an extra peer's
-    pod IP under another key: the IP was reused by a new pod, so the old peer goes."""
-    want = unique_peers(extra)
-    taken = {peer.allowed_network for peer in want.values()}
-    add = tuple(peer for key, peer in want.items() if key not in current)
-    update = tuple(
-        peer
-        for key, peer in want.items()
-        if key in current and current[key] != frozenset({peer.allowed_network})
-    )
-    remove = tuple(key for key, nets in current.items() if key not in want and nets & taken)
-    return PeerPlan(add=add, remove=remove, update=update)
-
-
-def plan_removals(current: CurrentPeers, public_keys: Iterable[bytes]) -> PeerPlan:
-    return PeerPlan(remove=tuple(dict.fromkeys(key for key in public_keys if key in current)))
-
-
 def peers_after(current: CurrentPeers, plan: PeerPlan) -> dict[bytes, frozenset[str]]:
     gone = set(plan.remove)
     after = {key: nets for key, nets in current.items() if key not in gone}

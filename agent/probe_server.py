@@ -1,5 +1,5 @@
 """The load balancer's health probe: `GET /gw/<sgc uid>` answers 200 while that configuration's
-gateway is active on this node, 503 otherwise (upstream-facts.md §3.4).
+gateway is active on this node, 503 otherwise (docs/upstream-compatibility.md §3).
 
 The internal load balancer sends a configuration's traffic only to nodes whose probe answers 200,
 so stopping drains first: every probe answers 503 for `drain_seconds`, long enough for the load

@@ -1,4 +1,4 @@
-"""SNAT rules in the nat table (upstream-facts §3.2 steps 5 and 6c).
+"""SNAT rules in the nat table, with upstream's chain names (docs/node-agent.md).
 
 Host namespace: POSTROUTING jumps first to EGRESS-GATEWAY-SNAT, which jumps to one chain per
 secondary IP, EGRESS-<a-b-c-d>, accepting packets from that IP, so the node's own MASQUERADE
@@ -287,13 +287,6 @@ def remove_host_snat(secondary_ip: str, rules: NatRules) -> list[str]:
     return rules.apply(plan_remove(rules.read(), [host_ip_chain(secondary_ip)]))
 
 
-def remove_all_host_snat(rules: NatRules) -> list[str]:
-    """Upstream cleanUp() with no active gateway: every per-IP chain and the base chain."""
-    table = rules.read()
-    ours = [name for name in table.chains if ip_of_host_chain(name) is not None]
-    return rules.apply(plan_remove(table, [*ours, SNAT_BASE_CHAIN]))
-
-
 def host_snat_ips(table: NatTable) -> frozenset[str]:
     return frozenset(ip for ip in map(ip_of_host_chain, table.chains) if ip is not None)
 
@@ -304,12 +297,6 @@ def ensure_gateway_snat(port: int, secondary_ip: str, rules: NatRules) -> list[s
 
 def remove_gateway_snat(port: int, rules: NatRules) -> list[str]:
     return rules.apply(plan_remove(rules.read(), [mark_chain(port), snat_chain(port)]))
-
-
-def remove_all_gateway_snat(rules: NatRules) -> list[str]:
-    table = rules.read()
-    ours = [name for name in table.chains if port_of_gateway_chain(name) is not None]
-    return rules.apply(plan_remove(table, ours))
 
 
 def gateway_snat_ports(table: NatTable) -> frozenset[int]:

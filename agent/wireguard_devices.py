@@ -35,9 +35,7 @@ from agent.peer_plan import (
     PeerPlan,
     PeerSpec,
     peers_after,
-    plan_additions,
     plan_peers,
-    plan_removals,
     plan_routes,
     specs_of,
 )
@@ -76,8 +74,6 @@ class WireguardDevices(Protocol):
         self, name: str, *, owner: str, listen_port: int, private_key: bytes
     ) -> list[str]: ...
     def sync_peers(self, name: str, peers: Sequence[PeerSpec]) -> PeerChanges: ...
-    def add_peers(self, name: str, peers: Sequence[PeerSpec]) -> PeerChanges: ...
-    def remove_peers(self, name: str, public_keys: Sequence[bytes]) -> PeerChanges: ...
     def peers(self, name: str) -> list[PeerSpec]: ...
     def peer_sessions(self, name: str) -> list[PeerSession]: ...
     def start_handshake(self, name: str, public_key: bytes, endpoint: str) -> None: ...
@@ -258,15 +254,6 @@ class _GatewayWireguard:
     def sync_peers(self, name: str, peers: Sequence[PeerSpec]) -> PeerChanges:
         link, birth, state = self._device(name)
         return self._apply(name, birth, link, state.peers, plan_peers(state.peers, peers))
-
-    def add_peers(self, name: str, peers: Sequence[PeerSpec]) -> PeerChanges:
-        link, birth, state = self._device(name)
-        return self._apply(name, birth, link, state.peers, plan_additions(state.peers, peers))
-
-    def remove_peers(self, name: str, public_keys: Sequence[bytes]) -> PeerChanges:
-        link, birth, state = self._device(name)
-        plan = plan_removals(state.peers, public_keys)
-        return self._apply(name, birth, link, state.peers, plan)
 
     def peers(self, name: str) -> list[PeerSpec]:
         _link, _birth, state = self._device(name)

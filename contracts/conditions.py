@@ -65,10 +65,6 @@ def format_kube_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_kube_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def find_condition(conditions: Iterable[Condition], condition_type: str) -> Condition | None:
     return next((c for c in conditions if c.type == condition_type), None)
 

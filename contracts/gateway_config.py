@@ -1,6 +1,6 @@
 """StaticGatewayConfiguration (SGC): the user-facing object, field for field as upstream has it
-(reference/upstream-facts.md §1.1), plus the conditions and observedGeneration this project adds
-to its status."""
+(docs/upstream-compatibility.md §1.2, §1.3), plus the conditions and observedGeneration this
+project adds to its status."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """GatewayStatus: one per gateway node, listing what that node has ready; a debugging aid for
-users (`kubectl get gatewaystatus <node> -o yaml`), as upstream has it (upstream-facts.md §1.4)."""
+users (`kubectl get gatewaystatus <node> -o yaml`), as upstream has it
+(docs/upstream-compatibility.md §1.4)."""
 
 from __future__ import annotations
 

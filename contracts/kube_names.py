@@ -2,7 +2,8 @@
 secret layout, event and condition vocabulary, and the node-side names of a gateway.
 
 Values that users or the Go implementation see are kept byte-for-byte as upstream has them
-(reference/upstream-facts.md §1.6), so clusters and manifests move between the two unchanged.
+(docs/upstream-compatibility.md lists them), so clusters and manifests move between the two
+unchanged. The names only the pod side needs (CNI plugin and manager, planned) come with that code.
 """
 
 from __future__ import annotations
@@ -28,10 +29,7 @@ GATEWAY_STATUS_KIND: Final = "GatewayStatus"
 GATEWAY_STATUS_PLURAL: Final = "gatewaystatuses"
 GATEWAY_STATUS_SINGULAR: Final = "gatewaystatus"
 
-# --- Pods and nodes ------------------------------------------------------------------------------
-
-# A pod opts in by naming an SGC of its own namespace here.
-SGC_POD_ANNOTATION: Final = "kubernetes.azure.com/static-gateway-configuration"
+# --- Nodes ---------------------------------------------------------------------------------------
 
 # Gateway nodes: the install guide tells users to label and taint them with this key.
 GATEWAY_NODE_LABEL: Final = "kubeegressgateway.azure.com/mode"
@@ -44,9 +42,6 @@ GATEWAY_NODE_TAINT_EFFECT: Final = "NoSchedule"
 AKS_AGENT_POOL_LABEL: Final = "kubernetes.azure.com/agentpool"
 AKS_MODE_LABEL: Final = "kubernetes.azure.com/mode"
 AKS_MODE_GATEWAY: Final = "gateway"
-
-# Applied to regular nodes until the CNI manager has installed its configuration.
-CNI_NOT_READY_TAINT_KEY: Final = "egressgateway.kubernetes.azure.com/cni-not-ready"
 
 # --- Finalizers ----------------------------------------------------------------------------------
 
@@ -77,7 +72,6 @@ EVENT_TYPE_WARNING: Final = "Warning"
 CONDITION_READY: Final = "Ready"
 CONDITION_PROGRESSING: Final = "Progressing"
 CONDITION_DEGRADED: Final = "Degraded"
-CONDITION_TYPES: Final = (CONDITION_READY, CONDITION_PROGRESSING, CONDITION_DEGRADED)
 
 # Condition reasons are CamelCase as metav1.Condition requires.
 REASON_INVALID_SPEC: Final = "InvalidSpec"
@@ -86,28 +80,19 @@ REASON_PROVISIONED: Final = "Provisioned"
 REASON_PROVISIONING_FAILED: Final = "ProvisioningFailed"
 REASON_AZURE_ERROR: Final = "AzureError"
 REASON_GATEWAY_NODES_NOT_READY: Final = "GatewayNodesNotReady"
-REASON_NO_GATEWAY_NODES: Final = "NoGatewayNodes"
 REASON_DELETING: Final = "Deleting"
 REASON_AS_EXPECTED: Final = "AsExpected"
 
-# --- Node side (gateway agent and CNI) -----------------------------------------------------------
+# --- Node side (gateway agent) ------------------------------------------------------------------
 
 GATEWAY_NETNS: Final = "ns-static-egress-gateway"
-POD_WIREGUARD_INTERFACE: Final = "wg0"
 GATEWAY_WIREGUARD_INTERFACE_PREFIX: Final = "wg-"
 HOST_VETH: Final = "host-gateway"
 NETNS_VETH: Final = "host0"
-GATEWAY_LINK_ADDRESS: Final = "fe80::1/64"
-ILB_ADDRESS_LABEL: Final = "eth0:egress"
-POD_ETH0_MARK: Final = 8738  # 0x2222: marks ingress on pod eth0 so replies leave by eth0 too
 WIREGUARD_PORT_MIN: Final = 6000  # inclusive
 WIREGUARD_PORT_MAX: Final = 7000  # exclusive
 PROBE_PORT: Final = 8082
 PROBE_PATH_PREFIX: Final = "/gw/"
-
-CNI_CONF_DIR: Final = "/etc/cni/net.d"
-CNI_PLUGIN_TYPE: Final = "kube-egress-cni"
-CNI_IPAM_TYPE: Final = "kube-egress-cni-ipam"
 
 ENV_POD_NAMESPACE: Final = "MY_POD_NAMESPACE"
 ENV_NODE_NAME: Final = "MY_NODE_NAME"

@@ -1,5 +1,6 @@
-"""PodEndpoint: one per pod that uses a gateway, written by the CNI manager on the pod's node and
-read by the gateway agents to add the pod as a WireGuard peer (upstream-facts.md §1.5)."""
+"""PodEndpoint: one per pod that uses a gateway, written by the CNI manager on the pod's node
+(planned; until then by tests and the dev stack) and read by the gateway agents to add the pod as
+a WireGuard peer (docs/upstream-compatibility.md §1.4)."""
 
 from __future__ import annotations
 
@@ -42,11 +43,6 @@ class PodEndpointSpec:
 class PodEndpoint:
     metadata: ObjectMeta
     spec: PodEndpointSpec
-
-    @property
-    def gateway_key(self) -> str:
-        """`<namespace>/<sgc name>` of the configuration this pod egresses through."""
-        return f"{self.metadata.namespace}/{self.spec.static_gateway_configuration}"
 
     @classmethod
     def from_object(cls, raw: Mapping[str, Any]) -> PodEndpoint:

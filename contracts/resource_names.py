@@ -1,9 +1,9 @@
 """Every name the product derives: Temporal workflow IDs, task queues and search attributes;
 Azure resource names and ARM resource IDs; node-side names built from configuration data.
 
-Each builder has a parser that inverts it, so code that meets a name (a workflow in the Web UI,
-an ipConfiguration on a NIC, a WireGuard link in the gateway namespace) can tell what it belongs
-to without a lookup table. Azure names and IDs compare case-insensitively, as ARM does.
+Where code meets a name and must tell what it belongs to (an ipConfiguration on a NIC, a rule on
+a shared load balancer, a key Secret, an ARM ID), the builder has a parser that inverts it, so no
+lookup table is needed. Azure names and IDs compare case-insensitively, as ARM does.
 """
 
 from __future__ import annotations
@@ -33,33 +33,10 @@ class ObjectKey:
         return f"{self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True)
-class AzureResourceKey:
-    """An Azure resource inside one resource group, all parts lower-cased."""
-
-    subscription: str
-    resource_group: str
-    name: str
-
-
 def _check_segment(what: str, value: str) -> str:
     if not value or "/" in value:
         raise ValueError(f"{what} must be non-empty and contain no '/': {value!r}")
     return value
-
-
-def _split_workflow_id(workflow_id: str, kind: str, parts: int) -> list[str]:
-    segments = workflow_id.split("/")
-    if (
-        len(segments) != parts + 2
-        or segments[0] != _WORKFLOW_ID_ROOT
-        or segments[1] != kind
-        or not all(segments[2:])
-    ):
-        raise ValueError(
-            f"not a {_WORKFLOW_ID_ROOT}/{kind}/ workflow ID with {parts} parts: {workflow_id!r}"
-        )
-    return segments[2:]
 
 
 def gateway_config_workflow_id(namespace: str, name: str) -> str:
@@ -67,11 +44,6 @@ def gateway_config_workflow_id(namespace: str, name: str) -> str:
     _check_segment("namespace", namespace)
     _check_segment("name", name)
     return f"{_WORKFLOW_ID_ROOT}/{_SGC_WORKFLOW_KIND}/{namespace}/{name}"
-
-
-def parse_gateway_config_workflow_id(workflow_id: str) -> ObjectKey:
-    namespace, name = _split_workflow_id(workflow_id, _SGC_WORKFLOW_KIND, 2)
-    return ObjectKey(namespace=namespace, name=name)
 
 
 def _azure_workflow_id(kind: str, subscription: str, resource_group: str, name: str) -> str:
@@ -84,29 +56,14 @@ def _azure_workflow_id(kind: str, subscription: str, resource_group: str, name: 
     return "/".join((_WORKFLOW_ID_ROOT, kind, *(part.lower() for part in parts)))
 
 
-def _parse_azure_workflow_id(workflow_id: str, kind: str) -> AzureResourceKey:
-    subscription, resource_group, name = _split_workflow_id(workflow_id, kind, 3)
-    return AzureResourceKey(
-        subscription=subscription.lower(), resource_group=resource_group.lower(), name=name.lower()
-    )
-
-
 def load_balancer_workflow_id(subscription: str, resource_group: str, lb_name: str) -> str:
     """ID of the single writer of one load balancer: `egressgw/lb/<sub>/<rg>/<lb>`."""
     return _azure_workflow_id(_LB_WORKFLOW_KIND, subscription, resource_group, lb_name)
 
 
-def parse_load_balancer_workflow_id(workflow_id: str) -> AzureResourceKey:
-    return _parse_azure_workflow_id(workflow_id, _LB_WORKFLOW_KIND)
-
-
 def gateway_pool_workflow_id(subscription: str, resource_group: str, pool_name: str) -> str:
     """ID of the single writer of one gateway pool: `egressgw/pool/<sub>/<rg>/<vmss or pool>`."""
     return _azure_workflow_id(_POOL_WORKFLOW_KIND, subscription, resource_group, pool_name)
-
-
-def parse_gateway_pool_workflow_id(workflow_id: str) -> AzureResourceKey:
-    return _parse_azure_workflow_id(workflow_id, _POOL_WORKFLOW_KIND)
 
 
 # --- Temporal: task queues -----------------------------------------------------------------------
@@ -122,18 +79,10 @@ def node_task_queue(node_name: str) -> str:
     return f"{_NODE_TASK_QUEUE_PREFIX}{node_name}"
 
 
-def parse_node_task_queue(task_queue: str) -> str:
-    """The node name of a node task queue."""
-    node_name = task_queue.removeprefix(_NODE_TASK_QUEUE_PREFIX)
-    if node_name == task_queue or not node_name:
-        raise ValueError(f"not a node task queue: {task_queue!r}")
-    return node_name
-
 
 # --- Azure: tags the product reads ---------------------------------------------------------------
 
 TAG_POOL_NAME: Final = "aks-managed-poolName"
-TAG_NIC_NAME: Final = "aks-managed-nic-name"
 TAG_STATIC_GATEWAY_NIC: Final = "aks-managed-static-gateway-nic"
 TAG_GATEWAY_IP_PREFIX_SIZE: Final = "aks-managed-gatewayIPPrefixSize"
 
@@ -191,10 +140,6 @@ def vm_pool_lb_pool_name(pool_name: str) -> str:
     return str(uuid.uuid3(VM_POOL_ID_NAMESPACE, _check_segment("pool name", pool_name)))
 
 
-def is_vm_pool_lb_pool_name(name: str, pool_name: str) -> bool:
-    return name.lower() == vm_pool_lb_pool_name(pool_name)
-
-
 _FNV64_OFFSET: Final = 0xCBF29CE484222325
 _FNV64_PRIME: Final = 0x100000001B3
 
@@ -250,34 +195,9 @@ def parse_gateway_secret_name(name: str) -> str:
     return uid
 
 
-def wireguard_interface_name(port: int) -> str:
-    """Gateway-side WireGuard link of the SGC whose LB rule uses `port`."""
-    if not 0 < port < 65536:
-        raise ValueError(f"not a UDP port: {port}")
-    return f"{kube_names.GATEWAY_WIREGUARD_INTERFACE_PREFIX}{port}"
-
-
-def parse_wireguard_interface_name(name: str) -> int:
-    digits = name.removeprefix(kube_names.GATEWAY_WIREGUARD_INTERFACE_PREFIX)
-    if digits == name or not digits.isdecimal() or digits != str(int(digits)):
-        raise ValueError(f"not a wg-<port> interface name: {name!r}")
-    port = int(digits)
-    if not 0 < port < 65536:
-        raise ValueError(f"not a wg-<port> interface name: {name!r}")
-    return port
-
-
 def probe_path(uid: str) -> str:
     """HTTP path the load balancer probes on each gateway node for one SGC."""
     return f"{kube_names.PROBE_PATH_PREFIX}{_check_segment('uid', uid)}"
-
-
-def parse_probe_path(path: str) -> str:
-    """The SGC UID of a probe path; exactly `/gw/<uid>`, as the agent's handler accepts."""
-    segments = path.split("/")
-    if len(segments) != 3 or segments[0] != "" or segments[1] != "gw" or not segments[2]:
-        raise ValueError(f"not a /gw/<uid> probe path: {path!r}")
-    return segments[2]
 
 
 # --- ARM resource IDs ----------------------------------------------------------------------------
@@ -319,32 +239,6 @@ class ArmResourceId:
         """E.g. `Microsoft.Network/loadBalancers/probes`; empty for a resource group."""
         return "/".join((self.provider, *self.types)) if self.provider else ""
 
-    @property
-    def parent(self) -> ArmResourceId | None:
-        """The enclosing resource, or None for a top-level resource or a resource group."""
-        if len(self.names) < 2:
-            return None
-        return ArmResourceId(
-            self.subscription, self.resource_group, self.provider, self.types[:-1], self.names[:-1]
-        )
-
-    def child(self, resource_type: str, name: str) -> ArmResourceId:
-        return ArmResourceId(
-            self.subscription,
-            self.resource_group,
-            self.provider,
-            (*self.types, resource_type),
-            (*self.names, name),
-        )
-
-    def key(self) -> str:
-        """Case-folded form: equal for two spellings of the same resource."""
-        return str(self).lower()
-
-    def same_resource(self, other: ArmResourceId | str) -> bool:
-        other_id = other if isinstance(other, ArmResourceId) else parse_arm_resource_id(other)
-        return self.key() == other_id.key()
-
     def __str__(self) -> str:
         text = f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
         if not self.provider:
@@ -384,10 +278,6 @@ _NETWORK: Final = "Microsoft.Network"
 _COMPUTE: Final = "Microsoft.Compute"
 
 
-def resource_group_id(subscription: str, resource_group: str) -> str:
-    return str(ArmResourceId(subscription, resource_group))
-
-
 def _network_id(subscription: str, resource_group: str, *pairs: str) -> str:
     return str(ArmResourceId(subscription, resource_group, _NETWORK, pairs[0::2], pairs[1::2]))
 
@@ -416,12 +306,6 @@ def backend_address_pool_id(subscription: str, resource_group: str, lb_name: str
 
 def probe_id(subscription: str, resource_group: str, lb_name: str, name: str) -> str:
     return _network_id(subscription, resource_group, "loadBalancers", lb_name, "probes", name)
-
-
-def load_balancing_rule_id(subscription: str, resource_group: str, lb_name: str, name: str) -> str:
-    return _network_id(
-        subscription, resource_group, "loadBalancers", lb_name, "loadBalancingRules", name
-    )
 
 
 def public_ip_prefix_id(subscription: str, resource_group: str, name: str) -> str:

@@ -74,7 +74,8 @@ def add_agent_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="run the gateway agent of one node",
         description="Configure this gateway node for the configurations that use it: a Temporal "
         "worker on the node's task queue, the load balancer's health probe, and the node's "
-        "GatewayStatus. Stops on SIGTERM (probes drain first); gateways keep forwarding.",
+        "GatewayStatus. Stops on SIGTERM: probes drain first, then the gateways are taken off "
+        "the node (unless --keep-gateways-on-stop).",
     )
     agent.add_argument(
         "--node-name",

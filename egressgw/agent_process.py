@@ -5,7 +5,7 @@ down rather than unreachable while the rest starts), the Kubernetes client (key 
 node's GatewayStatus), the dataplane (or, with --dry-run, a recorder), and a Temporal worker on
 the node's task queue running the node activities.
 
-Node sync (DESIGN.md: "a node that comes back tells the workflows, which re-apply its state"):
+Node sync (docs/design.md: "a node that comes back tells the workflows, which re-apply its state"):
 once the worker runs, the agent lists the running GatewayConfigWorkflows, asks each what this
 node should hold (query NODE_GATEWAY_QUERY), removes what none of them accounts for, and signals
 NODE_AGENT_STARTED to those that have a gateway here so they re-apply it. The list, queries and
@@ -13,8 +13,11 @@ orphan removal repeat every --cleanup-interval; a round in which any query fails
 since an unanswered configuration might want what is on the node.
 
 SIGTERM or SIGINT: the probe drains (every answer 503 for --probe-drain) while the worker lets
-in-flight activities finish; then clients close. Gateway interfaces stay: traffic keeps flowing
-until the load balancer has moved it away, and the next agent adopts them.
+in-flight activities finish. Then the agent takes its gateways off the node (NodeActivities.
+withdraw): a gateway left running would keep the pods' WireGuard sessions with this node while the
+load balancer sends their packets elsewhere. With --keep-gateways-on-stop, or when the worker
+stopped with an error, the gateways stay and keep forwarding, and the next agent on the node
+adopts them. Then the clients close.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -276,21 +275,4 @@ async def fetch_cloud_environment(
         raise CloudEnvironmentError(f"cannot fetch cloud metadata from {url}: {err}") from err
     if status != 200:
         raise CloudEnvironmentError(f"cloud metadata request {url} answered HTTP {status}")
-    return parse_metadata_endpoints(_decode(body, url), cloud_name, resource_manager_endpoint)
-
-
-def fetch_cloud_environment_sync(
-    resource_manager_endpoint: str, cloud_name: str, *, connection_verify: bool | str = True
-) -> CloudEnvironment:
-    """Blocking twin of `fetch_cloud_environment`, for synchronous callers (CLI, scripts)."""
-    url = metadata_url(resource_manager_endpoint)
-    context = _ssl_context(connection_verify)
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(
-            request, timeout=_METADATA_TIMEOUT_SECONDS, context=context
-        ) as response:
-            body = response.read()
-    except OSError as err:
-        raise CloudEnvironmentError(f"cannot fetch cloud metadata from {url}: {err}") from err
     return parse_metadata_endpoints(_decode(body, url), cloud_name, resource_manager_endpoint)

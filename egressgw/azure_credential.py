@@ -1,8 +1,8 @@
 """The Azure credential and ARM clients a cloud config describes.
 
 `resolve_auth` (in cloud_config) decides which credential; this module builds it with
-azure-identity (sync or aio), pointed at the cloud's login endpoint, and returns it with the ARM
-base URL and token scopes to use. A CA bundle for private endpoints (the dev stack's ca.pem) is
+azure-identity's aio credentials, pointed at the cloud's login endpoint, and returns it with the
+ARM base URL and token scopes to use. A CA bundle for private endpoints (the dev stack's ca.pem) is
 a parameter, since the cloud config has no such key.
 
 `azure_clients_from_config` does it all in one step for callers that just want the aio network
@@ -14,29 +14,25 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from azure.core.credentials import TokenCredential
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.pipeline.policies import UserAgentPolicy
-from azure.identity import (
+from azure.identity.aio import (
     CertificateCredential,
     ClientSecretCredential,
     ManagedIdentityCredential,
     WorkloadIdentityCredential,
 )
-from azure.identity.aio import CertificateCredential as AioCertificateCredential
-from azure.identity.aio import ClientSecretCredential as AioClientSecretCredential
-from azure.identity.aio import ManagedIdentityCredential as AioManagedIdentityCredential
-from azure.identity.aio import WorkloadIdentityCredential as AioWorkloadIdentityCredential
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 
+from activities.azure.rate_limit import ArmRateLimitPolicy, arm_rate_limit_policy
 from egressgw.azure_cloud import (
     AZURE_PUBLIC_CLOUD,
     ENVIRONMENT_FILE_VARIABLE,
@@ -44,7 +40,6 @@ from egressgw.azure_cloud import (
     CloudEnvironmentError,
     apply_environment_file,
     fetch_cloud_environment,
-    fetch_cloud_environment_sync,
     is_azure_stack,
     named_cloud,
 )
@@ -59,17 +54,15 @@ from egressgw.cloud_config import (
 
 _log = logging.getLogger(__name__)
 
-CredentialT = TypeVar("CredentialT", TokenCredential, AsyncTokenCredential)
-
 # `True` verifies against the system trust store; a path names a CA bundle file.
 ConnectionVerify = bool | str
 
 
 @dataclass(frozen=True)
-class ArmCredential(Generic[CredentialT]):
-    """A credential plus where and for what audience to use it."""
+class ArmCredential:
+    """An aio credential plus where and for what audience to use it."""
 
-    credential: CredentialT
+    credential: AsyncTokenCredential
     auth: ResolvedAuth
     cloud: CloudEnvironment
 
@@ -121,48 +114,11 @@ async def resolve_cloud_environment(
     return _with_environment_file(config, environment, environ)
 
 
-def resolve_cloud_environment_sync(
-    config: CloudConfig,
-    *,
-    connection_verify: ConnectionVerify = True,
-    environ: Mapping[str, str] | None = None,
-) -> CloudEnvironment:
-    if config.resource_manager_endpoint:
-        environment = fetch_cloud_environment_sync(
-            config.resource_manager_endpoint, config.cloud, connection_verify=connection_verify
-        )
-    else:
-        environment = _named_environment(config)
-    return _with_environment_file(config, environment, environ)
-
-
-@dataclass(frozen=True)
-class _Constructors:
-    workload_identity: Callable[..., Any]
-    managed_identity: Callable[..., Any]
-    client_secret: Callable[..., Any]
-    certificate: Callable[..., Any]
-    # identity_config key for a user-assigned identity's resource ID. The sync credential goes
-    # through MSAL, which maps "resource_id" to IMDS's msi_res_id; the aio one sends the key
-    # as the query parameter verbatim, so it must be IMDS's own name (checked against sim.imds:
-    # with "resource_id" the aio credential silently got the system-assigned identity).
-    resource_id_key: str
-
-
-_SYNC = _Constructors(
-    WorkloadIdentityCredential,
-    ManagedIdentityCredential,
-    ClientSecretCredential,
-    CertificateCredential,
-    resource_id_key="resource_id",
-)
-_AIO = _Constructors(
-    AioWorkloadIdentityCredential,
-    AioManagedIdentityCredential,
-    AioClientSecretCredential,
-    AioCertificateCredential,
-    resource_id_key="msi_res_id",
-)
+# identity_config key for a user-assigned identity's resource ID. The aio credential sends the key
+# as the IMDS query parameter verbatim, so it must be IMDS's own name (checked against sim.imds:
+# with "resource_id", which the sync credential maps through MSAL, the aio credential silently
+# got the system-assigned identity).
+_RESOURCE_ID_KEY = "msi_res_id"
 
 
 def _aad_options(
@@ -181,11 +137,11 @@ def _aad_options(
     return options
 
 
-def _managed_identity_options(auth: ResolvedAuth, resource_id_key: str) -> dict[str, Any]:
+def _managed_identity_options(auth: ResolvedAuth) -> dict[str, Any]:
     if auth.managed_identity_kind is ManagedIdentityKind.CLIENT_ID:
         return {"client_id": auth.managed_identity_id}
     if auth.managed_identity_kind is ManagedIdentityKind.RESOURCE_ID:
-        return {"identity_config": {resource_id_key: auth.managed_identity_id}}
+        return {"identity_config": {_RESOURCE_ID_KEY: auth.managed_identity_id}}
     return {}
 
 
@@ -194,28 +150,25 @@ def _construct(
     auth: ResolvedAuth,
     cloud: CloudEnvironment,
     connection_verify: ConnectionVerify,
-    constructors: _Constructors,
-) -> Any:
+) -> AsyncTokenCredential:
     if auth.method is AuthMethod.MANAGED_IDENTITY:
         # IMDS is plain http on the node: no authority, no CA bundle.
-        return constructors.managed_identity(
-            **_managed_identity_options(auth, constructors.resource_id_key)
-        )
+        return ManagedIdentityCredential(**_managed_identity_options(auth))
     options = _aad_options(auth, cloud, connection_verify)
     if auth.method is AuthMethod.WORKLOAD_IDENTITY:
-        return constructors.workload_identity(
+        return WorkloadIdentityCredential(
             tenant_id=auth.tenant_id,
             client_id=auth.client_id,
             token_file_path=auth.token_file,
             **options,
         )
     if auth.method is AuthMethod.CLIENT_SECRET:
-        return constructors.client_secret(
+        return ClientSecretCredential(
             auth.tenant_id, auth.client_id, auth.client_secret.reveal(), **options
         )
     try:
         # azclient sends the chain too (SendCertificateChain), which SNI-based apps need.
-        return constructors.certificate(
+        return CertificateCredential(
             auth.tenant_id,
             auth.client_id,
             certificate_path=auth.certificate_path,
@@ -242,30 +195,17 @@ def _announce(auth: ResolvedAuth, cloud: CloudEnvironment) -> None:
     )
 
 
-def build_credential(
-    config: CloudConfig,
-    cloud: CloudEnvironment,
-    *,
-    connection_verify: ConnectionVerify = True,
-    environ: Mapping[str, str] | None = None,
-) -> ArmCredential[TokenCredential]:
-    """A synchronous azure-identity credential for `config` (precedence: see resolve_auth)."""
-    auth = resolve_auth(config, environ)
-    credential: TokenCredential = _construct(config, auth, cloud, connection_verify, _SYNC)
-    _announce(auth, cloud)
-    return ArmCredential(credential=credential, auth=auth, cloud=cloud)
-
-
 def build_async_credential(
     config: CloudConfig,
     cloud: CloudEnvironment,
     *,
     connection_verify: ConnectionVerify = True,
     environ: Mapping[str, str] | None = None,
-) -> ArmCredential[AsyncTokenCredential]:
-    """The azure.identity.aio twin of `build_credential`; close it with `await ….close()`."""
+) -> ArmCredential:
+    """An azure.identity.aio credential for `config` (precedence: see resolve_auth); close it
+    with `await ….close()`."""
     auth = resolve_auth(config, environ)
-    credential: AsyncTokenCredential = _construct(config, auth, cloud, connection_verify, _AIO)
+    credential = _construct(config, auth, cloud, connection_verify)
     _announce(auth, cloud)
     return ArmCredential(credential=credential, auth=auth, cloud=cloud)
 
@@ -297,9 +237,24 @@ class ManagementClients:
         await self.close()
 
 
+def _rate_limit_policy(config: CloudConfig) -> ArmRateLimitPolicy | None:
+    limits = config.rate_limit
+    if not limits.enabled:
+        return None
+    _log.info(
+        "ARM rate limit (cloudProviderRateLimit): reads %g/s with bursts of %d, writes %g/s "
+        "with bursts of %d, for this process",
+        limits.qps,
+        limits.bucket,
+        limits.qps_write,
+        limits.bucket_write,
+    )
+    return arm_rate_limit_policy(limits.qps, limits.bucket, limits.qps_write, limits.bucket_write)
+
+
 def make_management_clients(
     config: CloudConfig,
-    arm: ArmCredential[AsyncTokenCredential],
+    arm: ArmCredential,
     *,
     connection_verify: ConnectionVerify = True,
     polling_interval: float | None = None,
@@ -310,7 +265,11 @@ def make_management_clients(
     `polling_interval` overrides the SDK's 30 s wait between long-running-operation polls when
     ARM sends no Retry-After (tests and the dev stack pass 0). `retry_total=0` turns the SDK's
     own retries off, so that activities see Azure's 429/5xx and Temporal retries them.
+
+    With `cloudProviderRateLimit: true` both clients share one rate limit policy (its read and
+    write token buckets, activities/azure/rate_limit.py), so the limit holds for the process.
     """
+    rate_limit = _rate_limit_policy(config)
 
     def options() -> dict[str, Any]:
         chosen: dict[str, Any] = {
@@ -326,6 +285,9 @@ def make_management_clients(
             chosen["polling_interval"] = polling_interval
         if retry_total is not None:
             chosen["retry_total"] = retry_total
+        if rate_limit is not None:
+            # After the retry policy, so that every request sent takes a token.
+            chosen["per_retry_policies"] = [rate_limit]
         return chosen
 
     return ManagementClients(

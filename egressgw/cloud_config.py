@@ -1,9 +1,14 @@
 """The Azure cloud config file (azure.json), loaded the way the Go implementation loads it.
 
 Keys and defaults follow kube-egress-gateway's `pkg/config` and cloud-provider-azure's azclient
-(ARMClientConfig, AzureAuthConfig, ratelimit.Config). The file is JSON or YAML (decided by its
-content); keys match case-insensitively, as Go's encoding/json does, so both `subscriptionId` and
-`subscriptionID` work. Unknown keys are ignored, as in Go, but reported as warnings.
+(ARMClientConfig, AzureAuthConfig, ratelimit.Config); docs/upstream-compatibility.md lists every
+key and what egressgw does with it. The file is JSON or YAML (decided by its content); keys match
+case-insensitively, as Go's encoding/json does, so both `subscriptionId` and `subscriptionID`
+work. Unknown keys are ignored, as in Go, but reported as warnings.
+
+No key is silently ignored: a key egressgw parses but does not act on (the SDK retry and backoff
+settings, a network tenant, secret-based loading, ...) is accepted and named in a warning that
+says why, which the controller logs once at start-up.
 
 Validation is DefaultAndValidate's plus checks a user wants before anything talks to Azure:
 types, cloud names, GUIDs, Azure names, files that must exist, and a usable credential.
@@ -26,6 +31,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from contracts import resource_names
 from egressgw.azure_cloud import (
     ENVIRONMENT_FILE_VARIABLE,
     KNOWN_CLOUD_NAMES,
@@ -37,7 +43,7 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_CLOUD_CONFIG_PATH = "/etc/kubernetes/kube-egress-gateway/azure.json"
 DEFAULT_USER_AGENT = "kube-egress-gateway-controller"
-DEFAULT_LOAD_BALANCER_NAME = "kubeegressgateway-ilb"
+DEFAULT_LOAD_BALANCER_NAME = resource_names.DEFAULT_LOAD_BALANCER_NAME
 
 # Variables the AKS workload identity webhook injects; azclient lets them override the file.
 ENV_TENANT_ID = "AZURE_TENANT_ID"
@@ -143,10 +149,6 @@ class CloudConfig:
     load_balancer_name: str = DEFAULT_LOAD_BALANCER_NAME
     load_balancer_resource_group: str = ""
     vnet_resource_group: str = ""
-    cloud_provider_backoff: bool = False
-    cloud_provider_backoff_retries: int = 0
-    cloud_provider_backoff_duration: int = 0
-    enable_minimum_retry_after: bool = False
 
     @property
     def is_multi_tenant(self) -> bool:
@@ -158,7 +160,9 @@ class CloudConfig:
 @dataclass(frozen=True)
 class LoadedCloudConfig:
     config: CloudConfig
-    warnings: tuple[str, ...]  # e.g. unknown keys, which Go ignores silently
+    # Keys egressgw does not act on: unknown ones (which Go ignores silently) and the ones
+    # _config_warnings names.
+    warnings: tuple[str, ...]
 
 
 class AuthMethod(enum.Enum):
@@ -217,9 +221,14 @@ _KEYS: tuple[_Key, ...] = (
     _Key("tenantId", str),
     _Key("networkResourceTenantID", str),
     _Key("disableAzureStackCloud", bool),
+    _Key("cloudProviderBackoff", bool),
     _Key("cloudProviderBackoffRetries", int),
     _Key("cloudProviderBackoffDuration", int),
     _Key("enableMinimumRetryAfter", bool),
+    # cloud-provider-azure's older backoff keys, still in many AKS-style files
+    _Key("cloudProviderBackoffExponent", float),
+    _Key("cloudProviderBackoffJitter", float),
+    _Key("cloudProviderBackoffMode", str),
     # azclient AzureAuthConfig
     _Key("aadClientId", str),
     _Key("aadClientSecret", str, secret=True),
@@ -246,7 +255,6 @@ _KEYS: tuple[_Key, ...] = (
     _Key("vnetName", str),
     _Key("vnetResourceGroup", str),
     _Key("subnetName", str),
-    _Key("cloudProviderBackoff", bool),
     # consumed by azclient's config loader itself
     _Key("cloudConfigType", str),
 )
@@ -553,21 +561,55 @@ def _validate(config: CloudConfig, source: str, env: Mapping[str, str]) -> None:
             "aadClientCertPath",
             f"{config.aad_client_cert_path} does not exist or is not a file",
         )
-    _non_negative(source, "cloudProviderBackoffRetries", config.cloud_provider_backoff_retries)
-    _non_negative(source, "cloudProviderBackoffDuration", config.cloud_provider_backoff_duration)
 
 
-def _config_warnings(config: CloudConfig, source: str, values_config_type: str) -> list[str]:
+# SDK retry settings egressgw does not act on (see _config_warnings), in the order they are named.
+_RETRY_KEYS: tuple[str, ...] = (
+    "cloudProviderBackoff",
+    "cloudProviderBackoffRetries",
+    "cloudProviderBackoffDuration",
+    "cloudProviderBackoffExponent",
+    "cloudProviderBackoffJitter",
+    "cloudProviderBackoffMode",
+    "enableMinimumRetryAfter",
+)
+
+
+def _retry_keys_set(values: Mapping[str, object], source: str) -> list[str]:
+    """The retry and backoff keys given a value that asks for something (true, a number other
+    than 0, a mode)."""
+    for key in ("cloudProviderBackoffRetries", "cloudProviderBackoffDuration"):
+        _non_negative(source, key, _int(values, key))
+    return [key for key in _RETRY_KEYS if values.get(key) not in (None, False, 0, 0.0, "")]
+
+
+def _config_warnings(config: CloudConfig, source: str, values: Mapping[str, object]) -> list[str]:
     warnings: list[str] = []
     if is_azure_stack(config.cloud) and not config.disable_azure_stack_cloud:
         warnings.append(
             f"{source}: disableAzureStackCloud: egressgw uses the public-cloud ARM API versions; "
             "set disableAzureStackCloud: true unless this is an Azure Stack Hub that supports them"
         )
-    if values_config_type.lower() == "secret":
+    config_type = _str(values, "cloudConfigType")
+    if config_type and config_type.lower() != "file":
         warnings.append(
-            f"{source}: cloudConfigType: egressgw, like the Go implementation, reads only this "
-            "file, not a Kubernetes secret"
+            f"{source}: cloudConfigType: {config_type} is not supported: egressgw, like the Go "
+            "implementation, reads only this file, not a Kubernetes secret"
+        )
+    retry_keys = _retry_keys_set(values, source)
+    if retry_keys:
+        warnings.append(
+            f"{source}: {', '.join(retry_keys)}: not supported, ignored: egressgw's Azure "
+            "clients make no retries of their own; every Azure call is a Temporal activity "
+            "that the workflows' retry policies retry (throttling and server errors after the "
+            "delay Azure's Retry-After asks for)"
+        )
+    if config.is_multi_tenant:
+        warnings.append(
+            f"{source}: networkResourceTenantID: not supported: egressgw sends every ARM call "
+            f"with a token of tenantId only (no auxiliary token for tenant "
+            f"{config.network_resource_tenant_id}), so network resources in that tenant "
+            "cannot be used"
         )
     if config.aad_msi_data_plane_identity_path:
         warnings.append(
@@ -630,14 +672,10 @@ def parse_cloud_config(
         load_balancer_name=_str(values, "gatewayLoadBalancerName") or DEFAULT_LOAD_BALANCER_NAME,
         load_balancer_resource_group=_str(values, "loadBalancerResourceGroup") or resource_group,
         vnet_resource_group=_str(values, "vnetResourceGroup") or resource_group,
-        cloud_provider_backoff=_bool(values, "cloudProviderBackoff"),
-        cloud_provider_backoff_retries=_int(values, "cloudProviderBackoffRetries"),
-        cloud_provider_backoff_duration=_int(values, "cloudProviderBackoffDuration"),
-        enable_minimum_retry_after=_bool(values, "enableMinimumRetryAfter"),
     )
     _validate(config, source, os.environ if environ is None else environ)
     resolve_auth(config, environ)  # fail now, not at the first ARM call
-    warnings.extend(_config_warnings(config, source, _str(values, "cloudConfigType")))
+    warnings.extend(_config_warnings(config, source, values))
     return LoadedCloudConfig(config=config, warnings=tuple(warnings))
 
 

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final
 
-from azure.core.credentials_async import AsyncTokenCredential
 from kubernetes_asyncio.client import ApiClient
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -38,7 +37,7 @@ DEFAULT_BATCH_QUIET: Final = timedelta(seconds=DEFAULT_BATCH_QUIET_SECONDS)
 
 def management_clients(
     config: CloudConfig,
-    arm: ArmCredential[AsyncTokenCredential],
+    arm: ArmCredential,
     *,
     connection_verify: bool | str = True,
 ) -> ManagementClients:

@@ -8,6 +8,8 @@ Retries belong to the workflow's RetryPolicy, so every activity lets Azure error
   (no failure metrics or WARN tracebacks), the next attempt re-reads and re-plans;
 - a long-running operation that Azure reports as failed: retryable;
 - connection errors: retryable;
+- a request held back by the process's own ARM rate limit (`rate_limit.RateLimitReached`):
+  retryable, with next_retry_delay = the time until the limit allows a request;
 - any other 4xx: non-retryable, typed `Azure<Code>`, with Azure's code and message in the text,
   which is what the user reads in the Degraded condition.
 
@@ -29,6 +31,8 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+
+from activities.azure.rate_limit import RateLimitReached
 
 # Error types the workflows may match on (ApplicationError.type).
 CONNECTION_ERROR: Final = "AzureConnectionError"
@@ -115,6 +119,12 @@ def _headers(err: HttpResponseError) -> Mapping[str, str]:
 def classify(err: AzureError, action: str) -> ApplicationError:
     """The ApplicationError for an Azure SDK error raised while doing `action`
     (e.g. "updating load balancer kubeegressgateway-ilb")."""
+    if isinstance(err, RateLimitReached):
+        return ApplicationError(
+            f"{action} held back: {err.message}",
+            type=THROTTLED,
+            next_retry_delay=timedelta(seconds=err.retry_after_seconds),
+        )
     if isinstance(err, ServiceRequestError | ServiceResponseError):
         # The message of a connection error names the host at most; no headers or bodies.
         return ApplicationError(

@@ -1,5 +1,5 @@
 """Our secondary ipConfigurations on a gateway NIC: a pure function of the NIC's ipConfigurations
-as read and the ones wanted (reference/upstream-facts.md §2.6, §2.7).
+as read and the ones wanted (names: docs/upstream-compatibility.md §2.1).
 
 Two shapes share the logic: a VMSS network profile (model or instance), where a public IP comes
 from `publicIPAddressConfiguration` naming a prefix, and a standalone NIC of a VM pool, where it is

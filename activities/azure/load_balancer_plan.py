@@ -1,5 +1,5 @@
 """The whole desired internal load balancer for a set of rules: a pure function of the load
-balancer as read and the rules wanted (reference/upstream-facts.md §2.4).
+balancer as read and the rules wanted (docs/upstream-compatibility.md §2.3).
 
 Per rule: a frontend with a dynamic IPv4 from the configured subnet and a backend pool, both named
 by the rule's pool; an HTTP probe on 8082 at `/gw/<uid>` (every 5 s, threshold 1) and a UDP rule

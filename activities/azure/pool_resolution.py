@@ -1,5 +1,5 @@
 """Which Azure resources make up a configuration's gateway pool: pure decisions over the scale
-sets and VMs as listed (reference/upstream-facts.md §2.4 b, §2.5 step 2).
+sets and VMs as listed (docs/upstream-compatibility.md §2.2, §2.3).
 
 - `gatewayVmssProfile`: that scale set; the prefix length comes from the profile.
 - `gatewayNodepoolName`: the scale set tagged `aks-managed-poolName` with that name

@@ -1,5 +1,5 @@
 """Public IP prefixes: the managed `egressgateway-<uid>` prefix (created, deleted) and a prefix the
-user brings (checked). Reference/upstream-facts.md §2.5 steps 3 and 5."""
+user brings (checked). Names and rules: docs/upstream-compatibility.md §2."""
 
 from __future__ import annotations
 

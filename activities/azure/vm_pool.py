@@ -1,5 +1,5 @@
 """VM gateway pools: standalone VMs whose gateway NICs were created beforehand and tagged
-`aks-managed-static-gateway-nic` + `aks-managed-poolName` (reference/upstream-facts.md §2.7).
+`aks-managed-static-gateway-nic` + `aks-managed-poolName` (docs/upstream-compatibility.md §2.2).
 Each NIC is written whole (PUT with If-Match); ipConfigs that stay keep their private IPs."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """VMSS gateway pools: the scale set model's NIC profile, its instances, and each instance's NIC
-(reference/upstream-facts.md §2.6)."""
+(docs/control-plane.md, GatewayPoolWorkflow)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""A configuration's pods: the PodEndpoints (written by the CNI manager on each pod's node) that
-name it, turned into the WireGuard peers its gateways carry.
+"""A configuration's pods: the PodEndpoints (written by the CNI manager on each pod's node, which
+is planned; tests write them meanwhile) that name it, turned into the WireGuard peers its gateways
+carry.
 
 A PodEndpoint that does not parse is skipped and named in the result: one bad object must not
 keep every other pod of the configuration from its gateway.

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_STATE_DIR = Path(".egressgw")
 LOCALHOST = "127.0.0.1"
 
 

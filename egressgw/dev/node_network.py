@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_NET_PREFIX: Final = "egw"
 NETWORK_MODES: Final = ("auto", "on", "off")
 WIREGUARD_SOCKET_DIR: Final = Path("/var/run/wireguard")
 DAEMON_STOP_TIMEOUT: Final = 3.0

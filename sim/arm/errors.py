@@ -58,7 +58,3 @@ def another_operation_in_progress(resource_id: str) -> ArmError:
         f"Another operation on this or dependent resource is in progress. To retry later, "
         f"use the same request. Resource: {resource_id}",
     )
-
-
-def precondition_failed(message: str) -> ArmError:
-    return ArmError(412, "PreconditionFailed", message)

@@ -117,7 +117,8 @@ def _probe(props: dict[str, Any]) -> ProbeSpec | None:
     if not isinstance(port, int):
         return None
     if protocol in ("http", "https"):
-        # The emulated probe speaks plain HTTP either way; gateways serve HTTP (§3.4).
+        # The emulated probe speaks plain HTTP either way; gateways serve HTTP
+        # (agent/probe_server.py).
         return ProbeSpec("http", port, str(props.get("requestPath") or "/"))
     return ProbeSpec("tcp", port)
 

@@ -1,4 +1,5 @@
-"""The emulated Azure Standard internal load balancer with floating IP (upstream-facts §2.4).
+"""The emulated Azure Standard internal load balancer with floating IP (the rules and probes
+egressgw creates: docs/upstream-compatibility.md §2.3).
 
 How it forwards: in the router namespace an nftables prerouting rule per load balancing rule
 matches `frontend_ip:port`, hashes the flow's source address and port into one of BUCKETS buckets
@@ -125,7 +126,3 @@ def apply_ruleset(netns: str, text: str) -> None:
     )
     if done.returncode != 0:
         raise LoadBalancerError(f"nft in {netns} refused the ruleset: {done.stderr.strip()}")
-
-
-def remove_ruleset(netns: str) -> None:
-    apply_ruleset(netns, f"table ip {NFT_TABLE} {{}}\ndelete table ip {NFT_TABLE}\n")

@@ -59,10 +59,6 @@ class NodePlan:
     def router_link(self) -> str:
         return self.netns
 
-    @property
-    def primary_cidr(self) -> str:
-        return f"{self.primary_ip}/{self.prefix_len}"
-
 
 @dataclass(frozen=True)
 class ClientPlan:

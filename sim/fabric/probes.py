@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from pyroute2 import netns as pyroute2_netns
 
-AZURE_PROBE_INTERVAL = 5.0  # seconds; upstream-facts §2.4 (intervalInSeconds 5, threshold 1)
+# Seconds; the probes egressgw creates have intervalInSeconds 5 and probeThreshold 1.
+AZURE_PROBE_INTERVAL = 5.0
 PROBE_TIMEOUT = 2.0
 
 log = logging.getLogger(__name__)

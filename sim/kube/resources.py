@@ -304,6 +304,3 @@ class Registry:
 
     def resources_in(self, group: str, version: str) -> list[ResourceType]:
         return [rt for (g, v, _), rt in self._by_path.items() if g == group and v == version]
-
-    def storage_versions(self, key: tuple[str, str]) -> list[ResourceType]:
-        return [rt for rt in self._by_path.values() if rt.storage_key == key]

@@ -1,7 +1,8 @@
-"""A pod as the CNI plugin would set it up (upstream-facts §4.3), in a client namespace of the dev
-stack's fabric: its own WireGuard key, a wireguard-go interface whose one peer is the gateway's
-public key at the load balancer frontend, the "internet" routed into that interface, and the
-PodEndpoint the CNI manager would write. Traffic goes only to the fabric's echo service.
+"""A pod as the CNI plugin (planned) would set it up (docs/upstream-compatibility.md §5), in a
+client namespace of the dev stack's fabric: its own WireGuard key, a wireguard-go interface whose
+one peer is the gateway's public key at the load balancer frontend, the "internet" routed into
+that interface, and the PodEndpoint the CNI manager would write. Traffic goes only to the
+fabric's echo service.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Real tokens for every credential kind a cloud config can describe, from real azure-identity
-credentials (sync and aio) against the IMDS stand-in and the ARM emulator's AAD endpoints; and the
-`resourceManagerEndpoint` path end to end, down to azure-mgmt-* aio clients listing resources."""
+aio credentials (as the controller uses them) against the IMDS stand-in and the ARM emulator's
+AAD endpoints; and the `resourceManagerEndpoint` path end to end, down to azure-mgmt-* aio
+clients listing resources."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import logging
@@ -22,10 +22,8 @@ from egressgw.azure_cloud import AZURE_PUBLIC_CLOUD, CloudEnvironment, CloudEnvi
 from egressgw.azure_credential import (
     azure_clients_from_config,
     build_async_credential,
-    build_credential,
     make_management_clients,
     resolve_cloud_environment,
-    resolve_cloud_environment_sync,
 )
 from egressgw.cloud_config import AuthMethod, CloudConfig, CloudConfigError, load_cloud_config
 from sim.arm.server import ArmEmulator
@@ -39,23 +37,12 @@ WriteConfig = Callable[..., Path]
 
 
 async def fetch_token(
-    config: CloudConfig, cloud: CloudEnvironment, *, aio: bool, verify: bool | str = True
+    config: CloudConfig, cloud: CloudEnvironment, *, verify: bool | str = True
 ) -> AccessToken:
-    """One token through the sync or the aio credential, the way the callers will use them."""
-    if aio:
-        arm = build_async_credential(config, cloud, connection_verify=verify)
-        async with arm.credential:
-            return await arm.credential.get_token(*arm.credential_scopes)
-    sync = build_credential(config, cloud, connection_verify=verify)
-
-    def blocking() -> AccessToken:
-        try:
-            return sync.credential.get_token(*sync.credential_scopes)
-        finally:
-            sync.credential.close()  # type: ignore[attr-defined]
-
-    # Off the loop: the IMDS stand-in is served by this very loop.
-    return await asyncio.to_thread(blocking)
+    """One token through the aio credential, the way the controller uses it."""
+    arm = build_async_credential(config, cloud, connection_verify=verify)
+    async with arm.credential:
+        return await arm.credential.get_token(*arm.credential_scopes)
 
 
 # --- managed identity against the IMDS stand-in -----------------------------------------------
@@ -85,13 +72,11 @@ def claims(token: str) -> dict[str, Any]:
     return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
 
 
-@pytest.mark.parametrize("aio", [False, True], ids=["sync", "aio"])
 @pytest.mark.parametrize("select", ["system", "client-id", "resource-id"])
 async def test_managed_identity_gets_the_selected_identitys_token(
     imds: ImdsEmulator,
     write_cloud_config: WriteConfig,
     arm_topology: Topology,
-    aio: bool,
     select: str,
 ) -> None:
     user = imds.user_identities[1]  # not the first, so "any user identity" would not pass
@@ -104,7 +89,7 @@ async def test_managed_identity_gets_the_selected_identitys_token(
     identity = {"system": "", "client-id": user.client_id, "resource-id": user.resource_id}[select]
     config = managed_identity_config(write_cloud_config, arm_topology, identity)
 
-    token = await fetch_token(config, AZURE_PUBLIC_CLOUD, aio=aio)
+    token = await fetch_token(config, AZURE_PUBLIC_CLOUD)
 
     assert claims(token.token)["oid"] == wanted.object_id
     request = imds.token_requests[-1]
@@ -114,15 +99,14 @@ async def test_managed_identity_gets_the_selected_identitys_token(
         assert request.msi_res_id == user.resource_id  # IMDS's own parameter name
 
 
-@pytest.mark.parametrize("aio", [False, True], ids=["sync", "aio"])
 async def test_an_identity_the_vm_does_not_have_is_reported(
-    imds: ImdsEmulator, write_cloud_config: WriteConfig, arm_topology: Topology, aio: bool
+    imds: ImdsEmulator, write_cloud_config: WriteConfig, arm_topology: Topology
 ) -> None:
     config = managed_identity_config(
         write_cloud_config, arm_topology, "0badc0de-0000-4000-8000-000000000000"
     )
     with pytest.raises(ClientAuthenticationError):
-        await fetch_token(config, AZURE_PUBLIC_CLOUD, aio=aio)
+        await fetch_token(config, AZURE_PUBLIC_CLOUD)
     assert imds.token_requests[-1].identity is None
 
 
@@ -133,21 +117,18 @@ async def emulator_cloud(config: CloudConfig, emulator: ArmEmulator) -> CloudEnv
     return await resolve_cloud_environment(config, connection_verify=str(emulator.ca_path))
 
 
-@pytest.mark.parametrize("aio", [False, True], ids=["sync", "aio"])
 async def test_service_principal_secret(
     clean_azure_env: pytest.MonkeyPatch,
     arm_emulator: ArmEmulator,
     arm_cloud_config: dict[str, Any],
     write_cloud_config: WriteConfig,
-    aio: bool,
 ) -> None:
     config = load_cloud_config(write_cloud_config(arm_cloud_config)).config
     cloud = await emulator_cloud(config, arm_emulator)
-    token = await fetch_token(config, cloud, aio=aio, verify=str(arm_emulator.ca_path))
+    token = await fetch_token(config, cloud, verify=str(arm_emulator.ca_path))
     assert token.token in arm_emulator.issued_tokens
 
 
-@pytest.mark.parametrize("aio", [False, True], ids=["sync", "aio"])
 @pytest.mark.parametrize("form", ["pem", "pfx-with-password"])
 async def test_service_principal_certificate(
     clean_azure_env: pytest.MonkeyPatch,
@@ -155,7 +136,6 @@ async def test_service_principal_certificate(
     arm_cloud_config: dict[str, Any],
     write_cloud_config: WriteConfig,
     client_certificate: ClientCertificate,
-    aio: bool,
     form: str,
 ) -> None:
     document = {k: v for k, v in arm_cloud_config.items() if k != "aadClientSecret"}
@@ -166,18 +146,16 @@ async def test_service_principal_certificate(
         document["aadClientCertPassword"] = client_certificate.pfx_password
     config = load_cloud_config(write_cloud_config(document)).config
     cloud = await emulator_cloud(config, arm_emulator)
-    token = await fetch_token(config, cloud, aio=aio, verify=str(arm_emulator.ca_path))
+    token = await fetch_token(config, cloud, verify=str(arm_emulator.ca_path))
     assert token.token in arm_emulator.issued_tokens
 
 
-@pytest.mark.parametrize("aio", [False, True], ids=["sync", "aio"])
 async def test_a_wrong_certificate_password_is_a_config_error_without_the_password(
     clean_azure_env: pytest.MonkeyPatch,
     arm_emulator: ArmEmulator,
     arm_cloud_config: dict[str, Any],
     write_cloud_config: WriteConfig,
     client_certificate: ClientCertificate,
-    aio: bool,
 ) -> None:
     document = {k: v for k, v in arm_cloud_config.items() if k != "aadClientSecret"}
     document["aadClientCertPath"] = str(client_certificate.pfx_path)
@@ -186,13 +164,12 @@ async def test_a_wrong_certificate_password_is_a_config_error_without_the_passwo
     config = load_cloud_config(path).config
     cloud = await emulator_cloud(config, arm_emulator)
     with pytest.raises(CloudConfigError) as caught:
-        await fetch_token(config, cloud, aio=aio, verify=str(arm_emulator.ca_path))
+        await fetch_token(config, cloud, verify=str(arm_emulator.ca_path))
     message = str(caught.value)
     assert message.startswith(f"{path}: aadClientCertPath: cannot load")
     assert "Wrong-Guess-42" not in message
 
 
-@pytest.mark.parametrize("aio", [False, True], ids=["sync", "aio"])
 @pytest.mark.parametrize("via", ["config", "webhook-env"])
 async def test_workload_identity(
     clean_azure_env: pytest.MonkeyPatch,
@@ -200,7 +177,6 @@ async def test_workload_identity(
     arm_emulator: ArmEmulator,
     arm_cloud_config: dict[str, Any],
     write_cloud_config: WriteConfig,
-    aio: bool,
     via: str,
 ) -> None:
     token_file = tmp_path / "azure-identity-token"
@@ -216,7 +192,7 @@ async def test_workload_identity(
     arm = build_async_credential(config, cloud, connection_verify=str(arm_emulator.ca_path))
     await arm.credential.close()
     assert arm.auth.method is AuthMethod.WORKLOAD_IDENTITY
-    token = await fetch_token(config, cloud, aio=aio, verify=str(arm_emulator.ca_path))
+    token = await fetch_token(config, cloud, verify=str(arm_emulator.ca_path))
     assert token.token in arm_emulator.issued_tokens
 
 
@@ -254,9 +230,6 @@ async def test_endpoint_override_end_to_end_with_a_service_principal(
     assert cloud.resource_manager_url == arm_emulator.url
     assert cloud.authority_host == arm_emulator.url
     assert not cloud.well_known_authority
-    assert await asyncio.to_thread(
-        resolve_cloud_environment_sync, config, connection_verify=ca
-    ) == (cloud)
 
     arm = build_async_credential(config, cloud, connection_verify=ca)
     async with (
@@ -336,7 +309,7 @@ async def test_the_whole_flow_logs_no_secret(
     with caplog.at_level(logging.DEBUG):
         config = load_cloud_config(write_cloud_config(arm_cloud_config)).config
         cloud = await emulator_cloud(config, arm_emulator)
-        token = await fetch_token(config, cloud, aio=True, verify=str(arm_emulator.ca_path))
+        token = await fetch_token(config, cloud, verify=str(arm_emulator.ca_path))
     assert "Azure credential: service principal secret" in caplog.text
     assert CLIENT_SECRET not in caplog.text
     assert token.token in arm_emulator.issued_tokens

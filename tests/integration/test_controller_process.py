@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 
 from egressgw.dev.stack import azure_cloud_config
 from sim.arm.server import ArmEmulator
+from sim.ports import free_port
 from sim.topology import Topology
 from tests.e2e.control_plane import ControlPlane, control_plane, wait_for
 
@@ -59,6 +62,35 @@ def test_unusable_settings_are_refused_with_the_reason(tmp_path: Path) -> None:
     assert incomplete.returncode == 2 and "subscriptionId" in incomplete.stderr
     assert no_namespace.returncode == 2 and "MY_POD_NAMESPACE" in no_namespace.stderr
     assert no_kubeconfig.returncode == 2 and "--kubeconfig" in no_kubeconfig.stderr
+
+
+def test_cloud_config_keys_it_does_not_act_on_are_warned_about_once_at_start_up(
+    tmp_path: Path,
+) -> None:
+    document = azure_cloud_config(Topology(), "https://127.0.0.1:1", "s") | {
+        "cloudProviderBackoff": True,
+        "cloudProviderBackoffRetries": 6,
+        "cloudConfigType": "merge",
+    }
+    cloud_config = tmp_path / "azure.json"
+    cloud_config.write_text(json.dumps(document))
+    log_path = tmp_path / "controller.log"
+    command = [sys.executable, "-m", "egressgw", "controller", "--cloud-config", str(cloud_config)]
+    command += ["--secret-namespace", "s", "--temporal-address", f"127.0.0.1:{free_port()}"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while "not reachable yet" not in log_path.read_text():  # past start-up, waiting
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    output = log_path.read_text()
+    assert output.count("cloudProviderBackoff, cloudProviderBackoffRetries: not supported") == 1
+    assert output.count("cloudConfigType: merge is not supported") == 1
 
 
 @pytest.fixture

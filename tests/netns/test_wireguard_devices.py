@@ -208,7 +208,7 @@ def test_ensure_replaces_a_dead_daemon_and_its_stale_socket(stand: Stand) -> Non
     assert stand.ensure() == []
 
 
-def test_peers_sync_add_and_remove_keep_routes_in_step(stand: Stand) -> None:
+def test_peer_syncs_keep_routes_in_step(stand: Stand) -> None:
     stand.ensure()
     first, second, third = _peer(1), _peer(2), _peer(3)
 
@@ -222,25 +222,20 @@ def test_peers_sync_add_and_remove_keep_routes_in_step(stand: Stand) -> None:
     assert stand.devices.peers(NAME) == [third, moved]
     assert stand.routes() == {"10.98.0.3", "10.98.0.9"}
 
-    assert stand.devices.add_peers(NAME, [first]).added == 1
-    assert stand.devices.add_peers(NAME, [first]).added == 0
+    assert stand.devices.sync_peers(NAME, [moved, third, first]).added == 1
+    assert stand.devices.sync_peers(NAME, [moved, third, first]).added == 0
     assert stand.routes() == {"10.98.0.1", "10.98.0.3", "10.98.0.9"}
 
-    removed = stand.devices.remove_peers(NAME, [third.public_key, first.public_key])
-    assert removed.removed == 2
-    assert stand.devices.peers(NAME) == [moved]
-    assert stand.routes() == {"10.98.0.9"}
-
-    assert stand.devices.sync_peers(NAME, []).removed == 1
+    assert stand.devices.sync_peers(NAME, []).removed == 3
     assert stand.routes() == set()
 
 
 def test_a_reused_pod_ip_moves_to_the_new_peer(stand: Stand) -> None:
     stand.ensure()
     old, new = _peer(5), _peer(5)
-    stand.devices.add_peers(NAME, [old])
+    stand.devices.sync_peers(NAME, [old])
 
-    changes = stand.devices.add_peers(NAME, [new])
+    changes = stand.devices.sync_peers(NAME, [new])
 
     assert (changes.added, changes.removed) == (1, 1)
     assert stand.devices.peers(NAME) == [new]

@@ -210,9 +210,80 @@ def test_azure_stack_clients_may_have_non_guid_ids(tmp_path: Path) -> None:
     assert resolve_auth(load(tmp_path, document).config, {}).client_id == "egressgw-dev"
 
 
-def test_asking_for_secret_based_config_loading_is_flagged(tmp_path: Path) -> None:
-    loaded = load(tmp_path, with_changes({"cloudConfigType": "secret"}))
-    assert any("cloudConfigType" in w and "only this file" in w for w in loaded.warnings)
+@pytest.mark.parametrize("config_type", ["secret", "merge", "Merge"])
+def test_secret_based_config_loading_is_not_supported_and_said_so(
+    tmp_path: Path, config_type: str
+) -> None:
+    loaded = load(tmp_path, with_changes({"cloudConfigType": config_type}))
+    assert loaded.warnings == (
+        f"{tmp_path / 'azure.json'}: cloudConfigType: {config_type} is not supported: egressgw, "
+        "like the Go implementation, reads only this file, not a Kubernetes secret",
+    )
+
+
+AKS_RETRY_SETTINGS: dict[str, Any] = {
+    "cloudProviderBackoff": True,
+    "cloudProviderBackoffRetries": 6,
+    "cloudProviderBackoffExponent": 1.5,
+    "cloudProviderBackoffDuration": 5,
+    "cloudProviderBackoffJitter": 1.0,
+    "cloudProviderBackoffMode": "v2",
+    "enableMinimumRetryAfter": True,
+}
+
+
+def test_sdk_retry_and_backoff_settings_are_named_in_one_warning_that_says_why(
+    tmp_path: Path,
+) -> None:
+    loaded = load(tmp_path, with_changes(AKS_RETRY_SETTINGS))
+    (warning,) = loaded.warnings
+    assert warning.startswith(
+        f"{tmp_path / 'azure.json'}: cloudProviderBackoff, cloudProviderBackoffRetries, "
+        "cloudProviderBackoffDuration, cloudProviderBackoffExponent, cloudProviderBackoffJitter, "
+        "cloudProviderBackoffMode, enableMinimumRetryAfter: not supported, ignored: "
+    )
+    assert "the workflows' retry policies retry" in warning
+    assert "Retry-After" in warning
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"cloudProviderBackoff": False},
+        {"cloudProviderBackoffRetries": 0, "enableMinimumRetryAfter": False},
+        {"cloudProviderBackoffMode": ""},
+    ],
+)
+def test_retry_settings_that_ask_for_nothing_are_not_warned_about(
+    tmp_path: Path, settings: dict[str, Any]
+) -> None:
+    assert load(tmp_path, with_changes(settings)).warnings == ()
+
+
+def test_only_the_retry_settings_given_are_named(tmp_path: Path) -> None:
+    loaded = load(tmp_path, with_changes({"cloudProviderBackoffRetries": 3}))
+    (warning,) = loaded.warnings
+    assert ": cloudProviderBackoffRetries: not supported, ignored: " in warning
+
+
+def test_a_network_tenant_is_not_supported_and_said_so(tmp_path: Path) -> None:
+    loaded = load(tmp_path, with_changes({"networkResourceTenantID": OTHER_TENANT}))
+    (warning,) = loaded.warnings
+    assert warning.startswith(
+        f"{tmp_path / 'azure.json'}: networkResourceTenantID: not supported: "
+    )
+    assert OTHER_TENANT in warning
+    same = load(tmp_path, with_changes({"networkResourceTenantID": TENANT.upper()}))
+    assert same.warnings == ()
+
+
+def test_the_warnings_are_logged_once_when_the_file_is_loaded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="egressgw.cloud_config"):
+        loaded = load(tmp_path, with_changes(AKS_RETRY_SETTINGS))
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert logged == list(loaded.warnings)
 
 
 def test_aks_style_file_with_managed_identity_loads(tmp_path: Path) -> None:

@@ -8,9 +8,7 @@ from agent.peer_plan import (
     PeerChanges,
     PeerSpec,
     peers_after,
-    plan_additions,
     plan_peers,
-    plan_removals,
     plan_routes,
     specs_of,
 )
@@ -58,21 +56,6 @@ def test_wanted_peers_must_not_contradict_each_other() -> None:
     with pytest.raises(ValueError, match="peers: one public key"):
         plan_peers({}, [peer(KEY_A, "10.0.0.1"), peer(KEY_A, "10.0.0.2")])
     assert len(plan_peers({}, [peer(KEY_A, "10.0.0.1"), peer(KEY_A, "10.0.0.1")]).add) == 1
-
-
-def test_additions_leave_other_peers_alone() -> None:
-    plan = plan_additions(CURRENT, [peer(KEY_D, "10.0.0.4"), peer(KEY_A, "10.0.0.1")])
-    assert (plan.add, plan.remove, plan.update) == ((peer(KEY_D, "10.0.0.4"),), (), ())
-
-
-def test_a_reused_pod_ip_drops_its_old_peer() -> None:
-    plan = plan_additions(CURRENT, [peer(KEY_D, "10.0.0.2")])
-    assert plan.remove == (KEY_B,)
-    assert plan.add == (peer(KEY_D, "10.0.0.2"),)
-
-
-def test_removals_ignore_unknown_keys() -> None:
-    assert plan_removals(CURRENT, [KEY_B, KEY_D, KEY_B]).remove == (KEY_B,)
 
 
 def test_routes_follow_the_peers_after_the_plan() -> None:
