@@ -331,6 +331,9 @@ class AgentProcess:
             status = GatewayStatusReport(
                 kube, node_name=options.node_name, namespace=options.namespace
             )
+            # What a GatewayStatus lists was made ready by this agent: one left by an earlier
+            # agent (killed, or before the node's network was rebuilt) is cleared first.
+            await status.flush()
             node = NodeActivities(
                 options.node_name,
                 dataplane,

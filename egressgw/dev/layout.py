@@ -36,13 +36,16 @@ class DevPorts:
     temporal_ui: int = 8233
     kube_api: int = 6443
     arm: int = 8443
+    etcd: int = 2379
+    etcd_peer: int = 2380
 
     @classmethod
     def from_base(cls, base: int) -> DevPorts:
-        """Six consecutive ports starting at `base`, for running several stacks side by side."""
-        if not 1024 <= base <= 65535 - 6:
-            raise ValueError(f"--port-base must be between 1024 and {65535 - 6}, got {base}")
-        return cls(base, base + 1, base + 2, base + 3, base + 4, base + 5)
+        """Consecutive ports starting at `base`, for running several stacks side by side."""
+        count = len(cls.__dataclass_fields__)
+        if not 1024 <= base <= 65535 - count:
+            raise ValueError(f"--port-base must be between 1024 and {65535 - count}, got {base}")
+        return cls(*range(base, base + count))
 
     def named(self) -> dict[str, int]:
         return asdict(self)
@@ -86,7 +89,18 @@ class StatePaths:
 
     @property
     def kube_state(self) -> Path:
+        """The control plane's etcd data, certificates, kubeconfigs and logs."""
         return self.root / "kube"
+
+    @property
+    def controller_kubeconfig(self) -> Path:
+        """The controller's ServiceAccount token (deploy/rbac/controller.yaml)."""
+        return self.kube_state / "controller.kubeconfig"
+
+    @property
+    def agent_kubeconfig(self) -> Path:
+        """The gateway agents' ServiceAccount token (deploy/rbac/agent.yaml)."""
+        return self.kube_state / "agent.kubeconfig"
 
     @property
     def arm_state(self) -> Path:

@@ -82,7 +82,7 @@ def agent_command(placement: AgentPlacement, ports: DevPorts, paths: StatePaths)
         "--temporal-namespace",
         "default",
         "--kubeconfig",
-        str(paths.kubeconfig.resolve()),
+        str(paths.agent_kubeconfig.resolve()),
         "--namespace",
         SYSTEM_NAMESPACE,
         "--probe-drain",

@@ -1,9 +1,11 @@
-"""The embedded stack itself: Temporal dev server, both emulators, the seed, the controller, and
-one gateway agent per seeded node (in the node network when run as root, as dry runs otherwise).
+"""The embedded stack itself: Temporal dev server, a real Kubernetes control plane
+(sim/control_plane), the ARM emulator, the seed, the controller, and one gateway agent per seeded
+node (in the node network when run as root, as dry runs otherwise). The controller and the agents
+run with their own ServiceAccount tokens and the roles of deploy/rbac/.
 
-Start-up overlaps Temporal's boot with ours: the server process is launched first and the heavy
-imports (Azure SDK, emulators) and the node network's build happen while it boots; the controller
-and agents are started without waiting for them. `dev up --detach` is timed end to end.
+Start-up overlaps Temporal's boot with ours: the server process is launched first and the control
+plane, the heavy imports (Azure SDK, emulator) and the node network's build happen while it boots.
+`dev up --detach` is timed end to end.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contracts import search_attributes
+from contracts import kube_names, search_attributes
 from egressgw.dev.kube_seed import SYSTEM_NAMESPACE, gateway_nodes, namespaces
 from egressgw.dev.layout import (
     LOCALHOST,
@@ -50,8 +52,8 @@ from sim.topology import Topology
 
 if TYPE_CHECKING:
     from sim.arm.server import ArmEmulator
+    from sim.control_plane.cluster import ControlPlane
     from sim.fabric.plan import FabricPlan
-    from sim.kube.server import KubeEmulator
 
 CRD_DIR = Path(__file__).resolve().parents[2] / "deploy" / "crds"
 DEV_CLIENT_ID = "egressgw-dev"
@@ -61,6 +63,9 @@ DEV_CLIENT_ID = "egressgw-dev"
 # down` should feel quick, and the activities are idempotent and resume on the next start.
 CONTROLLER_GRACEFUL_SHUTDOWN = "5s"
 CONTROLLER_STOP_TIMEOUT = 15.0
+# How long `dev up` waits for the controller, the agents and the re-applied gateways.
+SERVING_TIMEOUT = 90.0
+GATEWAY_STATUS_RESOURCE = f"gatewaystatuses.{kube_names.API_GROUP}"
 
 
 def endpoints_document(
@@ -71,6 +76,7 @@ def endpoints_document(
     controller_pid: int | None = None,
     agent_pids: dict[str, int | None] | None = None,
     network_built: bool = False,
+    kube_pids: dict[str, int | None] | None = None,
 ) -> dict[str, Any]:
     return {
         "temporal_address": f"{LOCALHOST}:{ports.temporal}",
@@ -87,6 +93,7 @@ def endpoints_document(
         "controller_pid": controller_pid,
         "controller_log": str((paths.logs / "controller.log").resolve()),
         "agent_pids": agent_pids or {},
+        "kube_pids": kube_pids or {},  # etcd, kube-apiserver, controller manager, scheduler
         "network": str(paths.network_file.resolve()),
         "network_built": network_built,
     }
@@ -102,7 +109,7 @@ def controller_command(ports: DevPorts, paths: StatePaths) -> list[str]:
         "--cloud-config",
         str(paths.azure_config.resolve()),
         "--kubeconfig",
-        str(paths.kubeconfig.resolve()),
+        str(paths.controller_kubeconfig.resolve()),
         "--azure-ca-file",
         str(paths.ca.resolve()),
         "--temporal-address",
@@ -164,7 +171,7 @@ class DevStack:
         self.ports = resolve_ports(self.paths, options.port_base)
         self._progress = progress or (lambda _message: None)
         self.temporal: TemporalDevServer | None = None
-        self.kube: KubeEmulator | None = None
+        self.kube: ControlPlane | None = None
         self.arm: ArmEmulator | None = None
         self.controller: subprocess.Popen[bytes] | None = None
         self.network: NodeNetwork | None = None
@@ -200,6 +207,7 @@ class DevStack:
             if self.network is not None:
                 assert self.arm is not None
                 self.network.follow(self.arm)
+            await self._wait_serving([p.node_name for p in placements])
         except BaseException:
             await self.stop()
             raise
@@ -215,6 +223,7 @@ class DevStack:
             self.controller.pid,
             {name: info["pid"] for name, info in agents.items()},
             network_built=fabric is not None,
+            kube_pids=self.kube.pids() if self.kube is not None else {},
         )
         write_json_atomic(paths.endpoints, document)
         return document
@@ -266,6 +275,38 @@ class DevStack:
         )
         await self.temporal.launch()
 
+    async def _wait_serving(self, nodes: list[str]) -> None:
+        """Until the controller and every agent poll their task queues and every node holds the
+        gateways its configurations want (re-applied after a restart): `dev up` then reports
+        ready, not before (egressgw/dev/readiness.py)."""
+        from temporalio.client import Client
+
+        from egressgw.dev.readiness import gateway_statuses_from_kubectl, wait_serving
+
+        assert self.temporal is not None and self.kube is not None
+        kube = self.kube
+        client = await Client.connect(self.temporal.address)
+
+        async def read_gateway_statuses() -> list[Any]:
+            output = await kube.kubectl(
+                "get", GATEWAY_STATUS_RESOURCE, "-n", SYSTEM_NAMESPACE, "-o", "json"
+            )
+            return gateway_statuses_from_kubectl(output)
+
+        self._progress("waiting for the controller and agents, and the nodes' gateways")
+        report = await wait_serving(
+            client,
+            nodes,
+            read_gateway_statuses,
+            timeout=SERVING_TIMEOUT,
+            progress=self._progress,
+        )
+        if not report.serving:
+            raise DevStackError(
+                f"the stack is not serving after {SERVING_TIMEOUT:.0f} s: still waiting for "
+                f"{report.waiting_for()}; see the logs in {self.paths.logs.resolve()}"
+            )
+
     async def _build_network(self, plan: FabricPlan, placements: list[AgentPlacement]) -> None:
         from pyroute2 import NetlinkError
 
@@ -305,21 +346,35 @@ class DevStack:
             await asyncio.to_thread(process.wait)
 
     async def _start_kube(self) -> None:
-        # Imported only now so that the import overlaps Temporal's boot.
-        from sim.kube.server import KubeEmulator
+        from sim.control_plane.binaries import kube_binaries
+        from sim.control_plane.cluster import ControlPlane, ControlPlanePorts
+        from sim.control_plane.kubeconfig import certificate_kubeconfig, write_kubeconfig
 
+        # Built from the pinned Go modules on first use (minutes), cached afterwards.
+        binaries = await asyncio.to_thread(kube_binaries)
         self._progress(
-            f"starting Kubernetes API emulator on https://{LOCALHOST}:{self.ports.kube_api}"
+            f"starting Kubernetes (etcd, kube-apiserver on https://{LOCALHOST}:"
+            f"{self.ports.kube_api}, controller manager, scheduler)"
         )
-        self.kube = KubeEmulator(
+        self.kube = ControlPlane(
             self.paths.kube_state,
-            host=LOCALHOST,
-            port=self.ports.kube_api,
+            ControlPlanePorts(self.ports.kube_api, self.ports.etcd, self.ports.etcd_peer),
+            binaries,
             crd_dir=CRD_DIR,
-            tls_dir=self.paths.root,
         )
         await self.kube.start()
-        self.kube.write_kubeconfig(self.paths.kubeconfig, namespace=self.topology.kube_namespace)
+        pki = self.kube.pki
+        assert pki is not None
+        write_kubeconfig(
+            self.paths.kubeconfig,
+            certificate_kubeconfig(
+                self.kube.server,
+                pki.ca,
+                pki.admin.cert,
+                pki.admin.key,
+                namespace=self.topology.kube_namespace,
+            ),
+        )
 
     async def _start_arm(self) -> None:
         from sim.arm.server import ArmEmulator
@@ -334,6 +389,7 @@ class DevStack:
 
     async def _seed(self) -> None:
         from egressgw.dev.azure_inventory import gateway_node_ips
+        from sim.control_plane.service_accounts import service_account_kubeconfig
 
         assert self.kube is not None and self.arm is not None
         self._progress("seeding Azure: resource group, vnet, gateway VMSS and VM pools")
@@ -343,21 +399,21 @@ class DevStack:
             azure_cloud_config(self.topology, self.arm.url, _read_client_secret(self.paths)),
             mode=0o600,  # it holds the dev service principal's secret
         )
-        self._progress("seeding Kubernetes: namespaces and labelled, tainted gateway nodes")
-        for obj in namespaces(self.topology):
-            await self._ensure(obj)
-        node_ips = await gateway_node_ips(self.topology, self.paths.azure_config, self.paths.ca)
-        for node in gateway_nodes(self.topology, node_ips):
-            await self._ensure(node)
-
-    async def _ensure(self, obj: dict[str, Any]) -> None:
-        assert self.kube is not None
-        meta = obj["metadata"]
-        found = await self.kube.get(
-            obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace")
+        self._progress(
+            "seeding Kubernetes: namespaces, the controller's and agents' ServiceAccounts and "
+            "roles (deploy/rbac), labelled and tainted gateway nodes"
         )
-        if found is None:
-            await self.kube.create(obj)
+        await self.kube.apply_objects(namespaces(self.topology))
+        await asyncio.gather(
+            service_account_kubeconfig(
+                self.kube, "controller", SYSTEM_NAMESPACE, self.paths.controller_kubeconfig
+            ),
+            service_account_kubeconfig(
+                self.kube, "agent", SYSTEM_NAMESPACE, self.paths.agent_kubeconfig
+            ),
+        )
+        node_ips = await gateway_node_ips(self.topology, self.paths.azure_config, self.paths.ca)
+        await self.kube.apply_objects(gateway_nodes(self.topology, node_ips))
 
     async def stop(self) -> None:
         # Reverse order of start; each part's stop is safe when it never started. Agents go

@@ -175,6 +175,7 @@ def _mark_stopped(paths: StatePaths) -> None:
     data["temporal_pid"] = None
     data["controller_pid"] = None
     data["agent_pids"] = {}
+    data["kube_pids"] = {}
     write_json_atomic(paths.endpoints, data)
 
 
@@ -207,7 +208,18 @@ def _cmdline_has(pid: int, *words: bytes) -> bool:
     return all(word in cmdline for word in words)
 
 
-def start_detached(options: DevOptions, out: TextIO, timeout: float = 60.0) -> int:
+def _program_is(pid: int, program: str) -> bool:
+    """The process runs `program` (its executable's file name); any when `program` is ""."""
+    if not program:
+        return True
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return False
+    return Path(argv0.decode(errors="replace")).name == program
+
+
+def start_detached(options: DevOptions, out: TextIO, timeout: float = 180.0) -> int:
     """Start the supervisor in the background and return once it has written its endpoints."""
     paths = StatePaths(options.state_dir)
     paths.root.mkdir(parents=True, exist_ok=True)
@@ -215,6 +227,14 @@ def start_detached(options: DevOptions, out: TextIO, timeout: float = 60.0) -> i
     error = _already_running(paths)
     if error is not None:
         raise error
+    # A first start builds the Kubernetes binaries (minutes, with progress): here, in the
+    # foreground, not behind the background process's ready timeout.
+    from sim.control_plane.binaries import BinariesError, kube_binaries
+
+    try:
+        kube_binaries()
+    except BinariesError as err:
+        raise DevStackError(str(err)) from err
     cmd = [sys.executable, "-m", "egressgw", "dev", "up", "--state-dir", str(paths.root)]
     if options.port_base is not None:
         cmd += ["--port-base", str(options.port_base)]
@@ -287,21 +307,25 @@ def stop_detached(state_dir: Path, out: TextIO, timeout: float = 30.0) -> int:
 
 def _stop_orphans(paths: StatePaths) -> None:
     """A supervisor killed with SIGKILL leaves its children running: the controller (first, so it
-    does not spend its shutdown retrying a vanished Temporal), the agents, the Temporal server;
-    and, when it built one, the node network."""
+    does not spend its shutdown retrying a vanished Temporal), the agents, the Temporal server,
+    the Kubernetes control plane (scheduler and controller manager, API server, then etcd); and,
+    when it built one, the node network."""
     try:
         document = json.loads(paths.endpoints.read_text())
     except (OSError, ValueError):
         return
     agent_pids = list((document.get("agent_pids") or {}).values())
-    for pid_value, words in (
-        (document.get("controller_pid"), (b"controller",)),
-        *((value, (b"agent",)) for value in agent_pids),
-        (document.get("temporal_pid"), (b"start-dev",)),
+    kube_pids: dict[str, Any] = document.get("kube_pids") or {}
+    kube_order = ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
+    for pid_value, words, program in (
+        (document.get("controller_pid"), (b"controller",), ""),
+        *((value, (b"agent",), "") for value in agent_pids),
+        (document.get("temporal_pid"), (b"start-dev",), ""),
+        *((kube_pids.get(name), (), name) for name in kube_order),
     ):
         with contextlib.suppress(OSError, ValueError, TypeError):
             pid = int(pid_value)
-            if _alive(pid) and _cmdline_has(pid, *words):
+            if _alive(pid) and _cmdline_has(pid, *words) and _program_is(pid, program):
                 os.kill(pid, signal.SIGTERM)
                 _wait_gone(pid, 15)
     if document.get("network_built"):

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import yaml
+
 from sim.control_plane.binaries import KubeBinaries
 from sim.control_plane.kubeconfig import certificate_kubeconfig, write_kubeconfig
 from sim.control_plane.pki import (
@@ -267,6 +269,18 @@ class ControlPlane:
             "--field-manager=egressgw-dev",
             "-f",
             str(path),
+        )
+
+    async def apply_objects(self, objects: list[dict[str, Any]]) -> None:
+        """Server-side apply of objects (dicts), as the admin."""
+        await self.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=egressgw-dev",
+            "-f",
+            "-",
+            stdin=yaml.safe_dump_all(objects),
         )
 
     async def compact_etcd(self) -> int:
