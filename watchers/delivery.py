@@ -28,7 +28,7 @@ from contracts.workflow_io import (
     GatewayConfigInput,
     SpecDelivery,
 )
-from watchers.list_watch import WatchEvent
+from kubeclient.list_watch import WatchEvent
 
 NAMESPACE_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_NAMESPACE)
 NAME_KEY = SearchAttributeKey.for_keyword(resource_names.SEARCH_ATTRIBUTE_NAME)
