@@ -22,6 +22,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from agent.wireguard_keys import KEY_LENGTH, check_private_key, parse_public_key, public_key_of
 from contracts import kube_names
 from contracts.node_io import SecretRef
+from kubeclient.errors import ApiErrorKind, api_failure
 
 
 class GatewaySecretError(RuntimeError):
@@ -44,11 +45,6 @@ class GatewaySecretUnreadableError(GatewaySecretError):
 
 class GatewaySecretInvalidError(GatewaySecretError):
     """The Secret holds no usable key, or one that does not match the expected public key."""
-
-
-def _status(exc: ApiException) -> int:
-    status = getattr(exc, "status", 0)
-    return status if isinstance(status, int) else 0
 
 
 def private_key_from_data(data: Mapping[str, str] | None, where: str) -> bytes:
@@ -99,11 +95,11 @@ class GatewaySecretReader:
         try:
             obj: Any = await self._core.read_namespaced_secret(secret.name, secret.namespace)
         except ApiException as exc:
-            status = _status(exc)
-            if status == 404:
+            failure = api_failure(exc)
+            if failure.kind is ApiErrorKind.NOT_FOUND:
                 raise GatewaySecretMissingError(f"{where} not found") from None
             # Only the status: an error body is the server's, but never worth the risk.
             raise GatewaySecretUnreadableError(
-                f"read {where}: HTTP {status} {getattr(exc, 'reason', '') or ''}".rstrip()
+                f"read {where}: HTTP {failure.status} {failure.reason}".rstrip()
             ) from None
         return matching_private_key(obj.data, where, public_key)

@@ -27,6 +27,7 @@ from contracts.gateway_status import (
 )
 from contracts.object_meta import ObjectMeta, OwnerReference
 from contracts.raw_fields import ObjectFormatError
+from kubeclient.errors import api_failure, is_conflict, is_not_found
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +107,6 @@ class ReadyState:
         return gateway_status_spec(self._gateways, self._peers, max_peers)
 
 
-def _status_code(exc: ApiException) -> int:
-    status = getattr(exc, "status", 0)
-    return status if isinstance(status, int) else 0
-
-
 def _stored_spec(obj: Mapping[str, Any]) -> GatewayStatusSpec | None:
     """The spec of a stored object, or None when it is not one this code can read."""
     raw = obj.get("spec")
@@ -188,16 +184,14 @@ class GatewayStatusReport:
                 # 409: another writer got there first (stale resourceVersion, or created it);
                 # 404 on replace: deleted since it was read (e.g. garbage-collected with its
                 # Node). A 404 on create (no such namespace) cannot be helped by retrying.
-                lost_race = _status_code(exc) == 409 or (
-                    _status_code(exc) == 404 and stored is not None
-                )
+                lost_race = is_conflict(exc) or (is_not_found(exc) and stored is not None)
                 if not lost_race or attempt == WRITE_ATTEMPTS:
                     raise
                 log.info(
                     "GatewayStatus %s/%s changed underneath (HTTP %d); re-reading",
                     self._namespace,
                     self._node_name,
-                    _status_code(exc),
+                    api_failure(exc).status,
                 )
                 self._stored = None
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -212,7 +206,7 @@ class GatewayStatusReport:
                 self._node_name,
             )
         except ApiException as exc:
-            if _status_code(exc) == 404:
+            if is_not_found(exc):
                 return None
             raise
         return obj
@@ -223,7 +217,7 @@ class GatewayStatusReport:
         try:
             node = await self._core.read_node(self._node_name)
         except ApiException as exc:
-            if _status_code(exc) == 404:
+            if is_not_found(exc):
                 log.info("Node %s not found; GatewayStatus without owner", self._node_name)
                 return ()
             raise

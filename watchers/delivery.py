@@ -27,7 +27,7 @@ from contracts.workflow_io import (
     GatewayConfigInput,
     SpecDelivery,
 )
-from watchers.list_watch import WatchEvent
+from kubeclient.list_watch import WatchEvent
 
 DeliveryKey = tuple[str, int, bool]
 

@@ -21,8 +21,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import kube_names, resource_names, search_attributes
 from contracts.workflow_io import GATEWAY_CONFIG_WORKFLOW, NODES_CHANGED, POOL_MEMBERS_CHANGED
-from watchers.kube_source import KubeListWatch
-from watchers.list_watch import WatchEvent, object_key
+from kubeclient.kube_source import KubeListWatch
+from kubeclient.list_watch import WatchEvent, object_key
 
 log = logging.getLogger(__name__)
 

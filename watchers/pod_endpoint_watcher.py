@@ -17,8 +17,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from contracts import kube_names, resource_names
 from contracts.workflow_io import PEERS_CHANGED
-from watchers.kube_source import KubeListWatch
-from watchers.list_watch import RawObject, WatchEvent, object_key
+from kubeclient.kube_source import KubeListWatch
+from kubeclient.list_watch import RawObject, WatchEvent, object_key
 
 log = logging.getLogger(__name__)
 

@@ -16,15 +16,15 @@ from kubernetes_asyncio.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 from temporalio.client import Client
 
-from activities.kube.errors import is_not_found
 from contracts import kube_names, resource_names
 from contracts.object_meta import ObjectMeta
 from contracts.raw_fields import ObjectFormatError
 from contracts.resource_names import ObjectKey
 from contracts.workflow_io import ControllerSettings
+from kubeclient.errors import is_not_found
+from kubeclient.kube_source import KubeListWatch
+from kubeclient.list_watch import RawObject, WatchEvent
 from watchers.delivery import request_resync, spec_delivery
-from watchers.kube_source import KubeListWatch
-from watchers.list_watch import RawObject, WatchEvent
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,13 @@ from kubernetes_asyncio.client import ApiClient, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 from temporalio.client import Client
 
-from activities.kube.errors import is_conflict, is_not_found
-from activities.kube.patch_types import MERGE_PATCH
 from contracts import kube_names
 from contracts.raw_fields import ObjectFormatError
 from contracts.workflow_io import ControllerSettings
+from kubeclient.errors import api_failure, is_conflict, is_not_found
+from kubeclient.kube_source import KubeListWatch
+from kubeclient.list_watch import WatchEvent
+from kubeclient.patch_types import MERGE_PATCH
 from watchers.delivery import (
     DeliveryKey,
     already_delivered,
@@ -22,8 +24,6 @@ from watchers.delivery import (
     delivery_key,
     event_delivery,
 )
-from watchers.kube_source import KubeListWatch
-from watchers.list_watch import WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class SgcWatcher:
             if is_conflict(exc) or is_not_found(exc):
                 # Someone else changed (or deleted) it first; that change arrives as an event of
                 # its own and is handled then.
-                log.debug("finalizer for %s not added: HTTP %s", key, exc.status)
+                log.debug("finalizer for %s not added: HTTP %s", key, api_failure(exc).status)
                 return
             raise
         log.info("added finalizer to %s", key)

@@ -16,15 +16,13 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from types import TracebackType
 
-import aiohttp
 from kubernetes_asyncio.client import ApiClient
-from kubernetes_asyncio.client.exceptions import ApiException
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.kube.errors import status_message
 from contracts.workflow_io import ControllerSettings
-from watchers.list_watch import (
+from kubeclient.errors import CLIENT_ERRORS, describe_failure
+from kubeclient.list_watch import (
     ListWatchSource,
     WatchEvent,
     WatchSettings,
@@ -39,17 +37,14 @@ from watchers.sgc_watcher import SgcWatcher
 log = logging.getLogger(__name__)
 
 Handler = Callable[[WatchEvent], Awaitable[None]]
-_TRANSIENT = (ApiException, RPCError, aiohttp.ClientError, OSError, asyncio.TimeoutError)
+_TRANSIENT: tuple[type[BaseException], ...] = (*CLIENT_ERRORS, RPCError)
 
 
 def describe_error(exc: BaseException) -> str:
     """One line for a log: never an ApiException's str, which dumps headers and bodies."""
-    if isinstance(exc, ApiException):
-        detail = status_message(exc.body)
-        return f"HTTP {exc.status}" + (f": {detail}" if detail else "")
     if isinstance(exc, RPCError):
         return f"Temporal {exc.status.name}: {exc.message}"
-    return f"{type(exc).__name__}: {exc}"
+    return describe_failure(exc)
 
 
 @dataclass(frozen=True)

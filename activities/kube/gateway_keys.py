@@ -21,8 +21,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.kube.errors import CONFLICT_ERROR, activity_error, is_conflict, is_not_found
-from activities.kube.patch_types import MERGE_PATCH
+from activities.kube.errors import CONFLICT_ERROR, activity_error
 from contracts import kube_names, resource_names
 from contracts.activity_io import (
     DELETE_GATEWAY_KEY,
@@ -31,6 +30,8 @@ from contracts.activity_io import (
     GatewayKeyInput,
     SgcRef,
 )
+from kubeclient.errors import is_conflict, is_not_found
+from kubeclient.patch_types import MERGE_PATCH
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,14 @@ from kubernetes_asyncio.client import ApiClient, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 from temporalio import activity
 
-from activities.kube.errors import activity_error, is_not_found
-from activities.kube.patch_types import MERGE_PATCH
+from activities.kube.errors import activity_error
 from contracts import kube_names
 from contracts.activity_io import UPDATE_SGC_STATUS, StatusUpdate
 from contracts.conditions import set_condition
 from contracts.gateway_config import GatewayServerProfile, StaticGatewayConfigurationStatus
 from contracts.object_meta import ObjectReference
+from kubeclient.errors import is_not_found
+from kubeclient.patch_types import MERGE_PATCH
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,7 @@ import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from activities.kube.errors import (
-    CONFLICT_ERROR,
-    REJECTED_ERROR,
-    UNAVAILABLE_ERROR,
-    ApiErrorKind,
-    activity_error,
-    api_error_kind,
-)
+from activities.kube.errors import CONFLICT_ERROR, REJECTED_ERROR, UNAVAILABLE_ERROR, activity_error
 from activities.kube.gateway_keys import new_key_pair, secret_data, secret_repairs, stored_key_pair
 from contracts import kube_names
 from contracts.activity_io import SgcRef
@@ -30,25 +23,6 @@ def api_exception(status: int, message: str = "", retry_after: str | None = None
         CIMultiDict({"Retry-After": retry_after} if retry_after is not None else {})
     )
     return exc
-
-
-@pytest.mark.parametrize(
-    ("status", "kind"),
-    [
-        (404, ApiErrorKind.NOT_FOUND),
-        (409, ApiErrorKind.CONFLICT),
-        (410, ApiErrorKind.GONE),
-        (429, ApiErrorKind.UNAVAILABLE),
-        (500, ApiErrorKind.UNAVAILABLE),
-        (503, ApiErrorKind.UNAVAILABLE),
-        (0, ApiErrorKind.UNAVAILABLE),
-        (400, ApiErrorKind.REJECTED),
-        (403, ApiErrorKind.REJECTED),
-        (422, ApiErrorKind.REJECTED),
-    ],
-)
-def test_statuses_map_to_one_kind_each(status: int, kind: ApiErrorKind) -> None:
-    assert api_error_kind(status) is kind
 
 
 def test_conflicts_and_server_trouble_retry_and_throttling_honours_retry_after() -> None:

@@ -36,8 +36,8 @@ from contracts.workflow_io import (
     SpecDelivery,
 )
 from egressgw.dev.temporal_server import TemporalDevServer
+from kubeclient.list_watch import WatchEvent, WatchSettings
 from sim.kube.server import KubeEmulator
-from watchers.list_watch import WatchEvent, WatchSettings
 from watchers.sgc_watcher import SgcWatcher
 from watchers.supervisor import Watchers
 

@@ -12,7 +12,7 @@ from contracts.azure_state import GatewayPool, NodeAddress, PoolKind
 from contracts.conditions import ConditionStatus
 from contracts.gateway_config import GatewayVmssProfile, StaticGatewayConfigurationSpec
 from contracts.workflow_io import AppliedConfiguration, NodeProblem, SpecDelivery
-from watchers.list_watch import WatchEvent
+from kubeclient.list_watch import WatchEvent
 from watchers.pod_endpoint_watcher import peer_changes
 from workflows import gateway_config_decisions as decide
 from workflows import gateway_config_status as render

@@ -8,8 +8,8 @@ from contracts import kube_names, resource_names
 from contracts.activity_io import SgcRef
 from contracts.gateway_config import StaticGatewayConfigurationSpec
 from contracts.workflow_io import SpecDelivery
+from kubeclient.list_watch import WatchEvent
 from watchers.delivery import already_delivered, delivery_key, spec_delivery
-from watchers.list_watch import WatchEvent
 from watchers.node_watcher import membership_changes, pool_workflow_id
 from watchers.secret_watcher import metadata_only, secret_owner
 from watchers.sgc_watcher import finalizer_addition_patch

@@ -12,10 +12,10 @@ import pytest_asyncio
 from kubernetes_asyncio.client import ApiClient, CustomObjectsApi
 
 from contracts import kube_names
+from kubeclient.kube_source import KubeListWatch
+from kubeclient.list_watch import Listing, RawObject, WatchEvent, WatchSettings, list_then_watch
 from sim.kube.server import KubeEmulator
 from tests.fixtures.kube import ServingThread, project_crd_dir
-from watchers.kube_source import KubeListWatch
-from watchers.list_watch import Listing, RawObject, WatchEvent, WatchSettings, list_then_watch
 
 G, V, P = kube_names.API_GROUP, kube_names.API_VERSION, kube_names.SGC_PLURAL
 QUICK = WatchSettings(timeout_seconds=1, backoff_initial=0.05, backoff_max=0.5)

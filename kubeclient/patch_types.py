@@ -1,8 +1,8 @@
 """Content types for PATCH requests.
 
 kubernetes_asyncio sends a dict body as `application/json-patch+json` unless told otherwise,
-which the API server rejects for a merge-style body; every patch here names its type. Its type
-stubs omit `_content_type`, hence a keyword mapping rather than a literal keyword argument.
+which the API server rejects for a merge-style body; every patch names its type from here. Its
+type stubs omit `_content_type`, hence a keyword mapping rather than a literal keyword argument.
 """
 
 from __future__ import annotations

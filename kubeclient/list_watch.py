@@ -20,6 +20,8 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, cast
 
+from kubeclient.errors import ApiErrorKind, api_error_kind
+
 log = logging.getLogger(__name__)
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
@@ -113,7 +115,7 @@ def classify_watch_line(raw: RawObject) -> WatchStep:
         code = obj.get("code")
         message = obj.get("message")
         code = code if isinstance(code, int) else 0
-        if code == 410:
+        if api_error_kind(code) is ApiErrorKind.GONE:
             return Expired()
         return Failed(code, message if isinstance(message, str) else "")
     if event_type in _EVENT_TYPES:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from watchers.list_watch import (
+from kubeclient.list_watch import (
     Bookmark,
     Emit,
     Expired,

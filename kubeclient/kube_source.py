@@ -8,25 +8,20 @@ event the core relists on, a failed connection or a 5xx/429 becomes SourceUnavai
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import aiohttp
 
-from activities.kube.errors import ApiErrorKind, api_error_kind, status_message
-from watchers.list_watch import Listing, RawObject, SourceUnavailable
+from kubeclient.errors import TRANSPORT_ERRORS, ApiErrorKind, http_failure, status_message
+from kubeclient.list_watch import Listing, RawObject, SourceUnavailable
 
 _CONNECT_TIMEOUT: Final = 10.0
 # A watch stream is silent between events; the read timeout only has to catch a dead connection.
 _READ_MARGIN: Final = 30.0
 
 ObjectFilter = Callable[[RawObject], RawObject]
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    return (aiohttp.ClientError, OSError, asyncio.TimeoutError)
 
 
 def _status_error(status: int, body: bytes) -> dict[str, Any]:
@@ -73,16 +68,15 @@ class KubeListWatch:
                 body = await response.read()
             finally:
                 response.release()
-        except _transport_errors() as exc:
+        except TRANSPORT_ERRORS as exc:
             raise SourceUnavailable(f"list failed: {type(exc).__name__}: {exc}") from None
         if response.status != 200:
-            kind = api_error_kind(response.status)
-            detail = status_message(body)
-            if kind is ApiErrorKind.UNAVAILABLE:
-                raise SourceUnavailable(f"list failed: HTTP {response.status}: {detail}")
+            failure = http_failure(response.status, body)
+            if failure.kind is ApiErrorKind.UNAVAILABLE:
+                raise SourceUnavailable(f"list failed: HTTP {failure.status}: {failure.message}")
             # Forbidden, resource not served: retried with backoff too (RBAC or CRDs get fixed),
             # but with the server's reason in the log.
-            raise SourceUnavailable(f"list refused: HTTP {response.status}: {detail}")
+            raise SourceUnavailable(f"list refused: HTTP {failure.status}: {failure.message}")
         parsed = json.loads(body)
         items = parsed.get("items") or []
         metadata = parsed.get("metadata") or {}
@@ -107,7 +101,7 @@ class KubeListWatch:
                     connect=_CONNECT_TIMEOUT, sock_read=timeout_seconds + _READ_MARGIN
                 ),
             )
-        except _transport_errors() as exc:
+        except TRANSPORT_ERRORS as exc:
             raise SourceUnavailable(f"watch failed: {type(exc).__name__}: {exc}") from None
         try:
             if response.status != 200:
@@ -120,7 +114,7 @@ class KubeListWatch:
                 for raw_line in lines:
                     if raw_line.strip():
                         yield self._event(json.loads(raw_line))
-        except _transport_errors() as exc:
+        except TRANSPORT_ERRORS as exc:
             raise SourceUnavailable(f"watch interrupted: {type(exc).__name__}: {exc}") from None
         except ValueError as exc:  # a torn line: the connection broke mid-event
             raise SourceUnavailable(f"watch stream unreadable: {exc}") from None
