@@ -79,7 +79,6 @@ def node_task_queue(node_name: str) -> str:
     return f"{_NODE_TASK_QUEUE_PREFIX}{node_name}"
 
 
-
 # --- Azure: tags the product reads ---------------------------------------------------------------
 
 TAG_POOL_NAME: Final = "aks-managed-poolName"
