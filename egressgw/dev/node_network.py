@@ -274,6 +274,7 @@ def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> N
     """`dev down` after the supervisor died: remove what its network.json names."""
     if not document.get("built") or os.geteuid() != 0:
         return
+    from sim.fabric import namespaces
     from sim.fabric.network import Fabric
 
     echo_pid = (document.get("echo") or {}).get("pid")
@@ -291,6 +292,9 @@ def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> N
     )
     # The nodes' host-local leases stay until the next build clears them.
     Fabric(fabric_plan(document), state_dir).destroy()
+    # Namespaces named by an older version's rules, too.
+    for node in document["nodes"]:
+        namespaces.remove(str(node["netns"]))
 
 
 def _cmdline_has(pid: int, word: bytes) -> bool:

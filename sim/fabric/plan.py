@@ -195,7 +195,8 @@ def node_suffixes(prefix: str, names: Sequence[str]) -> dict[str, str]:
     """Short, readable, unique namespace suffixes for node names.
 
     AKS node names become `<pool>-<instance>` (the pool shortened to fit); other names keep the
-    tail that fits. Names whose suffixes still collide fall back to their position.
+    tail that fits. Names whose suffixes still collide fall back to their position `n<i>`; should
+    such a fallback equal another name's suffix, every name falls back to its position.
     """
     budget = suffix_budget(prefix)
     if budget < 4:
@@ -209,6 +210,8 @@ def node_suffixes(prefix: str, names: Sequence[str]) -> dict[str, str]:
         suffix = wanted[name]
         unique = suffix and counts[suffix] == 1 and suffix not in _RESERVED
         out[name] = suffix if unique else f"n{index}"
+    if len(set(out.values())) < len(out):
+        return {name: f"n{index}" for index, name in enumerate(names)}
     return out
 
 

@@ -78,6 +78,18 @@ def test_seeded_node_names_get_readable_short_namespaces(prefix: str, suffixes: 
 def test_colliding_or_reserved_tails_fall_back_to_positions() -> None:
     suffixes = node_suffixes("egress-gw", ["pool-a-node1", "pool-b-node1", "x-inet"])
     assert suffixes == {"pool-a-node1": "n0", "pool-b-node1": "n1", "x-inet": "n2"}
+    # A fallback that equals another node's own suffix: every node takes its position.
+    names = ["a-node", "b-node", "n1"]
+    assert node_suffixes("egress-gw", names) == {"a-node": "n0", "b-node": "n1", "n1": "n2"}
+
+
+def test_the_longest_prefix_still_gives_unique_names_that_fit() -> None:
+    plan = plan_fabric(
+        "abcdefghij", [NodeSpec(n, f"10.224.0.{4 + i}", 16) for i, n in enumerate(SEEDED_NAMES)]
+    )
+    names = [n.netns for n in plan.nodes]
+    assert len(set(names)) == len(names)
+    assert all(len(name) <= IFNAME_MAX for name in names)
 
 
 def test_node_addresses_and_policy_routing_marks() -> None:
