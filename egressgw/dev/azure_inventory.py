@@ -1,4 +1,4 @@
-"""Reads back from Azure what the Kubernetes seed needs: each gateway node's primary private IP.
+"""Reads back from Azure what the Kubernetes seed needs: each node's primary private IP.
 
 It goes through the same cloud config and credential path as the controller, so a dev stack that
 seeds successfully has also proven that path works against the emulator.
@@ -23,15 +23,16 @@ def _primary_ip(ip_configurations: list[object] | None) -> str | None:
     return None
 
 
-async def gateway_node_ips(topology: Topology, azure_config: Path, ca: Path) -> dict[str, str]:
-    """Node name → primary private IP for every seeded gateway instance and VM."""
+async def node_ips(topology: Topology, azure_config: Path, ca: Path) -> dict[str, str]:
+    """Node name → primary private IP for every seeded VMSS instance (gateway and regular
+    pools) and gateway pool VM."""
     config = load_cloud_config(azure_config, environ=dict(os.environ)).config
     ips: dict[str, str] = {}
     async with azure_clients_from_config(
         config, connection_verify=str(ca), polling_interval=0
     ) as clients:
         network = clients.network
-        for vmss_pool in topology.vmss_pools:
+        for vmss_pool in topology.scale_sets:
             nics = network.network_interfaces.list_virtual_machine_scale_set_network_interfaces(
                 topology.resource_group, vmss_pool.vmss_name
             )

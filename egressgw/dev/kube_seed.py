@@ -1,8 +1,9 @@
-"""The Kubernetes objects the dev stack seeds: namespaces and the gateway Nodes.
+"""The Kubernetes objects the dev stack seeds: namespaces, the gateway Nodes and the regular
+Nodes.
 
-Gateway Nodes are labelled and tainted as the install guide tells users to do, and carry the
-provider IDs and addresses AKS would give them, so that code reading Nodes sees what it would
-see on a real cluster.
+Gateway Nodes are labelled and tainted as the install guide tells users to do; regular Nodes are
+labelled as AKS labels a user pool's, with no taint. All carry the provider IDs and addresses AKS
+would give them, so that code reading Nodes sees what it would see on a real cluster.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contracts import kube_names
 from sim.topology import Topology
 
 SYSTEM_NAMESPACE = "egressgw-system"
+AKS_MODE_USER = "user"  # kubernetes.azure.com/mode of a user pool's nodes
 
 
 def namespaces(topology: Topology) -> list[dict[str, Any]]:
@@ -24,15 +26,26 @@ def namespaces(topology: Topology) -> list[dict[str, Any]]:
     ]
 
 
-def _node(name: str, pool: str, provider_id: str, internal_ip: str | None) -> dict[str, Any]:
+def _node(
+    name: str, pool: str, provider_id: str, internal_ip: str | None, *, gateway: bool = True
+) -> dict[str, Any]:
     labels = {
         "kubernetes.io/hostname": name,
         "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
         kube_names.AKS_AGENT_POOL_LABEL: pool,
-        kube_names.AKS_MODE_LABEL: kube_names.AKS_MODE_GATEWAY,
-        kube_names.GATEWAY_NODE_LABEL: kube_names.GATEWAY_NODE_LABEL_VALUE,
+        kube_names.AKS_MODE_LABEL: kube_names.AKS_MODE_GATEWAY if gateway else AKS_MODE_USER,
     }
+    spec: dict[str, Any] = {"providerID": provider_id}
+    if gateway:
+        labels[kube_names.GATEWAY_NODE_LABEL] = kube_names.GATEWAY_NODE_LABEL_VALUE
+        spec["taints"] = [
+            {
+                "key": kube_names.GATEWAY_NODE_TAINT_KEY,
+                "value": kube_names.GATEWAY_NODE_TAINT_VALUE,
+                "effect": kube_names.GATEWAY_NODE_TAINT_EFFECT,
+            }
+        ]
     addresses = [{"type": "Hostname", "address": name}]
     if internal_ip:
         addresses.insert(0, {"type": "InternalIP", "address": internal_ip})
@@ -40,16 +53,7 @@ def _node(name: str, pool: str, provider_id: str, internal_ip: str | None) -> di
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "providerID": provider_id,
-            "taints": [
-                {
-                    "key": kube_names.GATEWAY_NODE_TAINT_KEY,
-                    "value": kube_names.GATEWAY_NODE_TAINT_VALUE,
-                    "effect": kube_names.GATEWAY_NODE_TAINT_EFFECT,
-                }
-            ],
-        },
+        "spec": spec,
         "status": {
             "addresses": addresses,
             "conditions": [
@@ -88,11 +92,26 @@ def gateway_nodes(topology: Topology, internal_ips: Mapping[str, str]) -> list[d
     for vmss_pool in topology.vmss_pools:
         for instance in range(vmss_pool.instance_count):
             name = vmss_pool.computer_name(instance)
-            provider_id = f"azure://{topology.vmss_id(vmss_pool)}/virtualMachines/{instance}"
+            provider_id = topology.vmss_provider_id(vmss_pool, instance)
             nodes.append(_node(name, vmss_pool.pool_name, provider_id, internal_ips.get(name)))
     for vm_pool in topology.vm_pools:
         for index in range(vm_pool.vm_count):
             name = vm_pool.vm_name(index)
-            provider_id = f"azure://{topology.vm_id(vm_pool, index)}"
+            provider_id = topology.vm_provider_id(vm_pool, index)
             nodes.append(_node(name, vm_pool.pool_name, provider_id, internal_ips.get(name)))
     return nodes
+
+
+def regular_nodes(topology: Topology, internal_ips: Mapping[str, str]) -> list[dict[str, Any]]:
+    """One Node per instance of the regular (user) pools: schedulable, no gateway label."""
+    return [
+        _node(
+            pool.computer_name(instance),
+            pool.pool_name,
+            topology.vmss_provider_id(pool, instance),
+            internal_ips.get(pool.computer_name(instance)),
+            gateway=False,
+        )
+        for pool in topology.user_pools
+        for instance in range(pool.instance_count)
+    ]

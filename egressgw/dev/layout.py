@@ -116,6 +116,11 @@ class StatePaths:
         return self.root / "network"
 
     @property
+    def nodes_dir(self) -> Path:
+        """Per node `<node>/`: its CNI configuration (`cni/net.d`, `cni/bin`, `cni/ipam`)."""
+        return self.root / "nodes"
+
+    @property
     def agents_dir(self) -> Path:
         """Dry-run agents' records, one JSON-lines file per node."""
         return self.root / "agents"

@@ -1,6 +1,7 @@
-"""The dev stack's node network (root only): sim/fabric's namespaces for the seeded gateway
-nodes behind a VNet router, the emulated internal load balancer with 5-second health probes, and
-the "internet" echo service; plus the leftovers of the agents that ran in it.
+"""The dev stack's node network (root only): sim/fabric's namespaces for the seeded nodes (the
+gateway nodes and the regular pool's) behind a VNet router, the emulated internal load balancer
+with 5-second health probes, the cluster's outbound SNAT and the "internet" echo service; each
+node's CNI configuration; plus the leftovers of the agents that ran in it.
 
 The fabric follows the ARM emulator: secondary IPs and load balancer rules the controller writes
 to ARM become routes and load balancer rules in the router within a second. `network.json` in
@@ -8,6 +9,10 @@ the state dir says where everything is, so that users and tests find it:
 
     plan = fabric_plan(json.loads((state_dir / "network.json").read_text()))
     client = Fabric(plan, state_dir / "network").add_client("pod1", "10.244.0.5")
+
+Per node it names the node's namespace, role, pod CIDR and CNI directories (`DIR/nodes/<node>/
+cni/{net.d,bin,ipam}`, sim/fabric/cni.py): a node runtime runs the node's pods through that CNI
+chain, inside that namespace.
 
 Stopping: the agents first (by the stack), then the wireguard-go daemons they left (gateway
 interfaces deliberately outlive an agent), the gateway namespaces, and the fabric.
@@ -31,6 +36,7 @@ from egressgw.dev.node_agents import GATEWAY_NETNS_SUFFIX, AgentPlacement
 
 if TYPE_CHECKING:
     from sim.arm.server import ArmEmulator
+    from sim.fabric.cni import NodeCni
     from sim.fabric.network import Fabric
     from sim.fabric.plan import FabricPlan
 
@@ -65,26 +71,64 @@ def check_prefix(prefix: str) -> str:
 
 def fabric_plan(document: Mapping[str, Any]) -> FabricPlan:
     """The fabric's plan from a network.json document (the same names and addresses)."""
-    from sim.fabric.plan import NodeSpec, plan_fabric
+    from sim.fabric.plan import CLIENT_CIDR, GATEWAY, NodeSpec, plan_fabric
 
+    # A network.json of an older stack has no roles, clients' range or outbound IP.
     nodes = [
-        NodeSpec(str(n["name"]), str(n["primary_ip"]), int(n["prefix_len"]))
+        NodeSpec(
+            str(n["name"]), str(n["primary_ip"]), int(n["prefix_len"]), str(n.get("role", GATEWAY))
+        )
         for n in document["nodes"]
     ]
+    outbound_ip = document.get("outbound_ip")
     return plan_fabric(
         str(document["prefix"]),
         nodes,
         echo_port=int(document["echo"]["port"]),
         pod_cidr=str(document["pod_cidr"]),
+        client_cidr=str(document.get("client_cidr", CLIENT_CIDR)),
+        outbound_ip=str(outbound_ip) if outbound_ip else None,
     )
 
 
+def node_cni(nodes_dir: Path, node_name: str) -> NodeCni:
+    """Where a node's CNI configuration lives: `<nodes_dir>/<node>/cni/`."""
+    from sim.fabric.cni import NodeCni
+
+    return NodeCni.under(nodes_dir / node_name / "cni")
+
+
 def network_document(
-    fabric: Fabric | None, reason: str, agents: Mapping[str, Mapping[str, Any]]
+    fabric: Fabric | None,
+    reason: str,
+    agents: Mapping[str, Mapping[str, Any]],
+    nodes_dir: Path | None = None,
 ) -> dict[str, Any]:
+    """What network.json says; with `nodes_dir`, each node's CNI directories too."""
     if fabric is None:
         return {"built": False, "reason": reason, "agents": dict(agents)}
     plan = fabric.plan
+    nodes = []
+    for node in plan.nodes:
+        entry: dict[str, Any] = {
+            "name": node.name,
+            "role": node.role,
+            "netns": node.netns,
+            "primary_ip": node.primary_ip,
+            "prefix_len": node.prefix_len,
+            "pod_cidr": node.pod_cidr,
+        }
+        if node.is_gateway:
+            entry["gateway_netns"] = f"{node.netns}{GATEWAY_NETNS_SUFFIX}"
+        if nodes_dir is not None:
+            cni = node_cni(nodes_dir, node.name)
+            entry["cni"] = {
+                "conf_dir": str(cni.conf_dir.resolve()),
+                "bin_dir": str(cni.bin_dir.resolve()),
+                "data_dir": str(cni.data_dir.resolve()),
+                "conflist": str(cni.conflist.resolve()),
+            }
+        nodes.append(entry)
     return {
         "built": True,
         "reason": "",
@@ -92,7 +136,9 @@ def network_document(
         "router_netns": plan.router_netns,
         "internet_netns": plan.internet_netns,
         "pod_cidr": plan.pod_cidr,
-        "pod_gateway_ip": plan.pod_gateway_ip,
+        "client_cidr": plan.client_cidr,
+        "client_gateway_ip": plan.client_gateway_ip,
+        "outbound_ip": plan.outbound_ip,
         "state_dir": str(fabric.state_dir.resolve()),
         "echo": {
             "ip": plan.echo_ip,
@@ -100,16 +146,7 @@ def network_document(
             "records": str(fabric.records_path.resolve()),
             "pid": fabric.echo_pid,
         },
-        "nodes": [
-            {
-                "name": node.name,
-                "netns": node.netns,
-                "primary_ip": node.primary_ip,
-                "prefix_len": node.prefix_len,
-                "gateway_netns": f"{node.netns}{GATEWAY_NETNS_SUFFIX}",
-            }
-            for node in plan.nodes
-        ],
+        "nodes": nodes,
         "agents": dict(agents),
     }
 
@@ -163,29 +200,35 @@ def remove_agent_leftovers(placements: Iterable[AgentPlacement]) -> None:
 
 
 class NodeNetwork:
-    """The fabric for the seeded nodes, built from and kept in step with the ARM emulator."""
+    """The fabric for the seeded nodes, built from and kept in step with the ARM emulator, and
+    the nodes' CNI configuration in `nodes_dir`."""
 
-    def __init__(self, prefix: str, state_dir: Path) -> None:
+    def __init__(self, prefix: str, state_dir: Path, nodes_dir: Path) -> None:
         self.prefix = prefix
         self.state_dir = state_dir
+        self.nodes_dir = nodes_dir
         self.fabric: Fabric | None = None
         self._following: asyncio.Task[None] | None = None
 
     def plan_from(self, arm: ArmEmulator) -> FabricPlan:
-        """The plan for the nodes ARM knows (read on the emulator's loop, i.e. this one)."""
+        """The plan for the nodes ARM knows, with the cluster's outbound IP (read on the
+        emulator's loop, i.e. this one)."""
         from sim.fabric.arm_view import read_arm_network
         from sim.fabric.plan import plan_fabric
 
-        return plan_fabric(self.prefix, read_arm_network(arm.store).node_specs())
+        network = read_arm_network(arm.store)
+        return plan_fabric(self.prefix, network.node_specs(), outbound_ip=network.outbound_ip)
 
     async def build(self, plan: FabricPlan, leftovers: Iterable[AgentPlacement]) -> None:
-        """Build from scratch; what an earlier run left (also after a crash) goes first."""
+        """Build from scratch; what an earlier run left (also after a crash) goes first. Every
+        node gets its CNI configuration, with no pod address handed out yet."""
         from sim.fabric.network import Fabric
 
         fabric = Fabric(plan, self.state_dir)
         self.fabric = fabric
         await asyncio.to_thread(remove_agent_leftovers, list(leftovers))
         await asyncio.to_thread(fabric.build)
+        await asyncio.to_thread(install_cni, plan, self.nodes_dir)
 
     def follow(self, arm: ArmEmulator) -> None:
         """Keep routes and load balancer in step with ARM, and probe like Azure (every 5 s)."""
@@ -206,12 +249,32 @@ class NodeNetwork:
         await asyncio.to_thread(remove_agent_leftovers, list(placements))
         if fabric is not None:
             await asyncio.to_thread(fabric.destroy)
+            await asyncio.to_thread(clear_cni_leases, fabric.plan, self.nodes_dir)
+
+
+def install_cni(plan: FabricPlan, nodes_dir: Path) -> None:
+    """Each node's conflist over its pod CIDR and the reference plugins from the cached
+    Kubernetes binaries; host-local's leases start empty."""
+    from sim.control_plane.binaries import kube_binaries
+    from sim.fabric.cni import install_node_cni
+
+    plugins = kube_binaries().directory
+    clear_cni_leases(plan, nodes_dir)
+    for node in plan.nodes:
+        install_node_cni(node_cni(nodes_dir, node.name), node.pod_cidr, plugins)
+
+
+def clear_cni_leases(plan: FabricPlan, nodes_dir: Path) -> None:
+    from sim.fabric.cni import clear_leases
+
+    clear_leases(node_cni(nodes_dir, node.name) for node in plan.nodes)
 
 
 def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> None:
     """`dev down` after the supervisor died: remove what its network.json names."""
     if not document.get("built") or os.geteuid() != 0:
         return
+    from sim.fabric import namespaces
     from sim.fabric.network import Fabric
 
     echo_pid = (document.get("echo") or {}).get("pid")
@@ -227,7 +290,11 @@ def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> N
         )
         for name, info in agents.items()
     )
+    # The nodes' host-local leases stay until the next build clears them.
     Fabric(fabric_plan(document), state_dir).destroy()
+    # Namespaces named by an older version's rules, too.
+    for node in document["nodes"]:
+        namespaces.remove(str(node["netns"]))
 
 
 def _cmdline_has(pid: int, word: bytes) -> bool:

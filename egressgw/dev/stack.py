@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contracts import kube_names, search_attributes
-from egressgw.dev.kube_seed import SYSTEM_NAMESPACE, gateway_nodes, namespaces
+from egressgw.dev.kube_seed import SYSTEM_NAMESPACE, gateway_nodes, namespaces, regular_nodes
 from egressgw.dev.layout import (
     LOCALHOST,
     DevOptions,
@@ -214,7 +214,9 @@ class DevStack:
         assert self.temporal is not None and self.controller is not None
         fabric = self.network.fabric if self.network is not None else None
         agents = self.agents.document()
-        write_json_atomic(paths.network_file, network_document(fabric, why_not, agents))
+        write_json_atomic(
+            paths.network_file, network_document(fabric, why_not, agents, paths.nodes_dir)
+        )
         document = endpoints_document(
             self.ports,
             paths,
@@ -241,13 +243,14 @@ class DevStack:
             await self.temporal.wait_ready()
             names = [node["metadata"]["name"] for node in gateway_nodes(self.topology, {})]
             return dry_run_placements(names, self.paths.agents_dir)
-        self.network = NodeNetwork(prefix, self.paths.network_state)
+        self.network = NodeNetwork(prefix, self.paths.network_state, self.paths.nodes_dir)
         plan = self.network.plan_from(self.arm)
-        placements = networked_placements(prefix, [(n.name, n.netns) for n in plan.nodes])
+        placements = networked_placements(prefix, [(n.name, n.netns) for n in plan.gateway_nodes])
         self._progress(
             f"building the node network: {len(plan.nodes)} node namespaces behind "
             f"{plan.router_netns}, load balancer probes every 5 s, echo service at "
-            f"{plan.echo_ip}:{plan.echo_port} in {plan.internet_netns}"
+            f"{plan.echo_ip}:{plan.echo_port} in {plan.internet_netns}, outbound SNAT to "
+            f"{plan.outbound_ip}"
         )
         results = await asyncio.gather(
             self.temporal.wait_ready(),
@@ -388,11 +391,14 @@ class DevStack:
         await self.arm.start()
 
     async def _seed(self) -> None:
-        from egressgw.dev.azure_inventory import gateway_node_ips
+        from egressgw.dev.azure_inventory import node_ips
         from sim.control_plane.service_accounts import service_account_kubeconfig
 
         assert self.kube is not None and self.arm is not None
-        self._progress("seeding Azure: resource group, vnet, gateway VMSS and VM pools")
+        self._progress(
+            "seeding Azure: resource group, vnet, gateway VMSS and VM pools, a regular node pool, "
+            "the outbound public IP"
+        )
         self.arm.seed(self.topology)
         write_json_atomic(
             self.paths.azure_config,
@@ -401,7 +407,7 @@ class DevStack:
         )
         self._progress(
             "seeding Kubernetes: namespaces, the controller's and agents' ServiceAccounts and "
-            "roles (deploy/rbac), labelled and tainted gateway nodes"
+            "roles (deploy/rbac), labelled and tainted gateway nodes, regular nodes"
         )
         await self.kube.apply_objects(namespaces(self.topology))
         await asyncio.gather(
@@ -412,8 +418,10 @@ class DevStack:
                 self.kube, "agent", SYSTEM_NAMESPACE, self.paths.agent_kubeconfig
             ),
         )
-        node_ips = await gateway_node_ips(self.topology, self.paths.azure_config, self.paths.ca)
-        await self.kube.apply_objects(gateway_nodes(self.topology, node_ips))
+        ips = await node_ips(self.topology, self.paths.azure_config, self.paths.ca)
+        await self.kube.apply_objects(
+            gateway_nodes(self.topology, ips) + regular_nodes(self.topology, ips)
+        )
 
     async def stop(self) -> None:
         # Reverse order of start; each part's stop is safe when it never started. Agents go

@@ -18,7 +18,7 @@ from sim.arm.errors import ArmError, bad_request
 from sim.arm.ids import ArmPath
 from sim.arm.resource_body import SERVED_TYPES, WriteContext, envelope, new_record
 from sim.arm.store import Resource, Transaction, clone
-from sim.topology import VmssPool
+from sim.topology import vmss_computer_name
 
 MAX_CAPACITY = 1000
 
@@ -211,7 +211,7 @@ def _upgrade_mode(vmss: Resource) -> str:
 def _computer_name(vmss: Resource, instance_id: int) -> str:
     profile = vmss.properties.get("virtualMachineProfile") or {}
     prefix = (profile.get("osProfile") or {}).get("computerNamePrefix") or vmss.body["name"]
-    return VmssPool(str(prefix), str(prefix), 0, 0).computer_name(instance_id)
+    return vmss_computer_name(str(prefix), instance_id)
 
 
 def _model_nic_configurations(vmss: Resource) -> list[JsonObject]:

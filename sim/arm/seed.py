@@ -1,5 +1,11 @@
 """Seeding from sim.topology: the resource group, vnet and subnets, VMSS gateway pools with their
-instances, and VM gateway pools with pre-created tagged NICs. Creates only what is missing."""
+instances, VM gateway pools with pre-created tagged NICs, the regular (user) VMSS pools, and the
+cluster's outbound public IP.
+
+Creates only what is missing, so seeding the state of an older dev stack adds what is new and
+leaves everything else (addresses included) as it was. Gateway pools come first: on a fresh state
+their nodes get the node subnet's first addresses, as before there were regular pools.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,10 @@ from sim.arm import compute, ids, network
 from sim.arm.body import JsonObject
 from sim.arm.resource_body import WriteContext
 from sim.arm.store import Resource, Transaction
-from sim.topology import Topology
+from sim.topology import OUTBOUND_IP_TAG, OUTBOUND_IP_TAG_VALUE, Topology
 
 VM_SIZE = "Standard_D2s_v3"
+KUBERNETES_VERSION = "1.33.2"
 
 
 def _ensure(
@@ -66,47 +73,14 @@ def seed_topology(tx: Transaction, topo: Topology) -> None:
             network.prepare_subnet,
         )
     for pool in topo.vmss_pools:
+        tags = {
+            "aks-managed-poolName": pool.pool_name,
+            "aks-managed-gatewayIPPrefixSize": str(pool.ip_prefix_size),
+        }
         _ensure(
             tx,
             topo.vmss_id(pool),
-            {
-                "location": topo.location,
-                "sku": {"name": VM_SIZE, "tier": "Standard", "capacity": pool.instance_count},
-                "tags": {
-                    "aks-managed-poolName": pool.pool_name,
-                    "aks-managed-gatewayIPPrefixSize": str(pool.ip_prefix_size),
-                },
-                "properties": {
-                    "upgradePolicy": {"mode": "Manual"},
-                    "virtualMachineProfile": {
-                        "osProfile": {
-                            "computerNamePrefix": pool.vmss_name,
-                            "adminUsername": "azureuser",
-                        },
-                        "networkProfile": {
-                            "networkInterfaceConfigurations": [
-                                {
-                                    "name": pool.vmss_name,
-                                    "properties": {
-                                        "primary": True,
-                                        "enableIPForwarding": True,
-                                        "ipConfigurations": [
-                                            {
-                                                "name": "ipconfig1",
-                                                "properties": {
-                                                    "primary": True,
-                                                    "privateIPAddressVersion": "IPv4",
-                                                    "subnet": {"id": node_subnet},
-                                                },
-                                            }
-                                        ],
-                                    },
-                                }
-                            ]
-                        },
-                    },
-                },
-            },
+            _vmss_body(topo, pool.vmss_name, pool.instance_count, tags, node_subnet),
             compute.prepare_vmss,
         )
     for vm_pool in topo.vm_pools:
@@ -159,3 +133,72 @@ def seed_topology(tx: Transaction, topo: Topology) -> None:
                 },
                 compute.prepare_vm,
             )
+    for user_pool in topo.user_pools:
+        # What AKS tags a user pool's scale set with; no gateway tag, so no SGC resolves to it.
+        suffix = user_pool.vmss_name.removesuffix("-vmss").rsplit("-", 1)[-1]
+        tags = {
+            "aks-managed-poolName": user_pool.pool_name,
+            "aks-managed-orchestrator": f"Kubernetes:{KUBERNETES_VERSION}",
+            "aks-managed-creationSource": f"vmssclient-{user_pool.vmss_name}",
+            "aks-managed-resourceNameSuffix": suffix,
+        }
+        _ensure(
+            tx,
+            topo.vmss_id(user_pool),
+            _vmss_body(topo, user_pool.vmss_name, user_pool.instance_count, tags, node_subnet),
+            compute.prepare_vmss,
+        )
+    if topo.outbound_ip_name:
+        _ensure(
+            tx,
+            topo.outbound_ip_id,
+            {
+                "location": topo.location,
+                "sku": {"name": "Standard", "tier": "Regional"},
+                "tags": {OUTBOUND_IP_TAG: OUTBOUND_IP_TAG_VALUE},
+                "properties": {
+                    "publicIPAllocationMethod": "Static",
+                    "publicIPAddressVersion": "IPv4",
+                },
+            },
+            network.prepare_public_ip,
+        )
+
+
+def _vmss_body(
+    topo: Topology, vmss_name: str, capacity: int, tags: dict[str, str], subnet_id: str
+) -> JsonObject:
+    """A scale set as AKS creates a node pool's: one NIC per instance in the node subnet, IP
+    forwarding on, instances named after the scale set."""
+    return {
+        "location": topo.location,
+        "sku": {"name": VM_SIZE, "tier": "Standard", "capacity": capacity},
+        "tags": tags,
+        "properties": {
+            "upgradePolicy": {"mode": "Manual"},
+            "virtualMachineProfile": {
+                "osProfile": {"computerNamePrefix": vmss_name, "adminUsername": "azureuser"},
+                "networkProfile": {
+                    "networkInterfaceConfigurations": [
+                        {
+                            "name": vmss_name,
+                            "properties": {
+                                "primary": True,
+                                "enableIPForwarding": True,
+                                "ipConfigurations": [
+                                    {
+                                        "name": "ipconfig1",
+                                        "properties": {
+                                            "primary": True,
+                                            "privateIPAddressVersion": "IPv4",
+                                            "subnet": {"id": subnet_id},
+                                        },
+                                    }
+                                ],
+                            },
+                        }
+                    ]
+                },
+            },
+        },
+    }

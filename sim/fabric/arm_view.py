@@ -1,5 +1,10 @@
-"""What the network needs to know from the ARM emulator's records: the gateway nodes with their
-primary and secondary private IPs, and the internal load balancers' rules.
+"""What the network needs to know from the ARM emulator's records: the nodes with their role and
+primary and secondary private IPs, the internal load balancers' rules, and the cluster's outbound
+public IP.
+
+A node is a gateway node when its VM or scale set carries a gateway tag (`aks-managed-
+gatewayIPPrefixSize`) or its NIC is a pre-created gateway NIC (`aks-managed-static-gateway-nic`),
+as the controller resolves gateway pools; every other VM or instance is a regular node.
 
 Reads the emulator's in-process store (`ArmEmulator.store`, or any `ResourceView`); call it on
 the thread that serves the emulator. Nothing here writes.
@@ -14,8 +19,12 @@ from typing import Any
 from sim.arm import ids
 from sim.arm.store import Resource, ResourceView
 from sim.fabric.load_balancer import LbRule
-from sim.fabric.plan import NodeSpec
+from sim.fabric.plan import GATEWAY, REGULAR, NodeSpec
 from sim.fabric.probes import ProbeSpec
+from sim.topology import OUTBOUND_IP_TAG, OUTBOUND_IP_TAG_VALUE
+
+GATEWAY_MACHINE_TAG = "aks-managed-gatewayIPPrefixSize"
+GATEWAY_NIC_TAG = "aks-managed-static-gateway-nic"
 
 
 @dataclass(frozen=True)
@@ -25,16 +34,18 @@ class ArmNode:
     prefix_len: int
     secondary_ips: tuple[str, ...]
     backend_pools: frozenset[str]  # lower-cased IDs of the backend pools the node is in
+    role: str = GATEWAY
 
     @property
     def spec(self) -> NodeSpec:
-        return NodeSpec(self.name, self.primary_ip, self.prefix_len)
+        return NodeSpec(self.name, self.primary_ip, self.prefix_len, self.role)
 
 
 @dataclass(frozen=True)
 class ArmNetwork:
     nodes: tuple[ArmNode, ...]
     rules: tuple[LbRule, ...]
+    outbound_ip: str | None = None
 
     def node_specs(self) -> tuple[NodeSpec, ...]:
         return tuple(n.spec for n in self.nodes)
@@ -64,14 +75,20 @@ def _prefix_len(view: ResourceView, subnet_id: str) -> int:
     return 24
 
 
-def _node(view: ResourceView, name: str, nic_ids: list[str]) -> ArmNode | None:
+def _tags(resource: Resource) -> dict[str, Any]:
+    return _obj(resource.body.get("tags"))
+
+
+def _node(view: ResourceView, machine: Resource, name: str, nic_ids: list[str]) -> ArmNode | None:
     primary: tuple[str, int] | None = None
     secondaries: list[str] = []
     pools: set[str] = set()
+    gateway = GATEWAY_MACHINE_TAG in _tags(machine)
     for nic_id in nic_ids:
         nic = view.get(nic_id)
         if nic is None:
             continue
+        gateway = gateway or GATEWAY_NIC_TAG in _tags(nic)
         for config in _list(nic.properties.get("ipConfigurations")):
             props = _obj(config.get("properties"))
             address = props.get("privateIPAddress")
@@ -87,7 +104,14 @@ def _node(view: ResourceView, name: str, nic_ids: list[str]) -> ArmNode | None:
                 secondaries.append(address)
     if primary is None:
         return None
-    return ArmNode(name, primary[0], primary[1], tuple(sorted(secondaries)), frozenset(pools))
+    return ArmNode(
+        name,
+        primary[0],
+        primary[1],
+        tuple(sorted(secondaries)),
+        frozenset(pools),
+        GATEWAY if gateway else REGULAR,
+    )
 
 
 def _nic_ids(machine: Resource) -> list[str]:
@@ -105,7 +129,7 @@ def read_nodes(view: ResourceView) -> tuple[ArmNode, ...]:
         for machine in view.of_type(type_):
             os_profile = _obj(machine.properties.get("osProfile"))
             name = str(os_profile.get("computerName") or machine.body.get("name", ""))
-            node = _node(view, name, _nic_ids(machine))
+            node = _node(view, machine, name, _nic_ids(machine))
             if node is not None:
                 nodes.append(node)
     return tuple(sorted(nodes, key=lambda n: n.name))
@@ -161,6 +185,17 @@ def read_rules(view: ResourceView, nodes: tuple[ArmNode, ...]) -> tuple[LbRule, 
     return tuple(rules)
 
 
+def read_outbound_ip(view: ResourceView) -> str | None:
+    """The address of the public IP AKS tags as the cluster's outbound IP (the first by ID when
+    there are several); None when there is none."""
+    found = sorted(
+        (r.id.lower(), r.properties.get("ipAddress"))
+        for r in view.of_type(ids.PUBLIC_IP_ADDRESSES)
+        if _tags(r).get(OUTBOUND_IP_TAG) == OUTBOUND_IP_TAG_VALUE
+    )
+    return next((str(address) for _, address in found if isinstance(address, str)), None)
+
+
 def read_arm_network(view: ResourceView) -> ArmNetwork:
     nodes = read_nodes(view)
-    return ArmNetwork(nodes, read_rules(view, nodes))
+    return ArmNetwork(nodes, read_rules(view, nodes), read_outbound_ip(view))

@@ -21,7 +21,6 @@ Choices, where Azure leaves room:
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,10 +28,6 @@ from sim.fabric.probes import ProbeSpec, ProbeTarget
 
 BUCKETS = 64
 NFT_TABLE = "fabric_lb"
-
-
-class LoadBalancerError(RuntimeError):
-    """nft refused the load balancer's ruleset."""
 
 
 @dataclass(frozen=True)
@@ -114,15 +109,3 @@ def render_ruleset(
 
 def _quoted(text: str) -> str:
     return '"' + "".join(c for c in text if c.isalnum() or c in "-_./:")[:120] + '"'
-
-
-def apply_ruleset(netns: str, text: str) -> None:
-    done = subprocess.run(
-        ["ip", "netns", "exec", netns, "nft", "-f", "-"],
-        input=text,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise LoadBalancerError(f"nft in {netns} refused the ruleset: {done.stderr.strip()}")

@@ -1,5 +1,5 @@
-"""Netlink and sysctl work inside the fabric's namespaces (pyroute2, and `sysctl` via
-`ip netns exec` for the per-namespace /proc/sys).
+"""Netlink, sysctl and nftables work inside the fabric's namespaces (pyroute2; `sysctl` and `nft`
+via `ip netns exec`, for the per-namespace /proc/sys and ruleset).
 
 "Already exists" on create and "not found" on delete count as success, decided here only.
 """
@@ -14,6 +14,10 @@ from pyroute2 import NetlinkError, NetNS, netns
 
 _GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL)
 SCOPE_LINK = 253
+
+
+class NftError(RuntimeError):
+    """nft refused a ruleset."""
 
 
 def exists(name: str) -> bool:
@@ -105,3 +109,16 @@ def add_rule(ipr: Any, fwmark: int, table: int, priority: int) -> None:
     except NetlinkError as exc:
         if exc.code != errno.EEXIST:
             raise
+
+
+def apply_nft(name: str, text: str) -> None:
+    """Load a ruleset (`nft -f -` syntax) in namespace `name`, as one transaction."""
+    done = subprocess.run(
+        ["ip", "netns", "exec", name, "nft", "-f", "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise NftError(f"nft in {name} refused the ruleset: {done.stderr.strip()}")

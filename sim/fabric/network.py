@@ -1,5 +1,6 @@
-"""The running fabric: a VNet router namespace, one namespace per gateway node, an "internet"
-namespace with the echo service, client namespaces, and the emulated internal load balancer.
+"""The running fabric: a VNet router namespace, one namespace per node (gateway and regular), an
+"internet" namespace with the echo service, client namespaces, the emulated internal load balancer,
+and the cluster's outbound SNAT.
 
     fabric = Fabric(plan_fabric("egw", arm_network.node_specs()), state_dir)
     fabric.build()
@@ -12,9 +13,17 @@ Layout (router = `<prefix>-vnet`, forwarding on, rp_filter off):
 - node `<prefix>-<suffix>`: `eth0` = veth to the router link of the same name as the namespace,
   primary IP with the subnet's prefix length, default route via the subnet's first host, which the
   router holds on lo (proxy ARP on the router link carries node-to-node traffic in the subnet).
-  Forwarding is on, as on an AKS node, for the agent's gateway namespace behind it.
+  Forwarding is on, as on an AKS node, for the agent's gateway namespace and the pods behind it.
+- pods: each node's pod CIDR (a /24 of 10.244.0.0/16) is routed by the router to the node's
+  primary IP, as Azure CNI overlay and kubenet route them: pod traffic keeps its pod source
+  address inside the VNet, so pods reach pods on other nodes and the gateway nodes directly. The
+  node's CNI chain (sim/fabric/cni.py) puts its pods behind a bridge holding the CIDR's first host.
+- outbound: what leaves for the internet from a regular node's primary IP or from any pod CIDR is
+  SNATed to the cluster's outbound public IP (sim/fabric/outbound.py); gateway nodes' addresses
+  and clients leave unchanged.
 - internet `<prefix>-inet`: 198.18.0.2 on `eth0`, the echo service on UDP and TCP.
-- client `<prefix>-<name>`: its pod-range address /32 on `eth0`, default via the pod gateway.
+- client `<prefix>-<name>`: its address /32 (from the clients' own slice of the pod range) on
+  `eth0`, default via the clients' gateway.
 - secondary IPs from ARM: `<ip>/32 via <node primary>` in the router (routing protocol
   ROUTE_PROTOCOL, so a sync finds its own routes again).
 Processes started in these namespaces by others (agents, test servers) must be stopped by whoever
@@ -36,7 +45,7 @@ from typing import Any
 from pyroute2 import NetlinkError
 
 from sim.arm.store import ResourceView
-from sim.fabric import load_balancer, namespaces
+from sim.fabric import load_balancer, namespaces, outbound
 from sim.fabric.arm_view import ArmNetwork, read_arm_network
 from sim.fabric.echo import EchoRecord, read_records
 from sim.fabric.load_balancer import LbRule
@@ -121,6 +130,7 @@ class Fabric:
             self._build_internet()
             for node in self.plan.nodes:
                 self._build_node(node)
+            self._apply_outbound()
             self._apply_rules(force=True)
             self._start_echo()
         except BaseException:
@@ -189,17 +199,26 @@ class Fabric:
         namespaces.set_route(router, host, oif=link, scope=namespaces.SCOPE_LINK, table=node.mark)
         namespaces.set_route(router, "default", gateway=node.primary_ip, oif=link, table=node.mark)
         namespaces.add_rule(router, node.mark, node.mark, RULE_PRIORITY)
+        # The node's pods, behind the node (its CNI bridge holds the CIDR's gateway address).
+        namespaces.set_route(router, node.pod_cidr, gateway=node.primary_ip, oif=link)
         with namespaces.open_handle(node.netns) as ipr:
             namespaces.up(ipr, "lo")
             namespaces.add_address(ipr, NODE_INTERFACE, node.primary_ip, node.prefix_len)
             namespaces.up(ipr, NODE_INTERFACE)
             namespaces.set_route(ipr, "default", gateway=node.gateway_ip, oif=NODE_INTERFACE)
 
+    def _apply_outbound(self) -> None:
+        plan = self.plan
+        text = outbound.render_outbound_nat(
+            plan.internet_link, plan.outbound_sources, plan.outbound_ip
+        )
+        namespaces.apply_nft(plan.router_netns, text)
+
     # Clients -------------------------------------------------------------------------------
 
     def add_client(self, name: str, ip: str) -> ClientPlan:
-        """A namespace `<prefix>-<name>` with `ip` (in the pod range) on eth0, routed by the
-        router; e.g. a pod that sends to the load balancer frontend."""
+        """A namespace `<prefix>-<name>` with `ip` (in the clients' range) on eth0, routed by
+        the router; e.g. a pod that sends to the load balancer frontend."""
         client = self.plan.client(name, ip)
         if any(c.ip == ip and c.name != name for c in self._clients.values()):
             raise ValueError(f"client address {ip} is taken")
@@ -324,7 +343,7 @@ class Fabric:
         marks = {node.primary_ip: node.mark for node in self.plan.nodes}
         text = load_balancer.render_ruleset(self._rules, marks, self._health)
         if text != self._applied or force:
-            load_balancer.apply_ruleset(self.plan.router_netns, text)
+            namespaces.apply_nft(self.plan.router_netns, text)
             self._applied = text
 
     # Echo --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from contracts import kube_names, resource_names
 from egressgw.azure_credential import azure_clients_from_config
 from egressgw.cloud_config import load_cloud_config
 from sim.ports import free_port_block
+from sim.topology import Topology
 from tests.e2e.control_plane import is_ready
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "sgc-public.yaml"
@@ -89,7 +90,11 @@ async def azure_leftovers(state: Path) -> dict[str, list[str]]:
     ):
         group = config.resource_group
         prefixes = [p.name async for p in network.public_ip_prefixes.list(group)]
-        addresses = [a.name async for a in network.public_ip_addresses.list(group)]
+        addresses = [
+            a.name
+            async for a in network.public_ip_addresses.list(group)
+            if a.name != Topology().outbound_ip_name  # seeded by the stack, not left over
+        ]
         balancers = [lb.name async for lb in network.load_balancers.list(group)]
         ip_configs = [
             ip.name

@@ -60,8 +60,8 @@ def test_seeded_scale_set_and_instances(
     t = arm_topology
     pool = t.vmss_pools[0]
     scale_sets = list(cmp.virtual_machine_scale_sets.list(t.resource_group))
-    assert [s.name for s in scale_sets] == [pool.vmss_name]
-    vmss = scale_sets[0]
+    assert sorted(s.name for s in scale_sets) == sorted(p.vmss_name for p in t.scale_sets)
+    (vmss,) = [s for s in scale_sets if s.name == pool.vmss_name]
     assert vmss.tags["aks-managed-poolName"] == pool.pool_name
     assert vmss.tags["aks-managed-gatewayIPPrefixSize"] == str(pool.ip_prefix_size)
     assert len(vmss.unique_id) == 36

@@ -149,6 +149,16 @@ async def test_detached_stack_serves_everything_and_keeps_state_across_restart(
             for t in node.spec.taints
         )
         assert any(a.type == "InternalIP" for a in node.status.addresses)
+    # ... and the regular pool's nodes, schedulable, labelled as AKS labels a user pool's.
+    regular = kube_client.CoreV1Api(api).list_node(
+        label_selector=f"{kube_names.AKS_MODE_LABEL}=user"
+    )
+    assert sorted(n.metadata.name for n in regular.items) == [
+        "aks-nodepool1-31415926-vmss000000",
+        "aks-nodepool1-31415926-vmss000001",
+    ]
+    assert all(not n.spec.taints for n in regular.items)
+    assert all(n.spec.provider_id.startswith("azure:///subscriptions/") for n in regular.items)
     custom = kube_client.CustomObjectsApi(api)
     custom.create_namespaced_custom_object(
         kube_names.API_GROUP, kube_names.API_VERSION, "egressgw-demo", SGC_PLURAL, sgc("kept")
@@ -156,7 +166,7 @@ async def test_detached_stack_serves_everything_and_keeps_state_across_restart(
 
     # Azure: the seeded pool is there and a resource created now must survive a restart.
     vmss, _ = await azure_inventory(stack.state_dir)
-    assert "aks-gwpool-12345678-vmss" in vmss
+    assert sorted(vmss) == ["aks-gwpool-12345678-vmss", "aks-nodepool1-31415926-vmss"]
     config = load_cloud_config(stack.state_dir / "azure.json").config
     async with azure_clients_from_config(
         config, connection_verify=str(stack.state_dir / "ca.pem")

@@ -1,7 +1,8 @@
 """`egressgw dev up` as root: the node network and one agent per gateway node come up, a
 configuration applied through Kubernetes lands on the nodes, the load balancer's probes reach the
-agents; `dev down` leaves no namespace, link, wireguard-go daemon or agent behind, and the next
-`dev up` builds it all again.
+agents; the regular nodes get their namespaces and CNI configuration and reach the internet with
+the outbound IP; `dev down` leaves no namespace, link, wireguard-go daemon or agent behind, and
+the next `dev up` builds it all again.
 
 The stack's namespaces and links carry this test's net_tag (--net-prefix).
 """
@@ -141,6 +142,25 @@ def probe_from_router(network: dict[str, Any], node_ip: str, uid: str) -> str:
     return done.stdout.strip()
 
 
+def send_to_echo(network: dict[str, Any], netns: str) -> str:
+    """The source address the echo service saw for a UDP datagram from `netns`."""
+    script = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)\n"
+        "s.sendto(b'hi', (sys.argv[1], int(sys.argv[2])))\n"
+        "print(s.recvfrom(200)[0].decode().strip())\n"
+    )
+    echo = network["echo"]
+    done = subprocess.run(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", script, echo["ip"], str(echo["port"])],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def sgc(name: str) -> dict[str, Any]:
     return {
         "apiVersion": f"{kube_names.API_GROUP}/{kube_names.API_VERSION}",
@@ -173,15 +193,26 @@ def test_dev_up_brings_up_the_node_network_and_agents_and_dev_down_removes_them(
 ) -> None:
     network = stack.up()
     assert network["built"] is True
-    nodes = network["nodes"]
-    assert len(nodes) == 4
+    every = network["nodes"]
+    nodes = [n for n in every if n["role"] == "gateway"]
+    regular = [n for n in every if n["role"] == "regular"]
+    assert (len(nodes), len(regular)) == (4, 2)
     spaces, _, _ = ours(stack.prefix)
-    for name in (network["router_netns"], network["internet_netns"], *(n["netns"] for n in nodes)):
+    for name in (network["router_netns"], network["internet_netns"], *(n["netns"] for n in every)):
         assert name in spaces
     agents = network["agents"]
     assert sorted(agents) == sorted(n["name"] for n in nodes)
     assert all(alive(info["pid"]) for info in agents.values())
     assert {info["host_netns"] for info in agents.values()} == {n["netns"] for n in nodes}
+
+    # Every node has its CNI configuration over its own pod CIDR; regular nodes reach the
+    # internet with the cluster's outbound IP.
+    for node in every:
+        conflist = json.loads(Path(node["cni"]["conflist"]).read_text())
+        assert conflist["plugins"][0]["ipam"]["ranges"] == [[{"subnet": node["pod_cidr"]}]]
+        assert (Path(node["cni"]["bin_dir"]) / "bridge").exists()
+    assert len({n["pod_cidr"] for n in every}) == len(every)
+    assert send_to_echo(network, regular[0]["netns"]) == network["outbound_ip"]
 
     # Each agent's probe server answers the load balancer inside its node's namespace.
     for node in nodes:
@@ -199,6 +230,7 @@ def test_dev_up_brings_up_the_node_network_and_agents_and_dev_down_removes_them(
     assert isinstance(created, dict)
     uid = created["metadata"]["uid"]
     vmss_nodes = [n for n in nodes if "vmss" in n["name"]]
+    assert len(vmss_nodes) == 2
     for node in vmss_nodes:
         wait_for_probe(network, node, uid, "200")
     _, _, sockets = ours(stack.prefix)
@@ -213,7 +245,7 @@ def test_dev_up_brings_up_the_node_network_and_agents_and_dev_down_removes_them(
 
     # A restart builds it again, with the agents re-applying the configuration.
     again = stack.up()
-    assert sorted(n["netns"] for n in again["nodes"]) == sorted(n["netns"] for n in nodes)
+    assert sorted(n["netns"] for n in again["nodes"]) == sorted(n["netns"] for n in every)
     for node in vmss_nodes:
         wait_for_probe(again, node, uid, "200")
     stack.down()

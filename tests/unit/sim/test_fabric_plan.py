@@ -3,6 +3,7 @@ ruleset, route changes, and what it reads from the ARM emulator's records."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,13 @@ from sim.fabric.load_balancer import (
     eligible_backends,
     render_ruleset,
 )
+from sim.fabric.outbound import render_outbound_nat
 from sim.fabric.plan import (
+    GATEWAY,
     IFNAME_MAX,
+    REGULAR,
     NodeSpec,
+    node_pod_cidrs,
     node_suffixes,
     plan_fabric,
     secondary_route_changes,
@@ -38,31 +43,53 @@ RULE = LbRule("uid-1", "10.225.0.4", "udp", 6000, PROBE, ("10.224.0.4", "10.224.
 # --- plan ---------------------------------------------------------------------------------------
 
 
-def test_seeded_node_names_get_readable_short_namespaces() -> None:
-    names = [
-        "aks-gwpool-12345678-vmss000000",
-        "aks-gwpool-12345678-vmss000001",
-        "aks-gwvmpool-0",
-        "aks-gwvmpool-1",
-    ]
+SEEDED_NAMES = [
+    "aks-gwpool-12345678-vmss000000",
+    "aks-gwpool-12345678-vmss000001",
+    "aks-gwvmpool-0",
+    "aks-gwvmpool-1",
+    "aks-nodepool1-31415926-vmss000000",
+    "aks-nodepool1-31415926-vmss00000a",
+]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffixes"),
+    [
+        (
+            "egw",
+            ["gwpool-0", "gwpool-1", "gwvmpool-0", "gwvmpool-1", "nodepool1-0", "nodepool-10"],
+        ),
+        # A longer prefix leaves less room: the pool name is shortened, the instance kept.
+        ("t1a2b3", ["gwpool-0", "gwpool-1", "gwvmpo-0", "gwvmpo-1", "nodepo-0", "nodep-10"]),
+    ],
+)
+def test_seeded_node_names_get_readable_short_namespaces(prefix: str, suffixes: list[str]) -> None:
     plan = plan_fabric(
-        "t1a2b3", [NodeSpec(n, f"10.224.0.{4 + i}", 16) for i, n in enumerate(names)]
+        prefix, [NodeSpec(n, f"10.224.0.{4 + i}", 16) for i, n in enumerate(SEEDED_NAMES)]
     )
-    assert [n.netns for n in plan.nodes] == [
-        "t1a2b3-ss000000",
-        "t1a2b3-ss000001",
-        "t1a2b3-vmpool-0",
-        "t1a2b3-vmpool-1",
-    ]
+    assert [n.netns for n in plan.nodes] == [f"{prefix}-{s}" for s in suffixes]
     every = [*plan.namespaces, *(n.router_link for n in plan.nodes), plan.internet_link]
     assert all(len(name) <= IFNAME_MAX for name in every)
     assert len(set(plan.namespaces)) == len(plan.namespaces)
-    assert plan.router_netns == "t1a2b3-vnet" and plan.internet_netns == "t1a2b3-inet"
+    assert plan.router_netns == f"{prefix}-vnet" and plan.internet_netns == f"{prefix}-inet"
 
 
 def test_colliding_or_reserved_tails_fall_back_to_positions() -> None:
     suffixes = node_suffixes("egress-gw", ["pool-a-node1", "pool-b-node1", "x-inet"])
     assert suffixes == {"pool-a-node1": "n0", "pool-b-node1": "n1", "x-inet": "n2"}
+    # A fallback that equals another node's own suffix: every node takes its position.
+    names = ["a-node", "b-node", "n1"]
+    assert node_suffixes("egress-gw", names) == {"a-node": "n0", "b-node": "n1", "n1": "n2"}
+
+
+def test_the_longest_prefix_still_gives_unique_names_that_fit() -> None:
+    plan = plan_fabric(
+        "abcdefghij", [NodeSpec(n, f"10.224.0.{4 + i}", 16) for i, n in enumerate(SEEDED_NAMES)]
+    )
+    names = [n.netns for n in plan.nodes]
+    assert len(set(names)) == len(names)
+    assert all(len(name) <= IFNAME_MAX for name in names)
 
 
 def test_node_addresses_and_policy_routing_marks() -> None:
@@ -91,13 +118,74 @@ def test_duplicate_nodes_and_gateway_addresses_are_refused() -> None:
         plan_fabric("egw", [NodeSpec("a", "10.224.0.1", 16)])
 
 
-def test_clients_live_in_the_pod_range_under_the_prefix() -> None:
+def test_clients_live_in_their_slice_of_the_pod_range_under_the_prefix() -> None:
     plan = plan_fabric("egw", [NodeSpec("a", "10.224.0.4", 16)])
     client = plan.client("pod1", "10.244.0.9")
     assert (client.netns, client.gateway_ip) == ("egw-pod1", "10.244.0.1")
-    for name, ip in [("pod1", "10.224.0.9"), ("pod1", "10.244.0.1"), ("vnet", "10.244.0.9")]:
+    assert plan.client("pod2", "10.244.7.10").ip == "10.244.7.10"
+    (node,) = plan.nodes
+    for name, ip in [
+        ("pod1", "10.224.0.9"),
+        ("pod1", "10.244.0.1"),  # the clients' gateway
+        ("vnet", "10.244.0.9"),
+        ("pod1", "10.244.16.9"),  # a node's pods' address
+    ]:
         with pytest.raises(ValueError):
             plan.client(name, ip)
+    assert node.pod_cidr == "10.244.16.0/24"
+
+
+def test_every_node_gets_its_own_pod_cidr_outside_the_clients_slice() -> None:
+    specs = [
+        NodeSpec("reg-b", "10.224.0.9", 16, REGULAR),
+        NodeSpec("gw-a", "10.224.0.4", 16),
+        NodeSpec("reg-a", "10.224.0.8", 16, REGULAR),
+    ]
+    plan = plan_fabric("egw", specs)
+    gw, reg_a, reg_b = plan.nodes  # ordered by name, like the marks
+    assert [n.pod_cidr for n in plan.nodes] == [
+        "10.244.16.0/24",
+        "10.244.17.0/24",
+        "10.244.18.0/24",
+    ]
+    assert reg_a.pod_gateway_ip == "10.244.17.1"
+    assert (gw.role, reg_a.role, reg_b.role) == (GATEWAY, REGULAR, REGULAR)
+    assert plan.gateway_nodes == (gw,) and plan.regular_nodes == (reg_a, reg_b)
+    pods = ipaddress.IPv4Network(plan.pod_cidr)
+    clients = ipaddress.IPv4Network(plan.client_cidr)
+    for node in plan.nodes:
+        cidr = ipaddress.IPv4Network(node.pod_cidr)
+        assert cidr.subnet_of(pods) and not cidr.overlaps(clients)
+
+
+def test_pod_cidrs_need_room_in_the_pod_range() -> None:
+    assert node_pod_cidrs("10.244.0.0/16", "10.244.0.0/20", 2) == [
+        "10.244.16.0/24",
+        "10.244.17.0/24",
+    ]
+    assert node_pod_cidrs("10.244.0.0/16", "10.244.255.0/24", 1) == ["10.244.0.0/24"]
+    with pytest.raises(ValueError, match="no room"):
+        node_pod_cidrs("10.244.0.0/19", "10.244.0.0/20", 17)
+    with pytest.raises(ValueError, match="not inside"):
+        node_pod_cidrs("10.244.0.0/16", "10.245.0.0/20", 1)
+    with pytest.raises(ValueError, match="role"):
+        plan_fabric("egw", [NodeSpec("a", "10.224.0.4", 16, "worker")])
+
+
+def test_outbound_snat_covers_regular_nodes_and_all_pods_but_not_gateways() -> None:
+    specs = [NodeSpec("gw", "10.224.0.4", 16), NodeSpec("reg", "10.224.0.8", 16, REGULAR)]
+    plan = plan_fabric("egw", specs, outbound_ip="20.240.128.1")
+    assert plan.outbound_sources == ("10.224.0.8/32", "10.244.16.0/24", "10.244.17.0/24")
+    assert plan_fabric("egw", specs).outbound_sources == ()  # no outbound IP, no SNAT
+
+    text = render_outbound_nat(plan.internet_link, plan.outbound_sources, plan.outbound_ip)
+    assert "delete table ip fabric_outbound" in text
+    (rule,) = [line.strip() for line in text.splitlines() if "snat" in line]
+    assert rule == (
+        'oifname "egw-inet" ip saddr { 10.224.0.8/32, 10.244.16.0/24, 10.244.17.0/24 } '
+        "snat ip to 20.240.128.1"
+    )
+    assert "snat" not in render_outbound_nat("egw-inet", (), None)
 
 
 def test_secondary_route_changes() -> None:
@@ -180,7 +268,7 @@ def _arm() -> tuple[Store, ArmApi]:
     return store, ArmApi(store, lambda: "https://127.0.0.1", lambda: None, 100)
 
 
-def test_reads_nodes_secondary_ips_and_load_balancer_rules() -> None:
+def test_reads_nodes_roles_secondary_ips_load_balancer_rules_and_outbound_ip() -> None:
     store, api = _arm()
     rg = TOPO.resource_group_id
     lb = f"{rg}/providers/Microsoft.Network/loadBalancers/kubeegressgateway-ilb"
@@ -242,11 +330,15 @@ def test_reads_nodes_secondary_ips_and_load_balancer_rules() -> None:
 
     network = read_arm_network(store)
 
-    names = [n.name for n in network.nodes]
-    assert names == sorted(
-        [TOPO.vmss_pools[0].computer_name(i) for i in range(2)]
-        + [TOPO.vm_pools[0].vm_name(i) for i in range(2)]
-    )
+    roles = {n.name: n.role for n in network.nodes}
+    assert roles == {
+        **{TOPO.vmss_pools[0].computer_name(i): GATEWAY for i in range(2)},
+        **{TOPO.vm_pools[0].vm_name(i): GATEWAY for i in range(2)},
+        **{TOPO.user_pools[0].computer_name(i): REGULAR for i in range(2)},
+    }
+    outbound = store.get(TOPO.outbound_ip_id)
+    assert outbound is not None
+    assert network.outbound_ip == outbound.properties["ipAddress"]
     vm0 = next(n for n in network.nodes if n.name == TOPO.vm_pools[0].vm_name(0))
     assert vm0.prefix_len == 16 and len(vm0.secondary_ips) == 1
     assert network.secondary_routes() == {vm0.secondary_ips[0]: vm0.primary_ip}
@@ -255,7 +347,7 @@ def test_reads_nodes_secondary_ips_and_load_balancer_rules() -> None:
     assert (rule.protocol, rule.port, rule.floating_ip) == ("udp", 6000, True)
     assert rule.probe == ProbeSpec("http", 8082, "/gw/uid-1")
     assert rule.backends == (vm0.primary_ip,)
-    assert len({s.primary_ip for s in network.node_specs()}) == 4
+    assert len({s.primary_ip for s in network.node_specs()}) == 6
 
 
 # --- echo records ------------------------------------------------------------------------------
