@@ -1,9 +1,16 @@
-"""Shared fixtures live in tests/fixtures/, one module per stand-in or server."""
+"""Shared fixtures and helpers live in tests/fixtures/, one module per stand-in, server or
+subject; test modules import helpers from there, never from each other. The modules below
+define fixtures or hooks and are registered here."""
 
 pytest_plugins = [
     "tests.fixtures.kube",
+    "tests.fixtures.kube_binaries",
     "tests.fixtures.cluster",
     "tests.fixtures.arm",
     "tests.fixtures.identity",
     "tests.fixtures.temporal",
+    "tests.fixtures.workflow_stack",
+    "tests.fixtures.controller_stack",
+    "tests.fixtures.netns",
+    "tests.fixtures.host_requirements",
 ]

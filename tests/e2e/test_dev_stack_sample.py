@@ -26,7 +26,7 @@ from egressgw.azure_credential import azure_clients_from_config
 from egressgw.cloud_config import load_cloud_config
 from sim.ports import free_port_block
 from sim.topology import Topology
-from tests.e2e.control_plane import is_ready
+from tests.fixtures.sgc_status import is_ready
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "sgc-public.yaml"
 
@@ -112,8 +112,9 @@ async def azure_leftovers(state: Path) -> dict[str, list[str]]:
 
 
 async def test_sample_applied_with_kubectl_becomes_ready_and_deletes_cleanly(
-    state_dir: Path,
+    state_dir: Path, kubectl_path: Path
 ) -> None:
+    kubectl = str(kubectl_path)
     kubeconfig = str(state_dir / "kubeconfig")
     endpoints = json.loads((state_dir / "endpoints.json").read_text())
     controller_pid = endpoints["controller_pid"]
@@ -135,7 +136,7 @@ async def test_sample_applied_with_kubectl_becomes_ready_and_deletes_cleanly(
         assert isinstance(found, dict)
         return found
 
-    run("kubectl", "--kubeconfig", kubeconfig, "apply", "-f", str(SAMPLE))
+    run(kubectl, "--kubeconfig", kubeconfig, "apply", "-f", str(SAMPLE))
     obj = wait_until(
         lambda: (found := get()) and is_ready(found) and found, 60, "Ready", controller_log
     )
@@ -147,7 +148,7 @@ async def test_sample_applied_with_kubectl_becomes_ready_and_deletes_cleanly(
     secret = profile["privateKeySecretRef"]["name"]
     assert secret == resource_names.gateway_secret_name(obj["metadata"]["uid"])
     shown = run(
-        "kubectl",
+        kubectl,
         "--kubeconfig",
         kubeconfig,
         "get",
@@ -162,7 +163,7 @@ async def test_sample_applied_with_kubectl_becomes_ready_and_deletes_cleanly(
     before = await azure_leftovers(state_dir)
     assert before["publicIPPrefixes"] and before["managed ipConfigs"]
 
-    run("kubectl", "--kubeconfig", kubeconfig, "delete", "-f", str(SAMPLE), "--timeout=60s")
+    run(kubectl, "--kubeconfig", kubeconfig, "delete", "-f", str(SAMPLE), "--timeout=60s")
 
     assert get() is None
     assert await azure_leftovers(state_dir) == {

@@ -31,13 +31,10 @@ from egressgw.dev.node_network import fabric_plan
 from sim.fabric.echo import read_records
 from sim.fabric.network import Fabric
 from sim.ports import free_port_block
-from tests.e2e.control_plane import is_ready
-from tests.e2e.pod_peer import PodPeer
+from tests.fixtures.pod_peer import PodPeer
+from tests.fixtures.sgc_status import is_ready
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0, reason="builds network namespaces: needs root"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 
 NAMESPACE = "egressgw-demo"
 T = TypeVar("T")

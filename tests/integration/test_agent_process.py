@@ -51,7 +51,7 @@ from egressgw.agent_flags import AgentOptions, HostFacts, startup_problem
 from egressgw.agent_process import NodeSync, QueryOutcome, plan_sync, startup_finished
 from egressgw.dev.temporal_server import TemporalDevServer
 from sim.kube.server import KubeEmulator
-from tests.e2e.control_plane import wait_for
+from tests.fixtures.waiting import wait_for
 
 NODE = "aks-gwpool-12345678-vmss000000"
 OTHER_NODE = "aks-gwpool-12345678-vmss000001"

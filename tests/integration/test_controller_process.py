@@ -19,7 +19,8 @@ from egressgw.dev.stack import azure_cloud_config
 from sim.arm.server import ArmEmulator
 from sim.ports import free_port
 from sim.topology import Topology
-from tests.e2e.control_plane import ControlPlane, control_plane, wait_for
+from tests.fixtures.controller_stack import ControllerStack, controller_stack_in
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -94,13 +95,13 @@ def test_cloud_config_keys_it_does_not_act_on_are_warned_about_once_at_start_up(
 
 
 @pytest.fixture
-async def plane_without_temporal(
+async def stack_without_temporal(
     tmp_path: Path, arm_emulator: ArmEmulator, arm_topology: Topology, kubeconfig_path: Path
-) -> AsyncIterator[ControlPlane]:
-    async with control_plane(
+) -> AsyncIterator[ControllerStack]:
+    async with controller_stack_in(
         tmp_path / "plane", arm_emulator, arm_topology, kubeconfig_path, start_temporal=False
-    ) as plane:
-        yield plane
+    ) as stack:
+        yield stack
 
 
 async def status_of(port: int, path: str) -> int:
@@ -115,10 +116,10 @@ async def status_of(port: int, path: str) -> int:
 
 
 async def test_waits_for_temporal_serves_health_and_stops_cleanly(
-    plane_without_temporal: ControlPlane,
+    stack_without_temporal: ControllerStack,
 ) -> None:
-    plane = plane_without_temporal
-    process = plane.controller()
+    stack = stack_without_temporal
+    process = stack.controller()
     process.start()
 
     async def alive() -> bool:
@@ -127,13 +128,13 @@ async def test_waits_for_temporal_serves_health_and_stops_cleanly(
     await wait_for(alive, 30, "/healthz")
     assert await status_of(process.health_port, "/readyz") == 503
 
-    await plane.temporal.start()
+    await stack.temporal.start()
     await process.wait_ready()
-    await plane.create_sgc("health")
-    await plane.wait_ready("health")
+    await stack.create_sgc("health")
+    await stack.wait_ready("health")
 
     assert await process.stop() == 0
     log = process.log()
     assert "not reachable yet" in log and "controller stopped" in log
-    secret = json.loads(plane.cloud_config.read_text())["aadClientSecret"]
+    secret = json.loads(stack.cloud_config.read_text())["aadClientSecret"]
     assert secret not in log

@@ -468,8 +468,6 @@ async def test_a_valid_patch_is_accepted(sgc_api: client.CustomObjectsApi) -> No
 
 # --- what a user sees with kubectl ---------------------------------------------------------------
 
-KUBECTL = Path("/usr/bin/kubectl")
-
 INVALID_MANIFEST = """\
 apiVersion: egressgateway.kubernetes.azure.com/v1alpha1
 kind: StaticGatewayConfiguration
@@ -496,9 +494,11 @@ spec:
 """
 
 
-async def _kubectl(kubeconfig: Path, *args: str, stdin: str = "") -> tuple[int, str, str]:
+async def _kubectl(
+    program: Path, kubeconfig: Path, *args: str, stdin: str = ""
+) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        str(KUBECTL),
+        str(program),
         f"--kubeconfig={kubeconfig}",
         *args,
         stdin=asyncio.subprocess.PIPE,
@@ -511,23 +511,28 @@ async def _kubectl(kubeconfig: Path, *args: str, stdin: str = "") -> tuple[int, 
 
 
 @pytest.mark.kubectl
-@pytest.mark.skipif(not KUBECTL.exists(), reason="needs /usr/bin/kubectl")
 async def test_kubectl_apply_shows_the_rule_message_and_get_uses_the_short_name(
-    sgc_api: client.CustomObjectsApi, kubeconfig_path: Path
+    sgc_api: client.CustomObjectsApi, kubectl_path: Path, kubeconfig_path: Path
 ) -> None:
-    code, _, err = await _kubectl(kubeconfig_path, "apply", "-f", "-", stdin=INVALID_MANIFEST)
+    code, _, err = await _kubectl(
+        kubectl_path, kubeconfig_path, "apply", "-f", "-", stdin=INVALID_MANIFEST
+    )
     assert code != 0
     # kubectl rewrites the Status message into its own sentence, keeping the causes.
     assert 'The StaticGatewayConfiguration "half-profile" is invalid' in err
     assert f"spec.gatewayVmssProfile.vmssName: Required value: {sv.MSG_VMSS_NAME_REQUIRED}" in err
 
-    code, out, err = await _kubectl(kubeconfig_path, "apply", "-f", "-", stdin=VALID_MANIFEST)
+    code, out, err = await _kubectl(
+        kubectl_path, kubeconfig_path, "apply", "-f", "-", stdin=VALID_MANIFEST
+    )
     assert code == 0, err
     assert (
         "staticgatewayconfiguration.egressgateway.kubernetes.azure.com/from-kubectl created" in out
     )
 
-    code, out, err = await _kubectl(kubeconfig_path, "get", "sgc", "-n", NAMESPACE, "from-kubectl")
+    code, out, err = await _kubectl(
+        kubectl_path, kubeconfig_path, "get", "sgc", "-n", NAMESPACE, "from-kubectl"
+    )
     assert code == 0, err
     header, row = out.splitlines()
     assert header.split() == ["NAME", "READY", "EGRESS", "IP", "AGE"]

@@ -4,11 +4,8 @@ emulator (which serves the project's CRDs)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import kubernetes_asyncio
 import pytest
 from kubernetes_asyncio.client import ApiClient
 
@@ -18,15 +15,6 @@ from sim.kube.server import KubeEmulator
 
 NODE = "gw-node-0"
 NAMESPACE = "egressgw-system"
-
-
-@pytest.fixture
-async def kube_async_client(kubeconfig_path: Path) -> AsyncIterator[ApiClient]:
-    api = await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig_path))
-    try:
-        yield api
-    finally:
-        await api.close()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""kubectl 1.32 against the emulator: apply, get (tables), describe, edit, explain, delete."""
+"""kubectl (the pinned build, tests/fixtures/kube_binaries.py) against the emulator: apply, get
+(tables), describe, edit, explain, delete."""
 
 from __future__ import annotations
 
@@ -15,12 +16,7 @@ import yaml
 from sim.kube.server import KubeEmulator
 from tests.fixtures.kube import widget_crd
 
-KUBECTL = Path("/usr/bin/kubectl")
-
-pytestmark = [
-    pytest.mark.kubectl,
-    pytest.mark.skipif(not KUBECTL.exists(), reason="kubectl is not installed"),
-]
+pytestmark = pytest.mark.kubectl
 
 WIDGET = """\
 apiVersion: example.com/v1
@@ -33,7 +29,8 @@ spec:
 
 
 class Kubectl:
-    def __init__(self, kubeconfig: Path, workdir: Path) -> None:
+    def __init__(self, program: Path, kubeconfig: Path, workdir: Path) -> None:
+        self.program = program
         self.kubeconfig = kubeconfig
         self.workdir = workdir
         self.env = {**os.environ, "HOME": str(workdir), "KUBECACHEDIR": str(workdir / "cache")}
@@ -42,7 +39,7 @@ class Kubectl:
         self, *args: str, check: bool = True, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(KUBECTL), "--kubeconfig", str(self.kubeconfig), *args],
+            [str(self.program), "--kubeconfig", str(self.kubeconfig), *args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -62,10 +59,12 @@ class Kubectl:
 
 
 @pytest.fixture
-def kubectl(kube_emulator: KubeEmulator, kubeconfig_path: Path, tmp_path: Path) -> Kubectl:
+def kubectl(
+    kube_emulator: KubeEmulator, kubectl_path: Path, kubeconfig_path: Path, tmp_path: Path
+) -> Kubectl:
     workdir = tmp_path / "kubectl"
     workdir.mkdir()
-    tool = Kubectl(kubeconfig_path, workdir)
+    tool = Kubectl(kubectl_path, kubeconfig_path, workdir)
     crds = workdir / "crds"
     crds.mkdir()
     (crds / "widgets.yaml").write_text(yaml.safe_dump(widget_crd()))

@@ -8,12 +8,6 @@ import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient, ApiException
 
-from tests.fixtures.kube import project_crd_dir
-
-pytestmark = pytest.mark.skipif(
-    project_crd_dir() is None, reason="deploy/crds has no manifests yet"
-)
-
 G, V, P = "egressgateway.kubernetes.azure.com", "v1alpha1", "staticgatewayconfigurations"
 
 

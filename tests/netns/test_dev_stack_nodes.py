@@ -27,7 +27,7 @@ from contracts import kube_names
 from sim.fabric import namespaces
 from sim.ports import free_port_block
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 
 EGRESSGW = [sys.executable, "-m", "egressgw"]
 WIREGUARD_SOCKETS = Path("/var/run/wireguard")

@@ -31,6 +31,8 @@ from sim.fabric.network import Fabric, netns_command
 from sim.fabric.plan import FabricPlan, plan_fabric
 from sim.topology import Topology
 
+pytestmark = pytest.mark.needs_root
+
 TOPO = Topology()
 RG = TOPO.resource_group_id
 LB_ID = f"{RG}/providers/Microsoft.Network/loadBalancers/kubeegressgateway-ilb"

@@ -1,7 +1,7 @@
-"""The real Dataplane on a stand-in node: namespace "<tag>-h" plays the node (its interface
-"<tag>e" leads to an "internet" namespace "<tag>-i"), the dataplane builds the gateway namespace
-"<tag>-g". The test process stays in the root namespace, as the dev stack's agent does; only the
-dataplane's own thread enters "<tag>-h".
+"""The real Dataplane on a stand-in node (tests/fixtures/netns.py): namespace "<tag>-h" plays the
+node (its interface "<tag>e" leads to an "internet" namespace "<tag>-i"), the dataplane builds the
+gateway namespace "<tag>-g". The test process stays in the root namespace, as the dev stack's
+agent does; only the dataplane's own thread enters "<tag>-h".
 
 What is checked is what `ip`, `iptables-save`, `ss` and `wg`'s UAPI show afterwards.
 """
@@ -9,21 +9,17 @@ What is checked is what `ip`, `iptables-save`, `ss` and `wg`'s UAPI show afterwa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import json
 import os
 import select
 import shlex
 import signal
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pyroute2 import netns
 
 from agent import wireguard_uapi
 from agent.gateway_dataplane import (
@@ -36,14 +32,17 @@ from agent.orphan_plan import DesiredGateway
 from agent.peer_plan import PeerChanges, PeerSpec
 from agent.wireguard_devices import InterfaceNotFoundError
 from agent.wireguard_keys import generate_private_key, public_key_of
+from tests.fixtures.netns import (
+    FRONTEND,
+    PRIMARY,
+    make_node_namespaces,
+    remove_namespaces,
+    sh,
+    stop_daemons,
+    uapi_peers,
+)
 
-PRIMARY = "10.1.0.4"
-UPLINK = "10.1.0.1"
-FRONTEND = "10.1.0.100"
-
-
-def sh(*args: str) -> str:
-    return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+pytestmark = pytest.mark.needs_root
 
 
 def ip_json(ns: str, *args: str) -> list[dict[str, Any]]:
@@ -83,20 +82,6 @@ def peer(n: int) -> PeerSpec:
     return PeerSpec(public_key_of(generate_private_key()), ipaddress.IPv4Address(f"10.244.0.{n}"))
 
 
-def uapi_peers(tag: str, port: int) -> dict[str, str]:
-    """public key (hex) -> allowed IP, as wireguard-go reports them."""
-    reply = wireguard_uapi.call(wireguard_uapi.socket_path(f"wg{tag}{port}"), "get=1\n\n")
-    found: dict[str, str] = {}
-    key = ""
-    for line in reply.splitlines():
-        name, _, value = line.partition("=")
-        if name == "public_key":
-            key = value
-        elif name == "allowed_ip":
-            found[key] = value
-    return found
-
-
 @dataclass
 class StandInNode:
     tag: str
@@ -128,39 +113,6 @@ def kill_and_wait(pid: int) -> None:
         assert poller.poll(5000), f"wireguard-go {pid} did not exit"
     finally:
         os.close(pidfd)
-
-
-def stop_daemons(tag: str) -> None:
-    """Stop the wireguard-go daemons this test's dataplane started (their sockets carry the
-    test's tag), by PID."""
-    for path in sorted(wireguard_uapi.SOCKET_DIR.glob(f"wg{tag}*.sock")):
-        pid = wireguard_uapi.daemon_pid(path)
-        if pid is not None and Path(f"/proc/{pid}/comm").read_text().strip() == "wireguard-go":
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        path.unlink(missing_ok=True)
-
-
-def make_node_namespaces(tag: str) -> list[str]:
-    """The stand-in host with its interface into an "internet" namespace."""
-    host, internet, host_if = f"{tag}-h", f"{tag}-i", f"{tag}e"
-    for name in (host, internet):
-        netns.create(name)
-    sh("ip", "-n", host, "link", "add", host_if, "type", "veth", "peer", "name", f"{tag}i",
-       "netns", internet)  # fmt: skip
-    for ns, dev, address in (
-        (host, host_if, f"{PRIMARY}/24"),
-        (internet, f"{tag}i", f"{UPLINK}/24"),
-    ):
-        sh("ip", "-n", ns, "addr", "add", address, "dev", dev)
-        sh("ip", "-n", ns, "link", "set", dev, "up")
-    return [host, internet]
-
-
-def remove_namespaces(names: list[str]) -> None:
-    for name in names:
-        if name in netns.listnetns():
-            netns.remove(name)
 
 
 @pytest.fixture

@@ -28,6 +28,9 @@ from agent.netns_handles import NetnsHandles
 from agent.node_inventory import read_inventory
 from agent.node_settings import GatewaySetup, NodeSettings
 from agent.orphan_plan import DesiredGateway, plan_orphans
+from tests.fixtures.netns import sh
+
+pytestmark = pytest.mark.needs_root
 
 _T = TypeVar("_T")
 
@@ -39,10 +42,6 @@ KEY = bytes(range(32))
 
 A = GatewaySetup("uid-a", 6000, FRONTEND, PRIMARY, "10.1.0.5", KEY)
 B = GatewaySetup("uid-b", 6001, FRONTEND, PRIMARY, "10.1.0.6", KEY)
-
-
-def sh(*args: str) -> str:
-    return subprocess.run(args, capture_output=True, text=True, check=True).stdout
 
 
 def ip(ns: str, command: str) -> str:

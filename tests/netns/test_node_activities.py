@@ -1,5 +1,5 @@
 """The node activities as a worker runs them: a real activity context (ActivityEnvironment), the
-real dataplane on a stand-in node (see test_gateway_dataplane.py), the gateway's key in a Secret
+real dataplane on a stand-in node (tests/fixtures/netns.py), the gateway's key in a Secret
 and GatewayStatus in the Kubernetes emulator, and a probe server the test asks over HTTP.
 """
 
@@ -9,11 +9,9 @@ import base64
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import kubernetes_asyncio
 import pytest
 from kubernetes_asyncio.client import ApiClient
 from pyroute2 import netns
@@ -45,7 +43,7 @@ from contracts.node_io import (
     SyncPeersInput,
 )
 from sim.kube.server import KubeEmulator
-from tests.netns.test_gateway_dataplane import (
+from tests.fixtures.netns import (
     FRONTEND,
     PRIMARY,
     make_node_namespaces,
@@ -53,6 +51,8 @@ from tests.netns.test_gateway_dataplane import (
     stop_daemons,
     uapi_peers,
 )
+
+pytestmark = pytest.mark.needs_root
 
 NODE = "gw-node-0"
 NAMESPACE = "egressgw-system"
@@ -119,15 +119,6 @@ async def put_secret(cluster: KubeEmulator, data: dict[str, str], name: str = SE
             "data": data,
         }
     )
-
-
-@pytest.fixture
-async def kube_async_client(kubeconfig_path: Path) -> AsyncIterator[ApiClient]:
-    api = await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig_path))
-    try:
-        yield api
-    finally:
-        await api.close()
 
 
 @pytest.fixture

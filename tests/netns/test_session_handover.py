@@ -11,13 +11,11 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
-import signal
 import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from pyroute2 import netns
@@ -27,6 +25,9 @@ from agent.gateway_dataplane import Dataplane, open_dataplane
 from agent.node_settings import GatewaySetup, NodeSettings
 from agent.peer_plan import PeerSpec
 from agent.wireguard_keys import generate_private_key, public_key_of
+from tests.fixtures.netns import sh, stop_daemons
+
+pytestmark = pytest.mark.needs_root
 
 FRONTEND = "10.1.0.100"
 PORT = 6000
@@ -34,10 +35,6 @@ POD_IP = "10.244.0.5"
 GATEWAY_KEY = generate_private_key()
 # node -> (primary IP, router side, secondary IP)
 NODES = {"a": ("10.1.0.4", "10.1.0.1", "10.1.0.5"), "b": ("10.2.0.4", "10.2.0.1", "10.2.0.5")}
-
-
-def sh(*args: str) -> str:
-    return subprocess.run(args, capture_output=True, text=True, check=True).stdout
 
 
 def udp_socket(namespace: str) -> socket.socket:
@@ -127,16 +124,6 @@ def pod_daemon(net_tag: str) -> Iterator[tuple[str, bytes]]:
         for name in created:
             if name in netns.listnetns():
                 netns.remove(name)
-
-
-def stop_daemons(tag: str) -> None:
-    """Stop the gateways' wireguard-go daemons (their sockets carry the test's tag), by PID."""
-    for path in sorted(wireguard_uapi.SOCKET_DIR.glob(f"wg{tag}*.sock")):
-        pid = wireguard_uapi.daemon_pid(path)
-        if pid is not None and Path(f"/proc/{pid}/comm").read_text().strip() == "wireguard-go":
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        path.unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from pyroute2 import netns
 from agent import wireguard_uapi
 from bench.netns_bench_env import SECONDARY_IP, Route, throughput_env
 
+pytestmark = pytest.mark.needs_root
+
 
 def _root_links() -> str:
     return subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout

@@ -32,6 +32,8 @@ from agent.wireguard_devices import (
 )
 from agent.wireguard_keys import generate_private_key, public_key_of
 
+pytestmark = pytest.mark.needs_root
+
 PORT = 51820
 NAME = f"wg-{PORT}"
 OWNER = "0b9a6c2e-5d1f-4c3e-9f0a-1e2d3c4b5a69"

@@ -1,21 +1,18 @@
-"""The three workflows on the real Temporal dev server, with the real Azure and Kubernetes
-activities talking to the ARM and Kubernetes emulators through the real SDK clients.
+"""One configuration's life through the three workflows (tests/fixtures/workflow_stack.py):
+provisioning in public VMSS, bring-your-own-prefix and private VM-pool mode, spec updates that
+move it, the drift check, deletion and cancellation in the middle of provisioning, Azure
+throttling, conflicts and a permanent refusal on the way, and a worker killed mid-activity.
 
 Set EGRESSGW_RECORD_HISTORIES=1 to (re)write these runs' histories under tests/replay/next/
-(tests/fixtures/histories.py); test_workflows_replay.py replays them.
+(tests/fixtures/histories.py); tests/integration/test_workflows_replay.py replays them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
-import kubernetes_asyncio
 import pytest
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
@@ -24,343 +21,29 @@ from azure.mgmt.network.models import (
     PublicIPPrefixPropertiesFormat,
     PublicIPPrefixSku,
 )
-from kubernetes_asyncio.client import (
-    ApiClient,
-    CoreV1Api,
-    CustomObjectsApi,
-    V1Namespace,
-    V1ObjectMeta,
-)
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import (
-    Client,
-    WithStartWorkflowOperation,
-    WorkflowExecutionStatus,
-    WorkflowFailureError,
-    WorkflowHandle,
-)
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import CancelledError
-from temporalio.worker import Worker
 
-from activities.azure.catalog import azure_activities
-from activities.kube.catalog import kube_activities
-from activities.temporal.single_writers import (
-    SingleWriterActivities,
-    load_balancer_workflow_id,
-)
 from contracts import kube_names, resource_names, search_attributes
 from contracts.activity_io import SgcRef
-from contracts.azure_state import AzureScope
-from contracts.gateway_config import GatewayVmssProfile, StaticGatewayConfigurationSpec
-from contracts.workflow_io import (
-    APPLY_SPEC,
-    DELIVER_SPEC,
-    GATEWAY_CONFIG_WORKFLOW,
-    ConfigurationStatus,
-    ControllerSettings,
-    GatewayConfigInput,
-    SpecDelivery,
+from contracts.gateway_config import StaticGatewayConfigurationSpec
+from contracts.workflow_io import SpecDelivery
+from tests.fixtures.sgc_status import condition
+from tests.fixtures.waiting import wait_for
+from tests.fixtures.workflow_stack import (
+    NAMESPACE,
+    SECRET_NAMESPACE,
+    G,
+    P,
+    Stack,
+    StackOptions,
+    V,
+    config_id,
+    record_histories,
+    single_writer_ids,
 )
-from egressgw.dev.temporal_server import TemporalDevServer
-from sim.arm.server import ArmEmulator
-from sim.kube.server import KubeEmulator
-from sim.topology import Topology
-from tests.fixtures import histories
-from workflows.registry import WORKFLOWS, workflow_runner
-
-G, V, P = kube_names.API_GROUP, kube_names.API_VERSION, kube_names.SGC_PLURAL
-NAMESPACE = "team-a"
-SECRET_NAMESPACE = "kube-egress-gateway-system"
-
-
-@pytest.fixture
-def arm_topology() -> Topology:
-    # Workflow IDs of the single writers derive from subscription and resource group; a fresh
-    # group per test keeps each test's LoadBalancerWorkflow / GatewayPoolWorkflow its own.
-    return Topology(resource_group=f"egressgw-{uuid.uuid4().hex[:8]}")
-
-
-def _no_worker() -> Worker:
-    raise AssertionError("the stack's worker factory is set by make_stack")
-
-
-@dataclass
-class Stack:
-    client: Client
-    task_queue: str
-    arm: ArmEmulator
-    kube: KubeEmulator
-    topology: Topology
-    settings: ControllerSettings
-    custom: CustomObjectsApi
-    core: CoreV1Api
-    new_worker: Callable[[], Worker] = field(default=lambda: _no_worker())
-
-    @property
-    def vmss_pool(self) -> Any:
-        return self.topology.vmss_pools[0]
-
-    def vmss_spec(self, **fields: Any) -> StaticGatewayConfigurationSpec:
-        pool = self.vmss_pool
-        profile = GatewayVmssProfile(self.topology.resource_group, pool.vmss_name, 31)
-        return StaticGatewayConfigurationSpec(gateway_vmss_profile=profile, **fields)
-
-    async def create_sgc(self, name: str, spec: StaticGatewayConfigurationSpec) -> SgcRef:
-        body = {
-            "apiVersion": f"{G}/{V}",
-            "kind": kube_names.SGC_KIND,
-            # The watcher adds the finalizer before it delivers; the test plays that part.
-            "metadata": {"name": name, "finalizers": [kube_names.SGC_FINALIZER]},
-            "spec": spec.to_object(),
-        }
-        created = await self.custom.create_namespaced_custom_object(G, V, NAMESPACE, P, body)
-        return SgcRef(NAMESPACE, name, created["metadata"]["uid"])
-
-    async def get_sgc(self, name: str) -> dict[str, Any] | None:
-        try:
-            obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
-                G, V, NAMESPACE, P, name
-            )
-        except kubernetes_asyncio.client.ApiException as err:
-            if err.status == 404:
-                return None
-            raise
-        return obj
-
-    def start_input(self, sgc: SgcRef) -> GatewayConfigInput:
-        return GatewayConfigInput(namespace=sgc.namespace, name=sgc.name, settings=self.settings)
-
-    async def apply(self, delivery: SpecDelivery) -> ConfigurationStatus:
-        """What a caller wanting the result does: update-with-start, answered after the pass."""
-        status: ConfigurationStatus = await self.client.execute_update_with_start_workflow(
-            APPLY_SPEC,
-            delivery,
-            start_workflow_operation=self._start(delivery.sgc),
-            result_type=ConfigurationStatus,
-        )
-        return status
-
-    async def deliver(self, delivery: SpecDelivery) -> WorkflowHandle[Any, Any]:
-        """What the watcher does: signal-with-start."""
-        return await self.client.start_workflow(
-            GATEWAY_CONFIG_WORKFLOW,
-            self.start_input(delivery.sgc),
-            id=resource_names.gateway_config_workflow_id(delivery.sgc.namespace, delivery.sgc.name),
-            task_queue=self.task_queue,
-            start_signal=DELIVER_SPEC,
-            start_signal_args=[delivery],
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            result_type=ConfigurationStatus,
-        )
-
-    def _start(self, sgc: SgcRef) -> WithStartWorkflowOperation[Any, Any]:
-        return WithStartWorkflowOperation(
-            GATEWAY_CONFIG_WORKFLOW,
-            self.start_input(sgc),
-            id=resource_names.gateway_config_workflow_id(sgc.namespace, sgc.name),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-
-    def handle(self, sgc: SgcRef) -> WorkflowHandle[Any, Any]:
-        return self.client.get_workflow_handle(
-            resource_names.gateway_config_workflow_id(sgc.namespace, sgc.name)
-        )
-
-    async def events(self, sgc: SgcRef) -> list[tuple[str, str, str]]:
-        listed = await self.core.list_namespaced_event(NAMESPACE)
-        return [
-            (e.type, e.reason, e.message)
-            for e in listed.items
-            if e.involved_object is not None and e.involved_object.uid == sgc.uid
-        ]
-
-    def arm_resource(self, resource_id: str) -> dict[str, Any] | None:
-        return self.arm.resource(resource_id)
-
-    @property
-    def rg_id(self) -> str:
-        return self.topology.resource_group_id
-
-    def load_balancer(self) -> dict[str, Any] | None:
-        return self.arm_resource(
-            f"{self.rg_id}/providers/Microsoft.Network/loadBalancers/"
-            f"{resource_names.DEFAULT_LOAD_BALANCER_NAME}"
-        )
-
-    def prefix(self, uid: str) -> dict[str, Any] | None:
-        return self.arm_resource(
-            f"{self.rg_id}/providers/Microsoft.Network/publicIPPrefixes/"
-            f"{resource_names.managed_resource_name(uid)}"
-        )
-
-    def vmss_ip_config_names(self) -> set[str]:
-        vmss = self.arm_resource(self.topology.vmss_id(self.vmss_pool))
-        assert vmss is not None
-        nics = vmss["properties"]["virtualMachineProfile"]["networkProfile"][
-            "networkInterfaceConfigurations"
-        ]
-        return {ip["name"] for nic in nics for ip in nic["properties"]["ipConfigurations"]}
-
-    async def record(self, scenario: str, sgc: SgcRef, *, single_writers: bool = False) -> None:
-        """Write this run's histories for the replay test (only when asked to)."""
-        ids = {"config": resource_names.gateway_config_workflow_id(sgc.namespace, sgc.name)}
-        if single_writers:
-            ids["lb"] = load_balancer_workflow_id(self.settings.scope)
-            ids["pool"] = resource_names.gateway_pool_workflow_id(
-                self.topology.subscription_id,
-                self.topology.resource_group,
-                self.vmss_pool.vmss_name,
-            )
-        await histories.record(self.client, scenario, ids)
-
-
-def scope_of(topology: Topology) -> AzureScope:
-    return AzureScope(
-        subscription_id=topology.subscription_id,
-        location=topology.location,
-        resource_group=topology.resource_group,
-        load_balancer_resource_group=topology.resource_group,
-        load_balancer_name=resource_names.DEFAULT_LOAD_BALANCER_NAME,
-        vnet_resource_group=topology.resource_group,
-        vnet_name=topology.vnet_name,
-        subnet_name=topology.gateway_subnet_name,
-    )
-
-
-@pytest.fixture
-async def kube_async_client(kubeconfig_path: Path) -> AsyncIterator[ApiClient]:
-    api = await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig_path))
-    try:
-        yield api
-    finally:
-        await api.close()
-
-
-async def make_stack(
-    temporal_address: str,
-    arm_emulator: ArmEmulator,
-    arm_topology: Topology,
-    kube_emulator: KubeEmulator,
-    kube_async_client: ApiClient,
-    async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
-    async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],
-    options: StackOptions,
-) -> AsyncIterator[Stack]:
-    client = await Client.connect(temporal_address)
-    task_queue = f"workflows-test-{uuid.uuid4().hex[:8]}"
-    core = CoreV1Api(kube_async_client)
-    for namespace in (NAMESPACE, SECRET_NAMESPACE):
-        await core.create_namespace(V1Namespace(metadata=V1ObjectMeta(name=namespace)))
-    # Retries belong to the workflows' retry policies (activities/azure/catalog.py).
-    network = await async_network_client(retry_total=0)
-    compute = await async_compute_client(retry_total=0)
-    stack = Stack(
-        client=client,
-        task_queue=task_queue,
-        arm=arm_emulator,
-        kube=kube_emulator,
-        topology=arm_topology,
-        settings=ControllerSettings(
-            scope=scope_of(arm_topology),
-            secret_namespace=SECRET_NAMESPACE,
-            drift_check_seconds=options.drift_check_seconds,
-            configure_nodes=options.configure_nodes,
-            node_start_timeout_seconds=options.node_start_timeout_seconds,
-        ),
-        custom=CustomObjectsApi(kube_async_client),
-        core=core,
-    )
-    single_writers = SingleWriterActivities(
-        client,
-        task_queue,
-        batch_window_seconds=options.batch_window.total_seconds(),
-        batch_quiet_seconds=options.batch_quiet.total_seconds(),
-    )
-
-    def new_worker() -> Worker:
-        return Worker(
-            client,
-            task_queue=task_queue,
-            workflows=list(WORKFLOWS),
-            workflow_runner=workflow_runner(),
-            activities=[
-                *azure_activities(network, compute),
-                *kube_activities(kube_async_client),
-                *single_writers.activities(),
-            ],
-        )
-
-    stack.new_worker = new_worker
-    if not options.start_worker:
-        yield stack
-        return
-    async with new_worker():
-        yield stack
-
-
-@dataclass(frozen=True)
-class StackOptions:
-    drift_check_seconds: int = 300
-    # Short, to keep the suite fast; the batching test widens it.
-    batch_quiet: timedelta = timedelta(seconds=0.1)
-    batch_window: timedelta = timedelta(seconds=1)
-    start_worker: bool = True  # False: the test runs workers itself (stack.new_worker())
-    # Control-plane tests run no node agents; the node tests turn this on and run agents.
-    configure_nodes: bool = False
-    node_start_timeout_seconds: int = 5
-
-
-@pytest.fixture
-def stack_options() -> StackOptions:
-    """Tests that need other settings parametrize this name directly."""
-    return StackOptions()
-
-
-@pytest.fixture
-async def stack(
-    temporal_server: TemporalDevServer,
-    arm_emulator: ArmEmulator,
-    arm_topology: Topology,
-    kube_emulator: KubeEmulator,
-    kube_async_client: ApiClient,
-    async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
-    async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],
-    stack_options: StackOptions,
-) -> AsyncIterator[Stack]:
-    async for made in make_stack(
-        temporal_server.address,
-        arm_emulator,
-        arm_topology,
-        kube_emulator,
-        kube_async_client,
-        async_network_client,
-        async_compute_client,
-        stack_options,
-    ):
-        yield made
-
-
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], timeout: float = 60.0, what: str = "condition"
-) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
-
-
-def condition(obj: dict[str, Any], condition_type: str) -> dict[str, Any]:
-    found: list[dict[str, Any]] = [
-        c for c in obj["status"]["conditions"] if c["type"] == condition_type
-    ]
-    assert found, f"no {condition_type} condition in {obj['status']}"
-    return found[0]
-
-
-# --- Scenarios -----------------------------------------------------------------------------------
 
 
 async def test_public_vmss_mode_becomes_ready_with_its_status(stack: Stack) -> None:
@@ -728,3 +411,98 @@ async def test_worker_killed_mid_activity_converges_without_duplicates(stack: St
     ]
     assert ours == [resource_names.managed_resource_name(sgc.uid)]
     assert stack.prefix(sgc.uid) is not None
+
+
+# --- Private VM-pool mode -------------------------------------------------------------------------
+
+
+def nic_ip_configs(stack: Stack, nic_name: str) -> dict[str, str]:
+    """ipConfiguration name -> private IP of one NIC, as ARM returns it."""
+    nic = stack.arm_resource(
+        f"{stack.rg_id}/providers/Microsoft.Network/networkInterfaces/{nic_name}"
+    )
+    assert nic is not None
+    return {
+        ip["name"]: ip["properties"].get("privateIPAddress", "")
+        for ip in nic["properties"]["ipConfigurations"]
+    }
+
+
+async def activity_completions(stack: Stack, sgc: SgcRef, prefix: str) -> int:
+    """How many activities whose ID starts with `prefix` the configuration's workflow completed."""
+    history = await stack.handle(sgc).fetch_history()
+    scheduled: dict[int, str] = {}
+    done = 0
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_id
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            started = event.activity_task_completed_event_attributes.scheduled_event_id
+            done += scheduled.get(started, "").startswith(prefix)
+    return done
+
+
+@pytest.mark.parametrize(
+    "stack_options", [StackOptions(drift_check_seconds=1, batch_quiet=timedelta(0))]
+)
+async def test_private_vm_pool_mode_keeps_its_private_ips(stack: Stack) -> None:
+    vm_pool = stack.topology.vm_pools[0]
+    spec = StaticGatewayConfigurationSpec(
+        gateway_nodepool_name=vm_pool.pool_name, provision_public_ips=False
+    )
+    sgc = await stack.create_sgc("private", spec)
+    ours = resource_names.managed_resource_name(sgc.uid)
+    nic_names = [vm_pool.nic_name(i) for i in range(vm_pool.vm_count)]
+
+    status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+
+    assert status.phase == "Ready", status.message
+    private_ips = {nic: nic_ip_configs(stack, nic)[ours] for nic in nic_names}
+    assert all(private_ips.values()) and len(set(private_ips.values())) == vm_pool.vm_count
+    obj = await stack.get_sgc("private")
+    assert obj is not None
+    st = obj["status"]
+    assert set(st["egressIpPrefix"].split(",")) == set(private_ips.values())
+    profile = st["gatewayServerProfile"]
+    assert profile["ip"] == status.frontend_ip and profile["port"] == 6000
+    assert profile["publicKey"]
+    assert profile["privateKeySecretRef"]["name"] == resource_names.gateway_secret_name(sgc.uid)
+    assert condition(obj, "Ready")["status"] == "True"
+    assert stack.prefix(sgc.uid) is None  # private mode: no public IP prefix at all
+
+    # A drift pass re-reads the NICs and keeps the addresses.
+    first_passes = await activity_completions(stack, sgc, "ipconfig/ensure/")
+
+    async def drift_pass_done() -> bool:
+        return await activity_completions(stack, sgc, "ipconfig/ensure/") > first_passes
+
+    await wait_for(drift_pass_done, timeout=30, what="a drift pass over the VM pool")
+    assert {nic: nic_ip_configs(stack, nic)[ours] for nic in nic_names} == private_ips
+
+    # A spec update (another excluded CIDR) keeps them too.
+    updated = StaticGatewayConfigurationSpec(
+        gateway_nodepool_name=vm_pool.pool_name,
+        provision_public_ips=False,
+        exclude_cidrs=("10.0.0.0/8",),
+    )
+    again = await stack.apply(SpecDelivery(sgc=sgc, generation=2, spec=updated))
+    assert again.phase == "Ready", again.message
+    assert {nic: nic_ip_configs(stack, nic)[ours] for nic in nic_names} == private_ips
+    assert set(again.egress_ip_prefix.split(",")) == set(private_ips.values())
+    obj = await stack.get_sgc("private")
+    assert obj is not None and obj["status"]["observedGeneration"] == 2
+    assert obj["status"]["egressIpPrefix"] == st["egressIpPrefix"]
+
+    # Deletion removes our ipConfig from every NIC (the NICs themselves are the pool's).
+    await stack.custom.delete_namespaced_custom_object(G, V, NAMESPACE, P, "private")
+    final = await stack.apply(SpecDelivery(sgc=sgc, generation=2, spec=updated, deleting=True))
+    assert final.phase == "Deleted"
+    for nic in nic_names:
+        assert ours not in nic_ip_configs(stack, nic)
+    assert stack.load_balancer() is None
+    assert await stack.get_sgc("private") is None
+    await record_histories(
+        stack,
+        "private_vm_pool",
+        {"config": config_id(sgc), **single_writer_ids(stack, vm_pool.pool_name)},
+    )

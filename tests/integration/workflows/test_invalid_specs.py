@@ -1,5 +1,6 @@
 """Every class of invalid spec, delivered straight to the workflow as a cluster with an older CRD
-would deliver it: Degraded, a Warning Event naming the field, and not one Azure request."""
+would deliver it: Degraded, a Warning Event naming the field, and not one Azure request
+(tests/fixtures/workflow_stack.py)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ import pytest
 from contracts import kube_names
 from contracts.gateway_config import GatewayVmssProfile, StaticGatewayConfigurationSpec
 from contracts.workflow_io import SpecDelivery
-from tests.integration import test_workflows as base
-from tests.integration.test_workflows import Stack, StackOptions, condition
-from tests.integration.test_workflows_gaps import config_id, record
-
-# The workflow tests' fixtures, shared by name.
-arm_topology = base.arm_topology
-kube_async_client = base.kube_async_client
-stack = base.stack
+from tests.fixtures.sgc_status import condition
+from tests.fixtures.workflow_stack import (
+    SECRET_NAMESPACE,
+    Stack,
+    StackOptions,
+    config_id,
+    record_histories,
+)
 
 
 @pytest.fixture
@@ -121,7 +122,7 @@ async def test_invalid_spec_class_is_degraded_with_no_azure_request(
     ]
     assert len(warnings) == 1 and field in warnings[0]
     # Nothing was created for it either: no key Secret.
-    secrets = await stack.core.list_namespaced_secret(base.SECRET_NAMESPACE)
+    secrets = await stack.core.list_namespaced_secret(SECRET_NAMESPACE)
     assert secrets.items == []
     if case == "bad-default-route":
-        await record(stack, "invalid_default_route", {"config": config_id(sgc)})
+        await record_histories(stack, "invalid_default_route", {"config": config_id(sgc)})

@@ -13,12 +13,7 @@ from datetime import timedelta
 import pytest
 
 from contracts.workflow_io import SpecDelivery
-from tests.integration import test_workflows as base
-from tests.integration.test_workflows import Stack, StackOptions
-
-arm_topology = base.arm_topology
-kube_async_client = base.kube_async_client
-stack = base.stack
+from tests.fixtures.workflow_stack import Stack, StackOptions
 
 BURST = 30
 

@@ -1,7 +1,8 @@
 """Gateway nodes configured by GatewayConfigWorkflow through node agents, on the real dev server
-with the emulators. The agents here are the real node activities (agent/node_activities.py) with
-the dry-run dataplane, each a Temporal worker on its node's task queue with its own probe server
-and GatewayStatus report: everything but the kernel (tests/netns covers that part).
+with the emulators (tests/fixtures/workflow_stack.py). The agents here are the real node
+activities (agent/node_activities.py) with the dry-run dataplane, each a Temporal worker on its
+node's task queue with its own probe server and GatewayStatus report: everything but the kernel
+(tests/netns covers that part).
 
 Set EGRESSGW_RECORD_HISTORIES=1 to (re)write these runs' histories under tests/replay/next/.
 """
@@ -29,21 +30,16 @@ from agent.probe_server import ProbeServer
 from agent.wireguard_keys import generate_private_key, public_key_of, to_base64
 from contracts import kube_names, node_io, resource_names
 from contracts.workflow_io import PEERS_CHANGED, SpecDelivery
-from tests.integration import test_workflows as base
-from tests.integration.test_workflows import (
+from tests.fixtures.sgc_status import condition
+from tests.fixtures.waiting import wait_for
+from tests.fixtures.workflow_stack import (
     NAMESPACE,
     SECRET_NAMESPACE,
     G,
     Stack,
     StackOptions,
     V,
-    condition,
-    wait_for,
 )
-
-arm_topology = base.arm_topology
-kube_async_client = base.kube_async_client
-stack = base.stack
 
 
 @pytest.fixture

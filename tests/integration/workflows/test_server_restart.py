@@ -19,15 +19,9 @@ from sim.arm.server import ArmEmulator
 from sim.kube.server import KubeEmulator
 from sim.ports import free_port_block
 from sim.topology import Topology
-from tests.integration.test_workflows import (  # noqa: F401 (fixtures)
-    Stack,
-    StackOptions,
-    arm_topology,
-    condition,
-    kube_async_client,
-    make_stack,
-    wait_for,
-)
+from tests.fixtures.sgc_status import condition
+from tests.fixtures.waiting import wait_for
+from tests.fixtures.workflow_stack import Stack, StackOptions, make_stack
 
 
 @pytest.fixture
@@ -43,9 +37,9 @@ async def own_server(tmp_path: Path) -> AsyncIterator[TemporalDevServer]:
 async def stack(
     own_server: TemporalDevServer,
     arm_emulator: ArmEmulator,
-    arm_topology: Topology,  # noqa: F811
+    arm_topology: Topology,
     kube_emulator: KubeEmulator,
-    kube_async_client: ApiClient,  # noqa: F811
+    kube_async_client: ApiClient,
     async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
     async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],
 ) -> AsyncIterator[Stack]:

@@ -16,13 +16,8 @@ from azure.mgmt.network.aio import NetworkManagementClient
 from temporalio.api.enums.v1 import EventType
 
 from contracts.workflow_io import GET_STATUS, ConfigurationStatus, SpecDelivery
-from tests.integration import test_workflows as base
-from tests.integration.test_workflows import Stack, StackOptions, wait_for
-from tests.integration.test_workflows_gaps import create_prefix
-
-arm_topology = base.arm_topology
-kube_async_client = base.kube_async_client
-stack = base.stack
+from tests.fixtures.waiting import wait_for
+from tests.fixtures.workflow_stack import Stack, StackOptions, create_prefix
 
 
 @pytest.fixture

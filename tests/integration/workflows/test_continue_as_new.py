@@ -20,13 +20,7 @@ from contracts.workflow_io import SpecDelivery
 from sim.arm.server import ArmEmulator
 from sim.kube.server import KubeEmulator
 from sim.topology import Topology
-from tests.integration.test_workflows import (  # noqa: F401 (fixtures)
-    Stack,
-    StackOptions,
-    arm_topology,
-    kube_async_client,
-    make_stack,
-)
+from tests.fixtures.workflow_stack import Stack, StackOptions, make_stack
 
 TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
 
@@ -49,9 +43,9 @@ async def eager_server() -> AsyncIterator[WorkflowEnvironment]:
 async def stack(
     eager_server: WorkflowEnvironment,
     arm_emulator: ArmEmulator,
-    arm_topology: Topology,  # noqa: F811
+    arm_topology: Topology,
     kube_emulator: KubeEmulator,
-    kube_async_client: ApiClient,  # noqa: F811
+    kube_async_client: ApiClient,
     async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
     async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],
 ) -> AsyncIterator[Stack]:
