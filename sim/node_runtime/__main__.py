@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.INFO,
         format=f"%(asctime)s {config.node_name} %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("sim").setLevel(config.log_level)
     asyncio.run(_serve(NodeRuntime(config)))
 
 

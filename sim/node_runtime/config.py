@@ -84,6 +84,7 @@ class RuntimeConfig:
     kubernetes_service_host: str | None  # None: the host of the kubeconfig's server
     kubernetes_service_port: int | None
     log_max_bytes: int
+    log_level: str
 
     def container_path(self) -> str:
         """PATH of containers that set none: the extra dirs (the project's venv) first."""
@@ -189,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kubernetes-service-host", help="KUBERNETES_SERVICE_HOST given to pods")
     p.add_argument("--kubernetes-service-port", type=int)
     p.add_argument("--log-max-bytes", type=int, default=10 * 1024 * 1024)
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
 
@@ -233,4 +235,5 @@ def parse_args(argv: list[str]) -> RuntimeConfig:
         kubernetes_service_host=a.kubernetes_service_host,
         kubernetes_service_port=a.kubernetes_service_port,
         log_max_bytes=a.log_max_bytes,
+        log_level=a.log_level,
     )

@@ -5,7 +5,7 @@ left behind:
     <state>/pods/<uid>/sandbox.json         netns, CNI container id, the network list used and
                                             the ADD result (written before the ADD, for DEL)
     <state>/pods/<uid>/containers/<c>.json  the running process (pid + start time), restarts
-    <state>/pods/<uid>/launch/<c>.json      what container_launcher.py is given
+    <state>/pods/<uid>/launch/<c>.spec      what container_launcher.py is given (marshal)
     <state>/pods/<uid>/volumes/<volume>/    volume contents (bind-mounted into containers)
     <state>/pods/<uid>/logs/<c>/<n>.log     stdout+stderr of the container's n-th run
 """
@@ -13,6 +13,7 @@ left behind:
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,14 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data))
     tmp.replace(path)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """A file only root may read (created so, never world-readable in between)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def read_json(path: Path) -> Any:
@@ -74,7 +83,7 @@ class PodDir:
         return self.root / "containers" / f"{container}.json"
 
     def launch_file(self, container: str) -> Path:
-        return self.root / "launch" / f"{container}.json"
+        return self.root / "launch" / f"{container}.spec"
 
     def volume_dir(self, volume: str) -> Path:
         return self.root / "volumes" / volume

@@ -57,3 +57,9 @@ class PodWatch:
                 log.warning("pod watch failed: %s; retrying in %.1f s", err, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+            except Exception:
+                # A bug must not stop the node from seeing its pods: report it, relist.
+                log.exception("pod watch: unexpected failure; relisting in %.1f s", delay)
+                need_list = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)

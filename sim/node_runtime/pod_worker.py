@@ -16,6 +16,7 @@ import contextlib
 import datetime
 import json
 import logging
+import marshal
 import signal
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -46,7 +47,13 @@ from sim.node_runtime.node_object import rfc3339
 from sim.node_runtime.pod_events import EventRecorder
 from sim.node_runtime.pod_objects import ObjectRef, ObjectStore, referenced_objects
 from sim.node_runtime.pod_recovery import parse_time, recover_records
-from sim.node_runtime.pod_state_dir import PodDir, ProcessRecord, SandboxRecord, pod_dir
+from sim.node_runtime.pod_state_dir import (
+    PodDir,
+    ProcessRecord,
+    SandboxRecord,
+    pod_dir,
+    write_private,
+)
 from sim.node_runtime.pod_status import PodView, pod_status
 from sim.node_runtime.pod_volumes import (
     FILE_TYPES,
@@ -166,6 +173,7 @@ class PodWorker:
     async def _run(self) -> None:
         publisher = asyncio.create_task(self._publisher())
         life = asyncio.create_task(self._lifecycle())
+        life.add_done_callback(self._lifecycle_ended)
         try:
             await self._stop.wait()
             life.cancel()
@@ -194,6 +202,15 @@ class PodWorker:
                 task.cancel()
             self._on_done(self)
 
+    def _lifecycle_ended(self, life: asyncio.Task[None]) -> None:
+        """A bug in one pod's lifecycle is reported on that pod; the runtime goes on."""
+        if life.cancelled() or life.exception() is None:
+            return
+        error = life.exception()
+        log.error("pod %s/%s: lifecycle failed", self.namespace, self.name, exc_info=error)
+        self._all_waiting("RunContainerError", f"node runtime error: {error!r}")
+        self._event("Warning", "Failed", f"node runtime error: {error!r}")
+
     async def _lifecycle(self) -> None:
         self.dir.write_meta(self.namespace, self.name)
         if self.terminal:
@@ -209,8 +226,21 @@ class PodWorker:
             self._all_waiting("CreateContainerConfigError", str(err))
             self._event("Warning", "Failed", f"Error: {err}")
             await asyncio.Event().wait()  # the spec cannot change: wait for the pod's deletion
-        await self._ensure_sandbox()
-        await self._ensure_volumes()
+        began = asyncio.get_running_loop().time()
+        prefetch = asyncio.create_task(self._fetch_volume_sources(all_tokens=True))
+        try:
+            await self._ensure_sandbox()
+            sandboxed = asyncio.get_running_loop().time()
+            await self._ensure_volumes(prefetch)
+        finally:
+            prefetch.cancel()
+        log.debug(
+            "pod %s/%s: sandbox %.3f s, volumes %.3f s",
+            self.namespace,
+            self.name,
+            sandboxed - began,
+            asyncio.get_running_loop().time() - sandboxed,
+        )
         refresher = asyncio.create_task(self._refresh_volumes())
         try:
             spec = self.pod["spec"]
@@ -260,17 +290,22 @@ class PodWorker:
             return
         existing = self.dir.sandbox()
         if existing is not None:
-            problem = await self.ctx.sandboxes.check(existing)
-            if problem is None and first_ip(existing.result or {}):
+            # Left by an earlier run of the runtime. It is kept when its namespace and address
+            # are there (as containerd keeps sandboxes across restarts); CHECK is only reported:
+            # the bridge plugin's CHECK fails once the bridge's MAC changed with more ports.
+            if netns.exists(existing.netns) and first_ip(existing.result or {}):
+                problem = await self.ctx.sandboxes.check(existing)
+                if problem is not None:
+                    log.info("pod %s/%s: CNI CHECK: %s", self.namespace, self.name, problem)
                 self._use_sandbox(existing)
                 return
             log.info(
-                "pod %s/%s: sandbox %s not reusable (%s)",
+                "pod %s/%s: sandbox %s incomplete; making it again",
                 self.namespace,
                 self.name,
                 existing.netns,
-                problem,
             )
+            await self._kill_adopted()
             await self._shielded(self.ctx.sandboxes.destroy(existing, self.dir))
         delay = RETRY_INITIAL
         while True:
@@ -292,14 +327,24 @@ class PodWorker:
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
 
+    async def _kill_adopted(self) -> None:
+        """Processes of a sandbox that is going away restart in the new one."""
+        for name, process in list(self.processes.items()):
+            process.kill()
+            await process.wait()
+            record = self._record(name)
+            if record is not None and isinstance(record.state, Running):
+                self._exited(record, Terminated(137, "Error", _now(), record.state.started_at))
+
     def _use_sandbox(self, record: SandboxRecord) -> None:
+        """Not published by itself: the containers' start (or failure) follows at once and is
+        written together with the pod IP, one status write fewer per pod."""
         self.sandbox = record
         self.pod_ip = first_ip(record.result or {}) or ""
         self.sandbox_ready = True
         for record_ in [*self.init_records, *self.records]:
             if isinstance(record_.state, Waiting) and record_.state.reason == "ContainerCreating":
                 record_.state = Waiting("ContainerCreating")
-        self._dirty.set()
 
     async def _release_network(self) -> None:
         self.sandbox_ready = False
@@ -386,26 +431,42 @@ class PodWorker:
             elif kind == "hostPath":
                 _prepare_host_path(name, volume["hostPath"])
 
-    async def _load_volumes(self, *, all_tokens: bool) -> None:
-        await self._fetch_objects()
+    async def _fetch_volume_sources(self, *, all_tokens: bool) -> None:
+        """The ConfigMaps and Secrets the pod names and its (due) tokens, concurrently."""
         now = asyncio.get_running_loop().time()
-        for source in token_sources(self.pod):
-            if all_tokens or now >= self.token_refresh_at.get(source.key, 0.0):
-                await self._request_token(source)
+        due = [
+            source
+            for source in token_sources(self.pod)
+            if all_tokens or now >= self.token_refresh_at.get(source.key, 0.0)
+        ]
+        await asyncio.gather(self._fetch_objects(), *(self._request_token(s) for s in due))
+
+    async def _load_volumes(self, *, all_tokens: bool) -> None:
+        await self._fetch_volume_sources(all_tokens=all_tokens)
         self._write_volumes()
 
-    async def _ensure_volumes(self) -> None:
+    async def _ensure_volumes(self, prefetch: asyncio.Task[None]) -> None:
+        """`prefetch` fetched the sources while the sandbox was made; on failure, retry."""
         delay = RETRY_INITIAL / 2
+        try:
+            await prefetch
+            self._write_volumes()
+            return
+        except (ContainerConfigError, ApiError, OSError) as err:
+            self._volume_failure(err)
         while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
             try:
                 await self._load_volumes(all_tokens=True)
                 return
             except (ContainerConfigError, ApiError, OSError) as err:
-                message = str(err)
-                self._all_waiting("CreateContainerConfigError", message)
-                self._event("Warning", "FailedMount", message)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX)
+                self._volume_failure(err)
+
+    def _volume_failure(self, err: Exception) -> None:
+        message = str(err)
+        self._all_waiting("CreateContainerConfigError", message)
+        self._event("Warning", "FailedMount", message)
 
     async def _refresh_volumes(self) -> None:
         """Tokens before they expire (at 80 % of their lifetime); ConfigMaps and Secrets every
@@ -449,9 +510,7 @@ class PodWorker:
             self.netns_path,
         )
         launch_file = self.dir.launch_file(record.name)
-        launch_file.parent.mkdir(parents=True, exist_ok=True)
-        launch_file.write_text(json.dumps(spec.to_json()))
-        launch_file.chmod(0o600)
+        write_private(launch_file, marshal.dumps(spec.to_json()))  # env may hold Secrets
         log_file = self.dir.log_file(record.name, record.restart_count)
 
         async def started() -> ContainerProcess:
@@ -511,6 +570,7 @@ class PodWorker:
                     config_delay = min(config_delay * 2, RETRY_MAX)
                     continue
                 config_delay = RETRY_INITIAL
+                log.debug("pod %s/%s: container %s started", self.namespace, self.name, record.name)
                 self.run_started[record.name] = loop.time()
                 record.state = Running(_now())
                 record.ready = not init
@@ -679,6 +739,16 @@ class PodWorker:
             await asyncio.sleep(RETRY_INITIAL)
             self._dirty.set()
             return
+        if log.isEnabledFor(logging.DEBUG):
+            before = json.loads(self._last_status) if self._last_status else {}
+            changed = sorted(k for k in status if before.get(k) != status[k])
+            log.debug(
+                "pod %s/%s: status written: %s (%s)",
+                self.namespace,
+                self.name,
+                status["phase"],
+                ", ".join(changed),
+            )
         self._last_status = text
         self._conditions = list((answer.get("status") or {}).get("conditions") or [])
 

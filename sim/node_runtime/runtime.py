@@ -108,6 +108,7 @@ class NodeRuntime:
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
         config.state_dir.mkdir(parents=True, exist_ok=True)
+        config.state_dir.chmod(0o700)  # Secrets and tokens are written below it
         kubeconfig = load_kubeconfig(config.kubeconfig, config.state_dir / "kubeconfig-data")
         async with ApiClient(
             kubeconfig, user_agent=f"egressgw-node-runtime/{config.node_name}"
