@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.kube",
     "tests.fixtures.cluster",
+    "tests.fixtures.node_runtime",
     "tests.fixtures.arm",
     "tests.fixtures.identity",
     "tests.fixtures.temporal",
