@@ -42,7 +42,7 @@ from sim.node_runtime.container_states import (
     exit_reason,
 )
 from sim.node_runtime.kubelet_server import LogLookupError, LogTarget
-from sim.node_runtime.launch_spec import launch_spec
+from sim.node_runtime.launch_spec import LaunchSpec, Mount, launch_spec
 from sim.node_runtime.node_object import rfc3339
 from sim.node_runtime.pod_events import EventRecorder
 from sim.node_runtime.pod_objects import ObjectRef, ObjectStore, referenced_objects
@@ -63,6 +63,7 @@ from sim.node_runtime.pod_volumes import (
     volume_files,
     volume_type,
 )
+from sim.node_runtime.probes import Probe, ProbeCounter, check
 from sim.node_runtime.processes import ContainerProcess, adopt, start
 from sim.node_runtime.restart import (
     backoff_delay,
@@ -540,7 +541,12 @@ class PodWorker:
             process = self.processes.get(record.name)
             if isinstance(record.state, Running) and process is not None:
                 ran_since = self.run_started.get(record.name, loop.time())
-                code = await process.wait()
+                probing = None if init else asyncio.create_task(self._probe(record, container))
+                try:
+                    code = await process.wait()
+                finally:
+                    if probing is not None:
+                        probing.cancel()
                 started_at = record.state.started_at
                 if code is None:
                     terminated = Terminated(
@@ -573,7 +579,7 @@ class PodWorker:
                 log.debug("pod %s/%s: container %s started", self.namespace, self.name, record.name)
                 self.run_started[record.name] = loop.time()
                 record.state = Running(_now())
-                record.ready = not init
+                record.ready = not init and not container.get("readinessProbe")
                 self._dirty.set()
                 self._prune_logs(record)
                 continue
@@ -607,6 +613,62 @@ class PodWorker:
                 await asyncio.sleep(delay)
             record.restart_count += 1
             record.state = Waiting("ContainerCreating")
+
+    async def _probe(self, record: ContainerRecord, container: Json) -> None:
+        """Readiness sets the container's `ready`; a failed liveness probe stops the container
+        (its restart policy then applies). Without a readiness probe a running container is
+        ready."""
+        checks = []
+        readiness = Probe.from_json(container.get("readinessProbe") or {}, container)
+        if readiness is not None:
+            checks.append(self._probe_loop(record, readiness, "Readiness", healthy=False))
+        liveness = Probe.from_json(container.get("livenessProbe") or {}, container)
+        if liveness is not None:
+            checks.append(self._probe_loop(record, liveness, "Liveness", healthy=True))
+        if checks:
+            await asyncio.gather(*checks)
+
+    async def _probe_loop(
+        self, record: ContainerRecord, probe: Probe, kind: str, *, healthy: bool
+    ) -> None:
+        counter = ProbeCounter(probe.success_threshold, probe.failure_threshold, healthy)
+        spec_file = self.dir.launch_file(f"{record.name}.{kind.lower()}-probe")
+        await asyncio.sleep(probe.initial_delay)
+        while True:
+            spec = read_launch_spec(self.dir.launch_file(record.name))
+            ok = spec is not None and await check(
+                probe, self.pod_ip, self.netns_path, spec, spec_file
+            )
+            if not ok:
+                self._event(
+                    "Warning",
+                    "Unhealthy",
+                    f"{kind} probe failed",
+                    f"spec.containers{{{record.name}}}",
+                )
+            if counter.record(ok):
+                if kind == "Readiness":
+                    record.ready = counter.healthy
+                    self._dirty.set()
+                elif not counter.healthy:
+                    process = self.processes.get(record.name)
+                    self._event(
+                        "Normal",
+                        "Killing",
+                        f"Container {record.name} failed liveness probe, will be restarted",
+                        f"spec.containers{{{record.name}}}",
+                    )
+                    if process is not None:
+                        await self._stop_process(process, self._grace_seconds())
+                    return
+            await asyncio.sleep(probe.period)
+
+    async def _stop_process(self, process: ContainerProcess, grace: float) -> None:
+        process.signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(process.wait())), grace)
+        except TimeoutError:
+            process.kill()
 
     def _exited(self, record: ContainerRecord, terminated: Terminated) -> None:
         record.state = terminated
@@ -819,3 +881,18 @@ def _prepare_host_path(volume: str, source: Json) -> None:
     }
     if kind in checks and not checks[kind](path):
         raise ContainerConfigError(f'volume "{volume}": hostPath {path} is not a {kind}')
+
+
+def read_launch_spec(path: Path) -> LaunchSpec | None:
+    """The spec a container was started with (also for a process adopted after a restart)."""
+    try:
+        raw = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError):
+        return None
+    return LaunchSpec(
+        argv=list(raw["argv"]),
+        env=dict(raw["env"]),
+        cwd=str(raw["cwd"]),
+        netns=raw["netns"],
+        mounts=[Mount(**m) for m in raw["mounts"]],
+    )

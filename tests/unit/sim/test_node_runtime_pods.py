@@ -27,6 +27,7 @@ from sim.node_runtime.pod_feed import PodFeed
 from sim.node_runtime.pod_recovery import UNKNOWN_REASON, recover_records
 from sim.node_runtime.pod_state_dir import ProcessRecord
 from sim.node_runtime.pod_status import PodView, phase, pod_status
+from sim.node_runtime.probes import Probe, ProbeCounter
 from sim.node_runtime.restart import (
     backoff_delay,
     init_should_restart,
@@ -289,3 +290,28 @@ def test_log_reads_and_caps(tmp_path: Path) -> None:
     with log.open("ab") as f:
         f.write(b"tail\n")
     assert read_run(log) == (b"x" * 100 + b"tail\n", 5)
+
+
+def test_probes_read_and_count_as_the_kubelet() -> None:
+    container = {"ports": [{"name": "http", "containerPort": 8080}]}
+    probe = Probe.from_json(
+        {"httpGet": {"port": "http", "path": "/ready"}, "periodSeconds": 2}, container
+    )
+    assert probe is not None
+    assert (probe.kind, probe.port, probe.path, probe.period, probe.failure_threshold) == (
+        "httpGet",
+        8080,
+        "/ready",
+        2.0,
+        3,
+    )
+    assert Probe.from_json({"grpc": {"port": 1}}, container) is None
+    readiness = ProbeCounter(success_threshold=1, failure_threshold=3, healthy=False)
+    assert readiness.record(True) and readiness.healthy
+    assert not readiness.record(False) and not readiness.record(False)
+    assert readiness.record(False) and not readiness.healthy
+    liveness = ProbeCounter(success_threshold=1, failure_threshold=2, healthy=True)
+    assert not liveness.record(False)
+    assert not liveness.record(True)
+    assert not liveness.record(False)
+    assert liveness.record(False) and not liveness.healthy
