@@ -98,8 +98,12 @@ async def test_failing_cni_chain_leaves_nothing_and_is_an_event(
     pod = await get_object(kube, "v1", "Pod", "sandbox", ns)
     assert pod is not None and pod["status"]["phase"] == "Pending"
     assert not pod["status"].get("podIP")
-    assert not node.pod_namespaces()
-    assert not node.ipam_allocations()
+
+    async def nothing_left() -> bool:
+        # Between two attempts (the runtime retries with back-off) nothing of one is left.
+        return not node.pod_namespaces() and not node.ipam_allocations()
+
+    await wait_for(nothing_left, 30, "no namespace or address left by the failed ADD")
 
     await kube.delete("v1", "Pod", "sandbox", ns)
 
