@@ -187,8 +187,7 @@ class PodWorker:
                     await self._terminate(self.ctx.shutdown_grace)
                 return
             await self._terminate(self._grace_seconds())
-            self._dirty.set()
-            await asyncio.sleep(0)
+            await self._publish()  # the containers' last states, before the object goes
             await self._release()
             publisher.cancel()
             if reason == "delete":
@@ -215,8 +214,9 @@ class PodWorker:
     async def _lifecycle(self) -> None:
         self.dir.write_meta(self.namespace, self.name)
         if self.terminal:
-            self._restore_sandbox_record()
+            # Finished before this runtime started: nothing runs again; give the network back.
             self._dirty.set()
+            await self._release_network()
             return
         if self.start_time is None:
             self.start_time = _now()
@@ -235,6 +235,8 @@ class PodWorker:
             await self._ensure_volumes(prefetch)
         finally:
             prefetch.cancel()
+            if prefetch.done() and not prefetch.cancelled():
+                prefetch.exception()  # retrieved: a failure was handled by _ensure_volumes
         log.debug(
             "pod %s/%s: sandbox %.3f s, volumes %.3f s",
             self.namespace,
@@ -266,9 +268,6 @@ class PodWorker:
             await self._release_network()
         finally:
             refresher.cancel()
-
-    def _restore_sandbox_record(self) -> None:
-        self.sandbox = self.dir.sandbox()
 
     # --- sandbox ---------------------------------------------------------------------------------
 
