@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.kube",
     "tests.fixtures.kube_binaries",
     "tests.fixtures.cluster",
+    "tests.fixtures.node_runtime",
     "tests.fixtures.arm",
     "tests.fixtures.identity",
     "tests.fixtures.temporal",

@@ -361,7 +361,9 @@ class ControlPlane:
             f"--kubelet-client-certificate={pki.api_server_kubelet_client.cert}",
             f"--kubelet-client-key={pki.api_server_kubelet_client.key}",
             f"--kubelet-certificate-authority={pki.ca}",
-            "--kubelet-preferred-address-types=Hostname,InternalIP",
+            # Node runtimes register InternalDNS=localhost for their kubelet endpoint on
+            # 127.0.0.1 (sim/node_runtime/node_object.py); InternalIP stays the node's own.
+            "--kubelet-preferred-address-types=InternalDNS,Hostname,InternalIP",
             # The `kubernetes` Service would point at 127.0.0.1, which Endpoints refuse.
             "--endpoint-reconciler-type=none",
             "--profiling=false",

@@ -157,5 +157,9 @@ def ensure_node_certificates(directory: Path, node_name: str) -> tuple[KeyPair, 
     client = ensure_client_certificate(
         directory, f"node-{node_name}", f"system:node:{node_name}", ("system:nodes",)
     )
-    serving = ensure_server_certificate(directory, f"kubelet-{node_name}", ("127.0.0.1",))
+    # The node runtime registers the InternalDNS address `localhost` for its kubelet endpoint
+    # (sim/node_runtime/node_object.py), so the API server verifies that name.
+    serving = ensure_server_certificate(
+        directory, f"kubelet-{node_name}", ("127.0.0.1", "localhost")
+    )
     return client, KeyPair(serving.cert_path, serving.key_path)
