@@ -14,7 +14,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Final
 
@@ -41,6 +41,7 @@ class ServingReport:
     agents_not_polling: tuple[str, ...]  # node names
     gateways_missing: tuple[tuple[str, str], ...]  # (node, "<namespace>/<name>")
     unanswered: str = ""  # why the workflows could not be asked what they want
+    nodes_not_ready: tuple[str, ...] = ()  # Nodes whose runtime has not reported Ready
 
     @property
     def serving(self) -> bool:
@@ -49,10 +50,13 @@ class ServingReport:
             and not self.agents_not_polling
             and not self.gateways_missing
             and not self.unanswered
+            and not self.nodes_not_ready
         )
 
     def waiting_for(self) -> str:
         parts = []
+        if self.nodes_not_ready:
+            parts.append("the nodes " + ", ".join(self.nodes_not_ready) + " to be Ready")
         if self.unanswered:
             parts.append(f"the configurations to answer ({self.unanswered})")
         if not self.controller_polling:
@@ -150,6 +154,7 @@ async def wait_serving(
     *,
     timeout: float,
     progress: Callable[[str], None],
+    nodes_not_ready: Callable[[], Awaitable[tuple[str, ...]]] | None = None,
 ) -> ServingReport:
     """Poll until serving; returns the last report (not serving when the timeout passed)."""
     deadline = time.monotonic() + timeout
@@ -162,6 +167,8 @@ async def wait_serving(
             report = ServingReport(
                 report.controller_polling, report.agents_not_polling, (), unanswered=err.message
             )
+        if nodes_not_ready is not None:
+            report = replace(report, nodes_not_ready=await nodes_not_ready())
         if report.serving:
             return report
         progress_line = f"waiting for {report.waiting_for()}"

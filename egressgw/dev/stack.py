@@ -51,6 +51,7 @@ from sim.tls import ensure_ca
 from sim.topology import Topology
 
 if TYPE_CHECKING:
+    from egressgw.dev.node_runtimes import NodeRuntimes
     from sim.arm.server import ArmEmulator
     from sim.control_plane.cluster import ControlPlane
     from sim.fabric.plan import FabricPlan
@@ -77,6 +78,7 @@ def endpoints_document(
     agent_pids: dict[str, int | None] | None = None,
     network_built: bool = False,
     kube_pids: dict[str, int | None] | None = None,
+    node_runtime_pids: dict[str, int | None] | None = None,
 ) -> dict[str, Any]:
     return {
         "temporal_address": f"{LOCALHOST}:{ports.temporal}",
@@ -94,6 +96,7 @@ def endpoints_document(
         "controller_log": str((paths.logs / "controller.log").resolve()),
         "agent_pids": agent_pids or {},
         "kube_pids": kube_pids or {},  # etcd, kube-apiserver, controller manager, scheduler
+        "node_runtime_pids": node_runtime_pids or {},
         "network": str(paths.network_file.resolve()),
         "network_built": network_built,
     }
@@ -176,6 +179,7 @@ class DevStack:
         self.controller: subprocess.Popen[bytes] | None = None
         self.network: NodeNetwork | None = None
         self.agents: NodeAgents | None = None
+        self.runtimes: NodeRuntimes | None = None
 
     async def start(self) -> dict[str, Any]:
         """Start everything and seed it; returns the endpoints document it also wrote."""
@@ -197,10 +201,13 @@ class DevStack:
             await self._launch_temporal()
             await self._start_kube()
             await self._start_arm()
-            await self._seed()
+            seed_nodes = await self._seed(register_nodes=not build_network)
             self._progress("waiting for Temporal to accept connections")
             assert self.temporal is not None
             placements = await self._ready_nodes(build_network, why_not, prefix)
+            if self.network is not None:
+                assert self.network.fabric is not None
+                self._launch_node_runtimes(seed_nodes, self.network.fabric.plan)
             self._launch_controller()
             self.agents = NodeAgents(placements, self.ports, paths, self._progress)
             self.agents.launch()
@@ -226,6 +233,9 @@ class DevStack:
             {name: info["pid"] for name, info in agents.items()},
             network_built=fabric is not None,
             kube_pids=self.kube.pids() if self.kube is not None else {},
+            node_runtime_pids={
+                name: info["pid"] for name, info in self._runtimes_document().items()
+            },
         )
         write_json_atomic(paths.endpoints, document)
         return document
@@ -284,6 +294,7 @@ class DevStack:
         ready, not before (egressgw/dev/readiness.py)."""
         from temporalio.client import Client
 
+        from egressgw.dev.node_runtimes import ready_nodes
         from egressgw.dev.readiness import gateway_statuses_from_kubectl, wait_serving
 
         assert self.temporal is not None and self.kube is not None
@@ -296,13 +307,23 @@ class DevStack:
             )
             return gateway_statuses_from_kubectl(output)
 
-        self._progress("waiting for the controller and agents, and the nodes' gateways")
+        runtime_nodes = [p.spec.name for p in self.runtimes.placements] if self.runtimes else []
+
+        async def nodes_not_ready() -> tuple[str, ...]:
+            if not runtime_nodes:
+                return ()
+            listed = json.loads(await kube.kubectl("get", "nodes", "-o", "json"))
+            ready = ready_nodes(listed.get("items", []))
+            return tuple(n for n in runtime_nodes if n not in ready)
+
+        self._progress("waiting for the nodes, the controller and agents, and the nodes' gateways")
         report = await wait_serving(
             client,
             nodes,
             read_gateway_statuses,
             timeout=SERVING_TIMEOUT,
             progress=self._progress,
+            nodes_not_ready=nodes_not_ready,
         )
         if not report.serving:
             raise DevStackError(
@@ -390,7 +411,24 @@ class DevStack:
         )
         await self.arm.start()
 
-    async def _seed(self) -> None:
+    def _launch_node_runtimes(self, seed_nodes: list[dict[str, Any]], plan: FabricPlan) -> None:
+        from egressgw.dev.node_runtimes import NodeRuntimes, runtime_placements
+
+        assert self.kube is not None
+        self.runtimes = NodeRuntimes(
+            runtime_placements(seed_nodes, plan, self.paths.nodes_dir),
+            self.kube,
+            self.paths,
+            self._progress,
+        )
+        self.runtimes.launch()
+
+    def _runtimes_document(self) -> dict[str, dict[str, Any]]:
+        return self.runtimes.document() if self.runtimes is not None else {}
+
+    async def _seed(self, *, register_nodes: bool) -> list[dict[str, Any]]:
+        """Seed ARM and Kubernetes; returns the Nodes as AKS would have them. They are created
+        here only when no node runtime will register them (no node network)."""
         from egressgw.dev.azure_inventory import node_ips
         from sim.control_plane.service_accounts import service_account_kubeconfig
 
@@ -419,15 +457,19 @@ class DevStack:
             ),
         )
         ips = await node_ips(self.topology, self.paths.azure_config, self.paths.ca)
-        await self.kube.apply_objects(
-            gateway_nodes(self.topology, ips) + regular_nodes(self.topology, ips)
-        )
+        nodes = gateway_nodes(self.topology, ips) + regular_nodes(self.topology, ips)
+        if register_nodes:
+            await self.kube.apply_objects(nodes)
+        return nodes
 
     async def stop(self) -> None:
         # Reverse order of start; each part's stop is safe when it never started. Agents go
         # before their network (processes left in a namespace keep it alive), and before
         # Temporal (their workers shut down through it).
         await self._stop_controller()
+        runtimes, self.runtimes = self.runtimes, None
+        if runtimes is not None:
+            await runtimes.stop()
         agents, self.agents = self.agents, None
         if agents is not None:
             await agents.stop()

@@ -176,6 +176,7 @@ def _mark_stopped(paths: StatePaths) -> None:
     data["controller_pid"] = None
     data["agent_pids"] = {}
     data["kube_pids"] = {}
+    data["node_runtime_pids"] = {}
     write_json_atomic(paths.endpoints, data)
 
 
@@ -316,10 +317,12 @@ def _stop_orphans(paths: StatePaths) -> None:
         return
     agent_pids = list((document.get("agent_pids") or {}).values())
     kube_pids: dict[str, Any] = document.get("kube_pids") or {}
+    runtime_pids = list((document.get("node_runtime_pids") or {}).values())
     kube_order = ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
     for pid_value, words, program in (
         (document.get("controller_pid"), (b"controller",), ""),
         *((value, (b"agent",), "") for value in agent_pids),
+        *((value, (b"sim.node_runtime",), "") for value in runtime_pids),
         (document.get("temporal_pid"), (b"start-dev",), ""),
         *((kube_pids.get(name), (), name) for name in kube_order),
     ):

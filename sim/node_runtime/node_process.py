@@ -43,14 +43,24 @@ class NodeFiles:
 
 
 def prepare_node(
-    spec: NodeSpec, state_dir: Path, pki_dir: Path, server: str, ca: Path
+    spec: NodeSpec,
+    state_dir: Path,
+    pki_dir: Path,
+    server: str,
+    ca: Path,
+    *,
+    cni_conf_dir: Path | None = None,
 ) -> NodeFiles:
-    """Certificates, kubeconfig and CNI config of one node, under `state_dir`."""
+    """Certificates, kubeconfig and CNI config of one node, under `state_dir`. With
+    `cni_conf_dir` the node uses that directory's configuration as it is (e.g. the dev stack's
+    network writes it) and none is written here."""
     state_dir.mkdir(parents=True, exist_ok=True)
     client, serving = ensure_node_certificates(pki_dir, spec.name)
     kubeconfig = write_kubeconfig(
         state_dir / "kubeconfig", certificate_kubeconfig(server, ca, client.cert, client.key)
     )
+    if cni_conf_dir is not None:
+        return NodeFiles(state_dir, kubeconfig, serving, cni_conf_dir)
     conf_dir = state_dir / "cni" / "net.d"
     conf_dir.mkdir(parents=True, exist_ok=True)
     ipam_dir = str(state_dir / "cni" / "ipam")

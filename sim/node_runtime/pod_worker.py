@@ -184,7 +184,10 @@ class PodWorker:
             reason = self._stop_reason or "shutdown"
             if reason == "shutdown":
                 if not self.ctx.config.keep_pods_on_exit:
+                    # As a node going down: processes and sandboxes go (the node's own network may
+                    # not come back as it was); the next start makes fresh ones.
                     await self._terminate(self.ctx.shutdown_grace)
+                    await self._release_network()
                 return
             await self._terminate(self._grace_seconds())
             await self._publish()  # the containers' last states, before the object goes

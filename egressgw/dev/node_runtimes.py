@@ -1,0 +1,148 @@
+"""The dev stack's node runtimes: one kubelet stand-in (sim/node_runtime) per node of the node
+network, gateway and regular nodes alike.
+
+Each registers its Node as the seed describes it (labels, taints, provider ID, the primary IP
+ARM gave it) with its own client certificate (system:node:<name>), renews its Lease, and runs the
+pods the scheduler binds to it: hostNetwork pods in the node's namespace, the others in pod
+namespaces made by the node's CNI chain (the network's conf and bin dirs per node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from egressgw.dev.layout import StatePaths
+from sim.control_plane.cluster import ControlPlane
+from sim.fabric.plan import FabricPlan
+from sim.node_runtime.node_process import (
+    NodeRuntimeProcess,
+    NodeSpec,
+    node_command,
+    prepare_node,
+)
+from sim.ports import free_port
+
+RUNTIME_STOP_TIMEOUT: Final = 30.0
+
+
+@dataclass(frozen=True)
+class RuntimePlacement:
+    spec: NodeSpec
+    cni_conf_dir: Path
+    cni_bin_dir: Path
+
+
+def node_labels(seed: Mapping[str, Any]) -> tuple[str, ...]:
+    labels: Mapping[str, str] = seed["metadata"].get("labels") or {}
+    return tuple(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def node_taints(seed: Mapping[str, Any]) -> tuple[str, ...]:
+    taints = (seed.get("spec") or {}).get("taints") or []
+    return tuple(f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in taints)
+
+
+def runtime_placements(
+    seed_nodes: Sequence[Mapping[str, Any]],
+    plan: FabricPlan,
+    nodes_dir: Path,
+    port: Callable[[], int] = free_port,
+) -> list[RuntimePlacement]:
+    """A runtime for every node of the network, labelled and tainted as the seed says."""
+    from egressgw.dev.node_network import node_cni
+
+    seeds = {str(node["metadata"]["name"]): node for node in seed_nodes}
+    placements: list[RuntimePlacement] = []
+    for index, node in enumerate(plan.nodes):
+        seed = seeds.get(node.name)
+        if seed is None:
+            continue
+        cni = node_cni(nodes_dir, node.name)
+        spec = NodeSpec(
+            name=node.name,
+            internal_ip=node.primary_ip,
+            kubelet_port=port(),
+            pod_subnet=node.pod_cidr,
+            netns=node.netns,
+            labels=node_labels(seed),
+            taints=node_taints(seed),
+            provider_id=str((seed.get("spec") or {}).get("providerID", "")),
+            pod_netns_prefix=f"{plan.prefix}p{index}",
+        )
+        placements.append(RuntimePlacement(spec, cni.conf_dir, cni.bin_dir))
+    return placements
+
+
+class NodeRuntimes:
+    """The runtime processes, started at once and stopped by PID."""
+
+    def __init__(
+        self,
+        placements: Sequence[RuntimePlacement],
+        control_plane: ControlPlane,
+        paths: StatePaths,
+        progress: Callable[[str], None],
+    ) -> None:
+        self.placements = tuple(placements)
+        self._control_plane = control_plane
+        self._paths = paths
+        self._progress = progress
+        self.processes: dict[str, NodeRuntimeProcess] = {}
+
+    def log(self, node_name: str) -> Path:
+        return self._paths.logs / f"node-{node_name}.log"
+
+    def launch(self) -> None:
+        control_plane = self._control_plane
+        assert control_plane.pki is not None
+        self._progress(
+            f"starting {len(self.placements)} node runtimes (logs "
+            f"{self._paths.logs.resolve()}/node-*.log)"
+        )
+        venv_bin = Path(sys.executable).parent
+        for placement in self.placements:
+            spec = placement.spec
+            files = prepare_node(
+                spec,
+                self._paths.nodes_dir / spec.name / "runtime",
+                control_plane.paths.pki,
+                control_plane.server,
+                control_plane.pki.ca,
+                cni_conf_dir=placement.cni_conf_dir,
+            )
+            process = NodeRuntimeProcess(
+                node_command(spec, files, placement.cni_bin_dir, (venv_bin,)), self.log(spec.name)
+            )
+            process.start()
+            self.processes[spec.name] = process
+
+    async def stop(self) -> None:
+        """SIGTERM every runtime (each stops its pods' processes), then wait."""
+        processes, self.processes = self.processes, {}
+        await asyncio.gather(*(p.stop(RUNTIME_STOP_TIMEOUT) for p in processes.values()))
+
+    def document(self) -> dict[str, dict[str, Any]]:
+        return {
+            p.spec.name: {
+                "pid": self.processes[p.spec.name].pid if p.spec.name in self.processes else None,
+                "log": str(self.log(p.spec.name).resolve()),
+                "kubelet_port": p.spec.kubelet_port,
+                "netns": p.spec.netns,
+            }
+            for p in self.placements
+        }
+
+
+def ready_nodes(nodes: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Names of the Nodes whose Ready condition is True."""
+    ready: set[str] = set()
+    for node in nodes:
+        for condition in (node.get("status") or {}).get("conditions") or []:
+            if condition.get("type") == "Ready" and condition.get("status") == "True":
+                ready.add(str(node["metadata"]["name"]))
+    return ready
