@@ -39,6 +39,7 @@ CONTROLLERS: Final = "*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-
 # How long a node may go without renewing its Lease before the node lifecycle controller marks it
 # NotReady (Kubernetes' default is 40 s; the node runtime renews every few seconds).
 NODE_MONITOR_GRACE: Final = "20s"
+SUPERVISE_INTERVAL: Final = 1.0  # seconds between checks of the controller manager and scheduler
 
 
 class ControlPlaneError(RuntimeError):
@@ -146,6 +147,7 @@ class ControlPlane:
         self._api_server: _Process | None = None
         self._controller_manager: _Process | None = None
         self._scheduler: _Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
 
     @property
     def server(self) -> str:
@@ -201,6 +203,7 @@ class ControlPlane:
                 "kube-scheduler", self._scheduler_command(), paths.logs / "kube-scheduler.log"
             )
             self._scheduler.start()
+            self._supervisor = asyncio.create_task(self._supervise(), name="control plane")
             if self.crd_dir is not None:
                 await self.apply(self.crd_dir)
                 await self.kubectl("wait", "--for=condition=Established", "crd", "--all")
@@ -210,9 +213,24 @@ class ControlPlane:
 
     async def stop(self) -> None:
         """Stop in reverse order; safe when (part of) it never started."""
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervisor
         for process in (self._scheduler, self._controller_manager, self._api_server, self._etcd):
             if process is not None:
                 await process.stop()
+
+    async def _supervise(self) -> None:
+        """Start the controller manager and the scheduler again when they exit, as a kubelet
+        restarts static pods: both exit when the API server is gone at a bad moment (e.g. the
+        controller manager while it starts its controllers)."""
+        while True:
+            await asyncio.sleep(SUPERVISE_INTERVAL)
+            for process in (self._controller_manager, self._scheduler):
+                if process is not None and process.exited() is not None:
+                    process.start()
 
     async def restart_api_server(self, down_for: float = 0.0) -> None:
         """Stop kube-apiserver (clients see their connections and watches break), wait
