@@ -1,5 +1,6 @@
 # Sourced by scripts/test and scripts/dev-up: the Debian packages the dataplane needs
-# (wireguard-go where the kernel has no WireGuard module, iptables/nftables for SNAT, iproute2).
+# (wireguard-go where the kernel has no WireGuard module, iptables/nftables for SNAT and the pods'
+# ingress marks, iproute2, wireguard-tools' `wg` for the CNI plugin's kernel WireGuard path).
 # Installs only what is missing, and only as root; without root the netns tests skip themselves.
 set -euo pipefail
 _egressgw_missing=()
@@ -7,6 +8,7 @@ command -v wireguard-go >/dev/null 2>&1 || [ -x /usr/bin/wireguard-go ] || _egre
 command -v iptables-restore >/dev/null 2>&1 || [ -x /usr/sbin/iptables-restore ] || _egressgw_missing+=(iptables)
 command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || _egressgw_missing+=(nftables)
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || _egressgw_missing+=(iproute2)
+command -v wg >/dev/null 2>&1 || [ -x /usr/bin/wg ] || _egressgw_missing+=(wireguard-tools)
 if [ "${#_egressgw_missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "system packages: installing ${_egressgw_missing[*]}" >&2
