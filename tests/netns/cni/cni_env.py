@@ -197,8 +197,11 @@ class CniNode:
             *extra,
         ]
 
-    def start_manager(self, kubeconfig: Path, namespace: str, *extra: str) -> None:
-        """Start the manager and wait until it listens and has written our conflist."""
+    def start_manager(
+        self, kubeconfig: Path, namespace: str, *extra: str, installed: bool = True
+    ) -> None:
+        """Start the manager and wait until it listens (and, with `installed`, has written our
+        conflist)."""
         log = self.manager_log.open("ab")
         self._manager = subprocess.Popen(
             self.manager_argv(kubeconfig, namespace, *extra),
@@ -208,7 +211,7 @@ class CniNode:
         )
         log.close()
         deadline = time.monotonic() + 60
-        while not (self.socket_path.exists() and self.conflist_path.exists()):
+        while not (self.socket_path.exists() and (self.conflist_path.exists() or not installed)):
             if self._manager.poll() is not None:
                 raise RuntimeError(f"cni-manager exited: {self.manager_log.read_text()[-3000:]}")
             if time.monotonic() > deadline:

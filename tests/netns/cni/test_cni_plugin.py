@@ -289,3 +289,24 @@ async def test_gc_removes_attachments_the_runtime_no_longer_lists(
         "kube-egress-cni", {**env, "CNI_COMMAND": "STATUS"}, json.dumps(status_config).encode()
     )
     assert (status.code, status.stdout.strip()) == (0, "")
+
+
+async def test_the_ipam_plugin_reports_the_main_interfaces_addresses(
+    cni_node: CniNode, pod_namespace: str, make_pod: PodFactory
+) -> None:
+    pod = await make_pod(pod_namespace, "ipam", None)
+    await cni_node.add_main_only(pod)
+    config = {"cniVersion": "1.0.0", "name": "podnet", "type": "kube-egress-cni-ipam"}
+    added = await cni_node.exec_plugin(
+        "kube-egress-cni-ipam", cni_node.env("ADD", pod), json.dumps(config).encode()
+    )
+    assert added.code == 0, added.stdout
+    document = added.document
+    assert document is not None
+    addresses = [ip["address"] for ip in document["ips"]]
+    assert addresses[0] == f"{pod.ip}/24"
+    assert all(a.startswith("fe80:") for a in addresses[1:])
+    deleted = await cni_node.exec_plugin(
+        "kube-egress-cni-ipam", cni_node.env("DEL", pod), json.dumps(config).encode()
+    )
+    assert (deleted.code, deleted.stdout) == (0, "")
