@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from agent.cni.attachment_state import DEFAULT_STATE_DIR
 from agent.cni.manager_settings import DEFAULT_BIN_DIR, DEFAULT_SOCKET, ManagerSettings
-from agent.cni.pod_wireguard import BACKENDS
+from agent.cni.plugin_config import BACKENDS, DEFAULT_STATE_DIR
 from contracts import kube_names
 from egressgw.controller_flags import parse_duration
 

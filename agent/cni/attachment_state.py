@@ -15,8 +15,6 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-DEFAULT_STATE_DIR = "/var/lib/cni/egressgateway"
-
 
 @dataclass(frozen=True)
 class AttachmentRecord:

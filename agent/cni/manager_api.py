@@ -110,6 +110,27 @@ class PodRequest:
 
 
 @dataclass(frozen=True)
+class PodInfo:
+    """PodRetrieve's answer."""
+
+    uid: str
+    annotations: Mapping[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"uid": self.uid, "annotations": dict(self.annotations)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> PodInfo:
+        annotations = raw.get("annotations") or {}
+        if not isinstance(annotations, Mapping):
+            raise ManagerError(INTERNAL, "annotations is not an object")
+        return cls(
+            uid=_str(raw, "uid", required=False),
+            annotations={str(k): str(v) for k, v in annotations.items()},
+        )
+
+
+@dataclass(frozen=True)
 class NicAddRequest:
     """NicAdd's and NicCheck's request."""
 
@@ -117,6 +138,7 @@ class NicAddRequest:
     pod_ip: str  # IPv4, the PodEndpoint's podIpAddress without "/32"
     public_key: str  # base64
     gateway_name: str  # the annotation's value
+    pod_uid: str = ""  # from PodRetrieve: the PodEndpoint's owner; "" makes the manager read it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -124,6 +146,7 @@ class NicAddRequest:
             "allowedIp": self.pod_ip,
             "publicKey": self.public_key,
             "gatewayName": self.gateway_name,
+            "podUid": self.pod_uid,
         }
 
     @classmethod
@@ -133,6 +156,7 @@ class NicAddRequest:
             pod_ip=check_pod_ip(_str(params, "allowedIp")),
             public_key=check_public_key(_str(params, "publicKey")),
             gateway_name=_str(params, "gatewayName"),
+            pod_uid=_str(params, "podUid", required=False),
         )
 
 

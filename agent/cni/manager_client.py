@@ -8,14 +8,33 @@ that may be starting.
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from agent.cni import manager_api
-from agent.cni.cni_protocol import PodRef
-from agent.cni.manager_api import GatewayProfile, NicAddRequest, NicDelRequest, PodRequest
+from agent.cni import cni_protocol, manager_api
+from agent.cni.cni_protocol import CniError, PodRef
+from agent.cni.manager_api import (
+    GatewayProfile,
+    NicAddRequest,
+    NicDelRequest,
+    PodInfo,
+    PodRequest,
+)
 
 DEFAULT_TIMEOUT_S = 15.0
+T = TypeVar("T")
+# The CNI error code for each kind of manager error.
+KIND_CODES = {
+    manager_api.UNAVAILABLE: cni_protocol.TRY_AGAIN_LATER,
+    manager_api.NOT_READY: cni_protocol.TRY_AGAIN_LATER,
+    manager_api.NOT_FOUND: cni_protocol.GATEWAY_NOT_FOUND,
+    manager_api.DELETING: cni_protocol.GATEWAY_DELETING,
+    manager_api.POD_NOT_FOUND: cni_protocol.POD_NOT_FOUND,
+    manager_api.INVALID: cni_protocol.INVALID_POD_GATEWAY,
+    manager_api.REFUSED: cni_protocol.MANAGER_REFUSED,
+    manager_api.MISMATCH: cni_protocol.CHECK_FAILED,
+    manager_api.INTERNAL: cni_protocol.MANAGER_REFUSED,
+}
 
 
 class ManagerUnavailable(Exception):
@@ -68,12 +87,8 @@ class ManagerClient:
             raise ManagerUnavailable("the CNI manager closed the connection without answering")
         return manager_api.decode_reply(reply)
 
-    def pod_annotations(self, pod: PodRef) -> dict[str, str]:
-        result = self._call(manager_api.POD_RETRIEVE, PodRequest(pod).to_json())
-        annotations = result.get("annotations") or {}
-        if not isinstance(annotations, Mapping):
-            raise manager_api.ManagerError(manager_api.INTERNAL, "annotations is not an object")
-        return {str(k): str(v) for k, v in annotations.items()}
+    def pod_retrieve(self, pod: PodRef) -> PodInfo:
+        return PodInfo.from_json(self._call(manager_api.POD_RETRIEVE, PodRequest(pod).to_json()))
 
     def nic_add(self, request: NicAddRequest) -> GatewayProfile:
         return GatewayProfile.from_json(self._call(manager_api.NIC_ADD, request.to_json()))
@@ -86,3 +101,21 @@ class ManagerClient:
 
     def status(self) -> None:
         self._call(manager_api.STATUS, {})
+
+
+def ask(
+    call: Callable[[Any], T], argument: Any, *, on_unavailable: Callable[[], None] | None = None
+) -> T:
+    """A manager call, its failures as CNI errors: a manager that cannot be reached is "try
+    again later" (code 11), its answers map by kind (KIND_CODES)."""
+    try:
+        return call(argument)
+    except ManagerUnavailable as err:
+        if on_unavailable is not None:
+            on_unavailable()
+        raise CniError(
+            cni_protocol.TRY_AGAIN_LATER, str(err), "try again once the CNI manager runs"
+        ) from None
+    except manager_api.ManagerError as err:
+        code = KIND_CODES.get(err.kind, cni_protocol.MANAGER_REFUSED)
+        raise CniError(code, err.message) from None

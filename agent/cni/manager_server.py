@@ -85,7 +85,7 @@ class ManagerServer:
     async def _dispatch(self, method: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
         if method == manager_api.POD_RETRIEVE:
             pod = PodRequest.from_json(params).pod
-            return {"annotations": await self._service.pod_annotations(pod)}
+            return (await self._service.pod_retrieve(pod)).to_json()
         if method == manager_api.NIC_ADD:
             return (await self._service.nic_add(NicAddRequest.from_json(params))).to_json()
         if method == manager_api.NIC_CHECK:

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from agent.cni.attachment_state import DEFAULT_STATE_DIR
-from agent.cni.pod_wireguard import BACKEND_AUTO
+from agent.cni.plugin_config import BACKEND_AUTO, DEFAULT_STATE_DIR
 from contracts import kube_names
 
 DEFAULT_SOCKET: Final = Path("/var/run/egressgw/cni-manager.sock")

@@ -1,7 +1,7 @@
 """The CNI manager's answers to the plugin (manager_api has the messages), against the Kubernetes
 API as the manager's ServiceAccount (deploy/rbac/cni-manager.yaml).
 
-- PodRetrieve: the pod's annotations.
+- PodRetrieve: the pod's annotations (and UID, which the plugin hands back with NicAdd).
 - NicAdd: the configuration `<pod namespace>/<gateway name>` must exist, not be deleting, and have
   a complete gateway profile (else NotFound / Deleting / NotReady, the last one retryable); then
   the PodEndpoint `<pod namespace>/<pod name>` (owned by the Pod: controller, blockOwnerDeletion)
@@ -32,7 +32,13 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from agent.cni import manager_api
 from agent.cni.cni_protocol import PodRef
-from agent.cni.manager_api import GatewayProfile, ManagerError, NicAddRequest, NicDelRequest
+from agent.cni.manager_api import (
+    GatewayProfile,
+    ManagerError,
+    NicAddRequest,
+    NicDelRequest,
+    PodInfo,
+)
 from contracts import kube_names
 from contracts.gateway_config import DefaultRoute, StaticGatewayConfiguration
 from contracts.object_meta import ObjectMeta, OwnerReference
@@ -164,15 +170,20 @@ class NicService:
         self._core = CoreV1Api(api)
         self._custom = CustomObjectsApi(api)
 
-    async def pod_annotations(self, pod: PodRef) -> dict[str, str]:
-        raw = await self._pod(pod)
-        annotations = (raw.get("metadata") or {}).get("annotations") or {}
-        return {str(k): str(v) for k, v in annotations.items()}
+    async def pod_retrieve(self, pod: PodRef) -> PodInfo:
+        metadata = (await self._pod(pod)).get("metadata") or {}
+        annotations = metadata.get("annotations") or {}
+        return PodInfo(
+            uid=str(metadata.get("uid", "")),
+            annotations={str(k): str(v) for k, v in annotations.items()},
+        )
 
     async def nic_add(self, request: NicAddRequest) -> GatewayProfile:
         profile = await self._profile(request)
-        pod = await self._pod(request.pod)
-        uid = str((pod.get("metadata") or {}).get("uid", ""))
+        # The plugin passes the UID PodRetrieve gave it moments ago; else read the pod.
+        uid = request.pod_uid
+        if not uid:
+            uid = str(((await self._pod(request.pod)).get("metadata") or {}).get("uid", ""))
         await self._ensure_endpoint(request, uid)
         log.info(
             "pod %s (%s) uses gateway %s at %s:%d; PodEndpoint written with key %s",
@@ -300,26 +311,33 @@ class NicService:
         return raw
 
     async def _ensure_endpoint(self, request: NicAddRequest, pod_uid: str) -> None:
-        """Create the PodEndpoint, or replace one that differs (an earlier sandbox's key, or an
-        earlier pod's of the same name)."""
+        """Create the PodEndpoint (one call for a new pod), or replace one that differs (an
+        earlier sandbox's key, or an earlier pod's of the same name)."""
         pod = request.pod
+        what = f"writing PodEndpoint {pod}"
         for _ in range(WRITE_ATTEMPTS):
-            stored = await self._get_endpoint(pod)
             try:
-                if stored is None:
-                    await self._custom.create_namespaced_custom_object(
-                        kube_names.API_GROUP,
-                        kube_names.API_VERSION,
-                        pod.namespace,
-                        kube_names.POD_ENDPOINT_PLURAL,
-                        pod_endpoint_body(request, pod_uid),
-                    )
-                    return
-                wanted = pod_endpoint_body(
-                    request, pod_uid, str((stored.get("metadata") or {}).get("resourceVersion"))
+                await self._custom.create_namespaced_custom_object(
+                    kube_names.API_GROUP,
+                    kube_names.API_VERSION,
+                    pod.namespace,
+                    kube_names.POD_ENDPOINT_PLURAL,
+                    pod_endpoint_body(request, pod_uid),
                 )
-                if _same_endpoint(stored, wanted):
-                    return
+                return
+            except ApiException as exc:
+                if api_failure(exc).kind is not ApiErrorKind.CONFLICT:
+                    raise _api_error(exc, what) from None
+            except TRANSPORT_ERRORS as exc:
+                raise _api_error(exc, what) from None
+            stored = await self._get_endpoint(pod)  # it exists: compare, replace if it differs
+            if stored is None:
+                continue  # deleted meanwhile
+            version = str((stored.get("metadata") or {}).get("resourceVersion"))
+            wanted = pod_endpoint_body(request, pod_uid, version)
+            if _same_endpoint(stored, wanted):
+                return
+            try:
                 await self._custom.replace_namespaced_custom_object(
                     kube_names.API_GROUP,
                     kube_names.API_VERSION,
@@ -330,14 +348,11 @@ class NicService:
                 )
                 return
             except ApiException as exc:
-                kind = api_failure(exc).kind
-                if kind is ApiErrorKind.CONFLICT or (
-                    kind is ApiErrorKind.NOT_FOUND and stored is not None
-                ):
-                    continue  # lost a race with another writer, or it was deleted: look again
-                raise _api_error(exc, f"writing PodEndpoint {pod}") from None
+                if api_failure(exc).kind not in (ApiErrorKind.CONFLICT, ApiErrorKind.NOT_FOUND):
+                    raise _api_error(exc, what) from None
+                # lost a race with another writer, or it was deleted: try again
             except TRANSPORT_ERRORS as exc:
-                raise _api_error(exc, f"writing PodEndpoint {pod}") from None
+                raise _api_error(exc, what) from None
         raise ManagerError(
             manager_api.UNAVAILABLE, f"PodEndpoint {pod} kept changing underneath; try again"
         )

@@ -30,14 +30,11 @@ from pathlib import Path
 from agent import wireguard_uapi
 from agent.cni import pod_netns
 from agent.cni.manager_api import GatewayProfile
+from agent.cni.plugin_config import BACKEND_AUTO, BACKEND_KERNEL, BACKEND_USERSPACE
 from agent.cni.pod_keys import PodKeyPair
 
 WG_IFNAME = "wg0"
 ALLOWED_IPS = "0.0.0.0/0"
-BACKEND_AUTO = "auto"
-BACKEND_KERNEL = "kernel"
-BACKEND_USERSPACE = "wireguard-go"
-BACKENDS = (BACKEND_AUTO, BACKEND_KERNEL, BACKEND_USERSPACE)
 _DAEMON_PREFIX = "wgc"
 _START_TIMEOUT_S = 5.0
 _EXIT_TIMEOUT_S = 3.0
@@ -150,6 +147,9 @@ class UserspaceWireguard:
     @property
     def socket(self) -> str:
         return str(wireguard_uapi.socket_path(self.daemon))
+
+    def socket_exists(self) -> bool:
+        return wireguard_uapi.socket_path(self.daemon).exists()
 
     def create(self) -> str:
         """Start wireguard-go in this process's namespace; the link's name (to rename)."""
@@ -268,8 +268,9 @@ class KernelWireguard:
 
 
 def stop_daemon(pid: int) -> bool:
-    """Make sure wireguard-go `pid` has exited: it usually does once its link is gone; else
-    SIGTERM, then SIGKILL. A pidfd pins the process, so a reused PID is never signalled."""
+    """Make sure wireguard-go `pid` has exited: SIGTERM (once its link is gone it would exit on
+    its own, but only after a second or more), then SIGKILL. A pidfd pins the process, so a
+    reused PID is never signalled."""
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -281,13 +282,12 @@ def stop_daemon(pid: int) -> bool:
                     return False
         except (FileNotFoundError, ProcessLookupError):
             return False
-        for sig in (None, signal.SIGTERM, signal.SIGKILL):
-            if sig is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    signal.pidfd_send_signal(pidfd, sig)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, sig)
             poller = select.poll()
             poller.register(pidfd, select.POLLIN)
-            if poller.poll(int(_EXIT_TIMEOUT_S * 1000) if sig is not None else 100):
+            if poller.poll(int(_EXIT_TIMEOUT_S * 1000)):
                 break
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it when it was ours (started by this process)

@@ -170,7 +170,7 @@ async def test_an_annotated_pod_gets_wg0_to_its_gateway_and_a_default_route_thro
     pod.result = None
 
 
-async def test_del_restores_the_namespace_exactly(
+async def test_del_restores_the_namespace_exactly_and_add_twice_does_not_double(
     cni_node: CniNode, pod_namespace: str, make_pod: PodFactory, make_sgc: SgcFactory
 ) -> None:
     await make_sgc(pod_namespace, "egress")
@@ -187,6 +187,17 @@ async def test_del_restores_the_namespace_exactly(
     )
     assert added.code == 0, added.stdout
     assert netns_snapshot(pod.netns) != before
+    # ADD again without DEL (a runtime retrying): the earlier attachment is replaced, not doubled.
+    first_daemon = daemon_processes(daemon_of(pod))
+    again = await cni_node.exec_plugin(
+        "kube-egress-cni",
+        cni_node.env("ADD", pod),
+        json.dumps({**config, "prevResult": pod.result}).encode(),
+    )
+    assert again.code == 0, again.stdout
+    assert len(daemon_processes(daemon_of(pod))) == 1
+    assert daemon_processes(daemon_of(pod)) != first_daemon
+    assert sum("8738" in rule for rule in netns_snapshot(pod.netns)["rules"]) == 1
     deleted = await cni_node.exec_plugin(
         "kube-egress-cni",
         cni_node.env("DEL", pod),

@@ -6,7 +6,8 @@ import pytest
 
 from agent.cni import cni_protocol as cni
 from agent.cni.cni_protocol import CniError, PodRef
-from agent.cni.plugin import PluginConfig, run
+from agent.cni.plugin import run
+from agent.cni.plugin_config import PluginConfig
 
 ENV = {
     "CNI_COMMAND": "ADD",
