@@ -2,9 +2,11 @@
 node-local CNI manager they call (docs/pod-side.md).
 
 Plugin processes (console scripts `kube-egress-cni`, `kube-egress-cni-ipam`) start once per pod
-and must start fast, so what they import is the standard library and these small modules only:
+and must start fast, so what they import is the standard library and these small modules only
+(docs/pod-side.md has the measured times):
 
 cni_protocol      the CNI spec as a plugin sees it: environment, network config, errors, versions
+plugin_config     kube-egress-cni's network config (our conflist entry, prevResult, GC's list)
 pod_keys          the pod's WireGuard key pair (X25519 of RFC 7748, standard library only)
 pod_routes        which routes, rules and nftables rules a pod gets (pure)
 pod_netns         running `ip` / `nft` inside the pod's network namespace, sysctls there
@@ -12,7 +14,8 @@ pod_wireguard     the pod's wg0: wireguard-go through its UAPI socket, or the ke
 attachment_state  one small file per attachment (no key in it), for DEL and GC
 manager_api       the plugin <-> manager messages: JSON over the manager's Unix socket
 manager_client    the plugin's side of that socket
-plugin, ipam      the two executables' `main`
+plugin, ipam      the two executables' `main`; plugin decides pass-through and loads
+pod_attachment    (only for an annotated pod) wg0, routes and rules: set up, check, clean up
 
 The manager (`egressgw cni-manager`, long-running, may import the Kubernetes client):
 
