@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -404,11 +403,6 @@ def pod_object(namespace: str, name: str, gateway: str | None) -> dict[str, Any]
             "containers": [{"name": "app", "image": "registry.invalid/app:1"}],
         },
     }
-
-
-def stop_pid(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
 
 
 # --- tests/fixtures/cluster.py's KubeObjects hands back a failed call's Status instead of raising

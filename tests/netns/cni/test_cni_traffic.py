@@ -41,7 +41,6 @@ from tests.netns.cni.cni_env import (
     present,
     route_get,
     sh,
-    stop_pid,
 )
 from tests.netns.cni.conftest import GatewayKeys, PodFactory, SgcFactory
 
@@ -93,7 +92,7 @@ class Topology:
     gateway: str
     client: str
     wg_name: str = field(default_factory=lambda: f"wgt{uuid.uuid4().hex[:8]}")
-    pids: list[int] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     records: Path | None = None
 
     def build(self) -> None:
@@ -165,7 +164,7 @@ class Topology:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self.pids.append(process.pid)
+        self.processes.append(process)
         socket = wireguard_uapi.socket_path(self.wg_name)
         for _ in range(500):
             if socket.exists():
@@ -202,18 +201,21 @@ class Topology:
             stderr=subprocess.DEVNULL,
             cwd=Path(__file__).resolve().parents[3],
         )
-        self.pids.append(process.pid)
+        self.processes.append(process)
         assert process.stdout is not None
         assert process.stdout.readline().strip() == b"ready"
         process.stdout.close()
         return records
 
     def tear_down(self) -> None:
-        for pid in self.pids:
-            stop_pid(pid)
-        for pid in self.pids:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        for process in self.processes:  # by PID, through the Popen that started it
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         netns_delete(self.gateway)
         netns_delete(self.client)
         with contextlib.suppress(FileNotFoundError):
