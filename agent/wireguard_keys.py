@@ -3,20 +3,15 @@
 Public keys travel as base64 (Kubernetes objects, activity inputs); the UAPI socket wants hex;
 private keys arrive as 32 raw bytes from the Secret. Errors name the field and, for private keys,
 never the value.
+
+`cryptography` is imported by the two functions that compute with keys: the CNI plugin uses the
+encodings here and must not pay for loading it on every pod start (agent/cni/pod_keys.py).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
 
 KEY_LENGTH = 32
 
@@ -51,14 +46,16 @@ def check_private_key(raw: bytes, *, field: str = "private_key") -> bytes:
 
 def public_key_of(private_key: bytes) -> bytes:
     """The public key WireGuard derives from `private_key` (X25519, clamping included)."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
     key = X25519PrivateKey.from_private_bytes(check_private_key(private_key))
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return key.public_key().public_bytes_raw()
 
 
 def generate_private_key() -> bytes:
-    return X25519PrivateKey.generate().private_bytes(
-        Encoding.Raw, PrivateFormat.Raw, NoEncryption()
-    )
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    return X25519PrivateKey.generate().private_bytes_raw()
 
 
 def to_base64(raw: bytes) -> str:

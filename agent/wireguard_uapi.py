@@ -11,10 +11,13 @@ import socket
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agent.peer_plan import CurrentPeers, PeerPlan
 from agent.session_handover import PeerSession
 from agent.wireguard_keys import from_hex, to_hex
+
+if TYPE_CHECKING:  # types only: the CNI plugin imports this module and keeps its imports small
+    from agent.peer_plan import CurrentPeers, PeerPlan
 
 SOCKET_DIR = Path("/var/run/wireguard")
 _REPLY_TIMEOUT_S = 10.0

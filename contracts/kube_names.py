@@ -3,7 +3,7 @@ secret layout, event and condition vocabulary, and the node-side names of a gate
 
 Values that users or the Go implementation see are kept byte-for-byte as upstream has them
 (docs/upstream-compatibility.md lists them), so clusters and manifests move between the two
-unchanged. The names only the pod side needs (CNI plugin and manager, planned) come with that code.
+unchanged.
 """
 
 from __future__ import annotations
@@ -96,3 +96,25 @@ PROBE_PATH_PREFIX: Final = "/gw/"
 
 ENV_POD_NAMESPACE: Final = "MY_POD_NAMESPACE"
 ENV_NODE_NAME: Final = "MY_NODE_NAME"
+
+# --- Pod side (CNI plugin and CNI manager, docs/pod-side.md) ----------------------------------
+
+# A pod opts in with this annotation; its value names a configuration in the pod's namespace.
+POD_GATEWAY_ANNOTATION: Final = "kubernetes.azure.com/static-gateway-configuration"
+# Taint on regular nodes until the CNI manager has installed its conflist entry (it only removes
+# it; whoever provisions the node adds it).
+CNI_NOT_READY_TAINT_KEY: Final = "egressgateway.kubernetes.azure.com/cni-not-ready"
+CNI_PLUGIN_TYPE: Final = "kube-egress-cni"
+CNI_IPAM_TYPE: Final = "kube-egress-cni-ipam"
+CNI_CONF_DIR: Final = "/etc/cni/net.d"
+CNI_CONF_FILE: Final = "01-egressgateway.conflist"
+CNI_UNINSTALL_CONFIGMAP: Final = "cni-uninstall"
+CNI_UNINSTALL_KEY: Final = "uninstall"
+POD_WIREGUARD_INTERFACE: Final = "wg0"
+# Connections that enter a pod through its main interface carry this mark (0x2222), and marked
+# replies are routed by the table of the same number (the pod's original default route).
+POD_INGRESS_MARK: Final = 8738
+POD_INGRESS_TABLE: Final = 8738
+# Azure's instance metadata service and AKS's node-local DNS never go through the gateway
+# (upstream's default exceptionCidrs, PR #1356).
+DEFAULT_CNI_EXCEPTION_CIDRS: Final = ("169.254.169.254/32", "169.254.10.11/32")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from egressgw.agent_flags import add_agent_parser
+from egressgw.cni_manager_flags import add_cni_manager_parser
 from egressgw.controller_flags import add_controller_parser
 
 
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_controller_parser(commands)
     add_agent_parser(commands)
+    add_cni_manager_parser(commands)
     _replay_parser(commands)
     return parser
 
@@ -100,8 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "dev":
         return _dev(args)
-    if args.command in ("controller", "agent", "replay"):
-        run = {"controller": _controller, "agent": _agent, "replay": _replay}[args.command]
+    if args.command in ("controller", "agent", "cni-manager", "replay"):
+        run = {
+            "controller": _controller,
+            "agent": _agent,
+            "cni-manager": _cni_manager,
+            "replay": _replay,
+        }[args.command]
         code = run(args)
         if argv is None:  # a real process, not a caller in the same interpreter
             _exit_now(code)
@@ -200,6 +207,31 @@ def _agent(args: argparse.Namespace) -> int:
 
     try:
         return asyncio.run(run_agent(options))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _cni_manager(args: argparse.Namespace) -> int:
+    from egressgw.cni_manager_flags import cni_manager_options
+    from egressgw.telemetry import configure_logging
+
+    configure_logging(args.log_level)
+    try:
+        options = cni_manager_options(args, os.environ)
+    except ValueError as err:
+        print(f"egressgw cni-manager: {err}", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print(
+            "egressgw cni-manager: needs root (it writes the node's CNI configuration and "
+            "executables and serves the plugin's socket)",
+            file=sys.stderr,
+        )
+        return 2
+    from egressgw.cni_manager_process import run_cni_manager
+
+    try:
+        return asyncio.run(run_cni_manager(options))
     except KeyboardInterrupt:
         return 130
 
