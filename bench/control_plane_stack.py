@@ -1,5 +1,8 @@
-"""What the control-plane benchmarks run: a Temporal dev server, the ARM and Kubernetes emulators
-(on this process's event loop) and one `egressgw controller` process, as a user would start it.
+"""What the control-plane benchmarks run: a Temporal dev server, the ARM emulator (on this
+process's event loop), a real Kubernetes control plane (sim/control_plane: etcd, kube-apiserver,
+controller manager, scheduler, from the binaries scripts/k8s-binaries caches) and one `egressgw
+controller` process, as a user would start it: with a kubeconfig holding the token of its
+ServiceAccount, bound to the roles of deploy/rbac/controller.yaml.
 
 Imported by bench/control_plane_*.py (run them as `.venv/bin/python bench/<name>.py`).
 """
@@ -21,20 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes_asyncio
-from kubernetes_asyncio.client import (
-    ApiClient,
-    CoreV1Api,
-    CustomObjectsApi,
-    V1Namespace,
-    V1ObjectMeta,
-)
+from kubernetes_asyncio.client import ApiClient, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from contracts import kube_names
 from egressgw.dev.stack import azure_cloud_config
 from egressgw.dev.temporal_server import TemporalDevServer, TemporalServerSettings
 from sim.arm.server import ArmEmulator
-from sim.kube.server import KubeEmulator
+from sim.control_plane.binaries import kube_binaries
+from sim.control_plane.cluster import ControlPlane, ControlPlanePorts
+from sim.control_plane.service_accounts import service_account_kubeconfig
 from sim.ports import free_port_block
 from sim.topology import Topology
 
@@ -64,7 +63,7 @@ class BenchStack:
     root: Path
     temporal: TemporalDevServer
     arm: ArmEmulator
-    kube: KubeEmulator
+    kube: ControlPlane
     topology: Topology
     api: ApiClient
     controller: subprocess.Popen[bytes]
@@ -144,25 +143,42 @@ async def bench_stack(
     controller_flags: tuple[str, ...] = (),
 ) -> AsyncIterator[BenchStack]:
     topology = topology or Topology()
-    with tempfile.TemporaryDirectory(prefix="egressgw-bench-") as tmp:
-        root = Path(tmp)
-        base = free_port_block(3, start=random.randrange(42000, 58000))
+    async with contextlib.AsyncExitStack() as cleanup:  # stops what started, in reverse
+        root = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="egressgw-bench-")))
+        base = free_port_block(6, start=random.randrange(42000, 58000))
         temporal = TemporalDevServer(TemporalServerSettings.headless(root, base))
         await temporal.start()
-        kube = KubeEmulator(root / "kube", port=0, crd_dir=ROOT / "deploy" / "crds")
+        cleanup.push_async_callback(temporal.stop)
+        kube = ControlPlane(
+            root / "kube",
+            ControlPlanePorts(api_server=base + 3, etcd_client=base + 4, etcd_peer=base + 5),
+            await asyncio.to_thread(kube_binaries),
+            crd_dir=ROOT / "deploy" / "crds",
+            fsync=False,  # a throwaway cluster
+        )
         await kube.start()
-        kubeconfig = root / "kubeconfig"
-        kube.write_kubeconfig(kubeconfig, namespace=SGC_NAMESPACE)
+        cleanup.push_async_callback(kube.stop)
+        await kube.apply_objects(
+            [
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+                for namespace in (SGC_NAMESPACE, SECRET_NAMESPACE)
+            ]
+        )
+        kubeconfig = await service_account_kubeconfig(
+            kube, "controller", SECRET_NAMESPACE, root / "controller.kubeconfig"
+        )
         arm = ArmEmulator(root / "arm", port=0, latency=dict(latency or {}))
         arm.seed(topology)
         await arm.start()
+        cleanup.push_async_callback(arm.stop)
         cloud_config = root / "azure.json"
         cloud_config.write_text(json.dumps(azure_cloud_config(topology, arm.url, "bench")))
-        api = await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig))
-        core = CoreV1Api(api)
-        for namespace in (SGC_NAMESPACE, SECRET_NAMESPACE):
-            await core.create_namespace(V1Namespace(metadata=V1ObjectMeta(name=namespace)))
-        log = (root / "controller.log").open("ab")
+        # The benchmark plays the user: the admin's credentials.
+        api = await kubernetes_asyncio.config.new_client_from_config(
+            config_file=str(kube.paths.admin_kubeconfig)
+        )
+        cleanup.push_async_callback(api.close)
+        log = cleanup.enter_context((root / "controller.log").open("ab"))
         controller = await asyncio.to_thread(
             subprocess.Popen,
             [
@@ -191,17 +207,14 @@ async def bench_stack(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        stack = BenchStack(root, temporal, arm, kube, topology, api, controller)
-        try:
-            yield stack
-        finally:
-            controller.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                await asyncio.to_thread(controller.wait, 30)
-            if controller.poll() is None:
-                controller.kill()
-            log.close()
-            await api.close()
-            await arm.stop()
-            await kube.stop()
-            await temporal.stop()
+        cleanup.push_async_callback(stop_controller, controller)
+        yield BenchStack(root, temporal, arm, kube, topology, api, controller)
+
+
+async def stop_controller(controller: subprocess.Popen[bytes]) -> None:
+    controller.send_signal(signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        await asyncio.to_thread(controller.wait, 30)
+    if controller.poll() is None:
+        controller.kill()
+        await asyncio.to_thread(controller.wait)

@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import Client
 
 from contracts import resource_names
-from tests.fixtures.controller_stack import SGC_NAMESPACE, ControllerStack
+from tests.fixtures.controller_stack import ControllerStack
 
 NAMES = ("alpha", "beta", "gamma")
 
@@ -27,7 +27,7 @@ async def test_two_controllers_give_one_workflow_per_configuration(
 
     client = await Client.connect(stack.temporal.address)
     for name in NAMES:
-        workflow_id = resource_names.gateway_config_workflow_id(SGC_NAMESPACE, name)
+        workflow_id = resource_names.gateway_config_workflow_id(stack.namespace, name)
         runs = [w async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
         assert len(runs) == 1, f"{name}: {len(runs)} runs"
     # Azure holds what one controller would have made: one prefix and one rule each, on

@@ -24,8 +24,8 @@ from kubernetes import config as kube_config
 from contracts import kube_names, resource_names
 from egressgw.azure_credential import azure_clients_from_config
 from egressgw.cloud_config import load_cloud_config
-from sim.ports import free_port_block
 from sim.topology import Topology
+from tests.fixtures.dev_stack import dev_port_base
 from tests.fixtures.sgc_status import is_ready
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "samples" / "sgc-public.yaml"
@@ -42,7 +42,7 @@ def run(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Iterator[Path]:
     state = tmp_path / "state"
-    base = free_port_block(6, start=26000)
+    base = dev_port_base(26000)
     run(
         sys.executable,
         "-m",

@@ -30,7 +30,7 @@ from contracts.workflow_io import GET_STATUS, ConfigurationStatus
 from egressgw.dev.node_network import fabric_plan
 from sim.fabric.echo import read_records
 from sim.fabric.network import Fabric
-from sim.ports import free_port_block
+from tests.fixtures.dev_stack import dev_port_base
 from tests.fixtures.pod_peer import PodPeer
 from tests.fixtures.sgc_status import is_ready
 
@@ -132,7 +132,7 @@ class GatewayStack:
 def gateway_stack(tmp_path: Path) -> Iterator[GatewayStack]:
     state = tmp_path / "state"
     tag = "e" + uuid.uuid4().hex[:4]
-    base = free_port_block(6, start=27000)
+    base = dev_port_base(27000)
     up = [sys.executable, "-m", "egressgw", "dev", "up", "--detach", "--headless"]
     run(*up, "--state-dir", str(state), "--port-base", str(base), "--net-prefix", tag)
     fabric: Fabric | None = None

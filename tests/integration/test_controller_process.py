@@ -14,12 +14,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from kubernetes_asyncio.client import ApiClient
 
 from egressgw.dev.stack import azure_cloud_config
 from sim.arm.server import ArmEmulator
 from sim.ports import free_port
 from sim.topology import Topology
 from tests.fixtures.controller_stack import ControllerStack, controller_stack_in
+from tests.fixtures.kube_accounts import ComponentAccount, ControllerNamespaces
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -96,10 +98,21 @@ def test_cloud_config_keys_it_does_not_act_on_are_warned_about_once_at_start_up(
 
 @pytest.fixture
 async def stack_without_temporal(
-    tmp_path: Path, arm_emulator: ArmEmulator, arm_topology: Topology, kubeconfig_path: Path
+    tmp_path: Path,
+    arm_emulator: ArmEmulator,
+    arm_topology: Topology,
+    kube_api: ApiClient,
+    controller_account: ComponentAccount,
+    controller_namespaces: ControllerNamespaces,
 ) -> AsyncIterator[ControllerStack]:
     async with controller_stack_in(
-        tmp_path / "plane", arm_emulator, arm_topology, kubeconfig_path, start_temporal=False
+        tmp_path / "plane",
+        arm_emulator,
+        arm_topology,
+        kube_api,
+        controller_account.kubeconfig,
+        controller_namespaces,
+        start_temporal=False,
     ) as stack:
         yield stack
 

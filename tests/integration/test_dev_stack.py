@@ -26,7 +26,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from contracts import kube_names, search_attributes
 from egressgw.azure_credential import azure_clients_from_config
 from egressgw.cloud_config import load_cloud_config
-from sim.ports import free_port_block
+from tests.fixtures.dev_stack import dev_port_base
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +74,7 @@ class Stack:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    stack = Stack(tmp_path / "state", free_port_block(6, start=22000))
+    stack = Stack(tmp_path / "state", dev_port_base(22000))
     yield stack
     egressgw("dev", "down", "--state-dir", str(stack.state_dir))
 
@@ -225,7 +225,7 @@ def test_second_start_on_same_state_dir_is_refused(stack: Stack) -> None:
 
 
 def test_busy_port_is_named(tmp_path: Path) -> None:
-    base = free_port_block(6, start=23000)
+    base = dev_port_base(23000)
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", base + 4))
         blocker.listen()
@@ -244,7 +244,7 @@ def test_busy_port_is_named(tmp_path: Path) -> None:
 
 
 def test_foreground_stack_reports_progress_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    base = free_port_block(6, start=24000)
+    base = dev_port_base(24000)
     process = subprocess.Popen(
         [
             *EGRESSGW,

@@ -25,7 +25,7 @@ from pyroute2 import IPRoute, netns
 
 from contracts import kube_names
 from sim.fabric import namespaces
-from sim.ports import free_port_block
+from tests.fixtures.dev_stack import dev_port_base
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 
@@ -178,7 +178,7 @@ def sgc(name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def stack(tmp_path: Path, net_tag: str) -> Iterator[Stack]:
-    stack = Stack(tmp_path / "state", free_port_block(6, start=26000), net_tag)
+    stack = Stack(tmp_path / "state", dev_port_base(26000), net_tag)
     try:
         yield stack
     finally:

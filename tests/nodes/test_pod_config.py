@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.fixtures.cluster import KubeObjects
 from tests.fixtures.node_runtime import NodeRuntimes, wait_for
-from tests.nodes.pods import (
+from tests.fixtures.pods import (
     pod_manifest,
     run,
     running_with_ip,

@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.fixtures.cluster import KubeObjects
 from tests.fixtures.node_runtime import NodeRuntimes, RunningNode, get_object, wait_for
-from tests.nodes.pods import (
+from tests.fixtures.pods import (
     pod_manifest,
     run,
     running_with_ip,

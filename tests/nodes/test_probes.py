@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.fixtures.cluster import KubeObjects
 from tests.fixtures.node_runtime import NodeRuntimes
-from tests.nodes.pods import (
+from tests.fixtures.pods import (
     container_status,
     pod_manifest,
     running_with_ip,

@@ -8,7 +8,12 @@ from typing import Any
 
 from tests.fixtures.cluster import KubeObjects
 from tests.fixtures.node_runtime import NodeRuntimes, wait_for
-from tests.nodes.pods import container_status, pod_manifest, wait_default_service_account, wait_pod
+from tests.fixtures.pods import (
+    container_status,
+    pod_manifest,
+    wait_default_service_account,
+    wait_pod,
+)
 
 
 def restarted(times: int) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.fixtures.cluster import KubeObjects
 from tests.fixtures.node_runtime import NodeRuntimes, get_object, wait_for
-from tests.nodes.pods import (
+from tests.fixtures.pods import (
     container_status,
     pod_manifest,
     run,

@@ -1,6 +1,7 @@
-"""Azure refusing a configuration, and Azure failing for a moment, on the real dev server with
-the emulators (tests/fixtures/workflow_stack.py): a refusal is reported once, in the status and
-a Warning Event, and leaves nothing behind; a transient failure of any write converges.
+"""Azure refusing a configuration, and Azure failing for a moment, on the real dev server and API
+server with the ARM emulator (tests/fixtures/workflow_stack.py): a refusal is reported once, in
+the status and a Warning Event, and leaves nothing behind; a transient failure of any write
+converges.
 
 Set EGRESSGW_RECORD_HISTORIES=1 to (re)write these runs' histories under tests/replay/next/;
 tests/integration/test_workflows_replay.py replays every file there.

@@ -11,16 +11,14 @@ from pathlib import Path
 import pytest
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
-from kubernetes_asyncio.client import ApiClient
 from temporalio.testing import WorkflowEnvironment
 
 from activities.temporal.single_writers import load_balancer_workflow_id
 from contracts import resource_names, search_attributes
 from contracts.workflow_io import SpecDelivery
 from sim.arm.server import ArmEmulator
-from sim.kube.server import KubeEmulator
 from sim.topology import Topology
-from tests.fixtures.workflow_stack import Stack, StackOptions, make_stack
+from tests.fixtures.workflow_stack import Stack, StackKube, StackOptions, make_stack
 
 TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
 
@@ -44,8 +42,7 @@ async def stack(
     eager_server: WorkflowEnvironment,
     arm_emulator: ArmEmulator,
     arm_topology: Topology,
-    kube_emulator: KubeEmulator,
-    kube_async_client: ApiClient,
+    stack_kube: StackKube,
     async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
     async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],
 ) -> AsyncIterator[Stack]:
@@ -54,8 +51,7 @@ async def stack(
         address,
         arm_emulator,
         arm_topology,
-        kube_emulator,
-        kube_async_client,
+        stack_kube,
         async_network_client,
         async_compute_client,
         StackOptions(),
@@ -83,13 +79,7 @@ async def test_state_survives_continue_as_new(stack: Stack) -> None:
         described = await stack.client.get_workflow_handle(single_writer).describe()
         assert described.run_id != described.raw_description.workflow_execution_info.first_run_id
 
-    await stack.custom.delete_namespaced_custom_object(
-        "egressgateway.kubernetes.azure.com",
-        "v1alpha1",
-        sgc.namespace,
-        "staticgatewayconfigurations",
-        sgc.name,
-    )
+    await stack.delete_sgc(sgc.name)
     await stack.deliver(SpecDelivery(sgc=sgc, generation=2, spec=private, deleting=True))
     final = await stack.client.get_workflow_handle(config_id).result()
     assert final["phase"] == "Deleted"

@@ -1,6 +1,7 @@
 """What a user sees of a configuration's life: its Events in `kubectl describe` (the kubectl
 built from the pinned Go modules) and the workflow found by the search attributes and shown with
-its current details, on the real dev server with the emulators (tests/fixtures/workflow_stack.py).
+its current details, on the real dev server, the real API server and the ARM emulator
+(tests/fixtures/workflow_stack.py).
 
 Set EGRESSGW_RECORD_HISTORIES=1 to (re)write this run's history under tests/replay/next/;
 tests/integration/test_workflows_replay.py replays every file there.
@@ -23,7 +24,6 @@ from contracts import kube_names, search_attributes
 from contracts.workflow_io import SpecDelivery
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.workflow_stack import (
-    NAMESPACE,
     P,
     Stack,
     StackOptions,
@@ -69,15 +69,16 @@ def described_events(text: str) -> list[tuple[str, str, str]]:
 async def test_one_life_as_kubectl_describe_shows_it(
     stack: Stack,
     kubectl_path: Path,
-    kubeconfig_path: Path,
     tmp_path: Path,
     async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
 ) -> None:
     home = tmp_path / "kubectl-home"
     home.mkdir()
+    # The user, with the admin's credentials.
+    kubeconfig = stack.kube.cluster.admin_kubeconfig
 
     def describe(name: str) -> list[tuple[str, str, str]]:
-        text = kubectl(kubectl_path, kubeconfig_path, home, "describe", P, name, "-n", NAMESPACE)
+        text = kubectl(kubectl_path, kubeconfig, home, "describe", P, name, "-n", stack.namespace)
         return described_events(text)
 
     spec = stack.vmss_spec()
@@ -94,7 +95,7 @@ async def test_one_life_as_kubectl_describe_shows_it(
     query = (
         f"{search_attributes.PHASE.name} = 'Ready' AND "
         f"{search_attributes.NAME.name} = 'lifecycle' AND "
-        f"{search_attributes.NAMESPACE.name} = '{NAMESPACE}' AND "
+        f"{search_attributes.NAMESPACE.name} = '{stack.namespace}' AND "
         f"{search_attributes.POOL.name} = '{stack.vmss_pool.vmss_name}'"
     )
 
@@ -132,13 +133,13 @@ async def test_one_life_as_kubectl_describe_shows_it(
     stack.arm.set_latency({"DELETE publicIPPrefixes": 1.5})
     kubectl(
         kubectl_path,
-        kubeconfig_path,
+        kubeconfig,
         home,
         "delete",
         P,
         "lifecycle",
         "-n",
-        NAMESPACE,
+        stack.namespace,
         "--wait=false",
     )
     handle = await stack.deliver(SpecDelivery(sgc=sgc, generation=2, spec=byo, deleting=True))

@@ -33,13 +33,8 @@ from contracts.workflow_io import SpecDelivery
 from tests.fixtures.sgc_status import condition
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.workflow_stack import (
-    NAMESPACE,
-    SECRET_NAMESPACE,
-    G,
-    P,
     Stack,
     StackOptions,
-    V,
     config_id,
     record_histories,
     single_writer_ids,
@@ -86,7 +81,8 @@ async def test_public_vmss_mode_becomes_ready_with_its_status(stack: Stack) -> N
     metadata = await stack.handle(sgc).query(
         "__temporal_workflow_metadata", result_type=WorkflowMetadata
     )
-    assert "**Ready**" in metadata.current_details and "team-a/public" in metadata.current_details
+    details = metadata.current_details
+    assert "**Ready**" in details and f"{stack.namespace}/public" in details
 
     # The same delivery again (a relist) is ignored: no ARM call at all.
     stack.arm.request_log.clear()
@@ -126,7 +122,7 @@ async def test_deletion_mid_provisioning_leaves_nothing_behind(stack: Stack) -> 
     await wait_for(
         lambda: asyncio.sleep(0, stack.load_balancer() is not None), what="the load balancer PUT"
     )
-    await stack.custom.delete_namespaced_custom_object(G, V, NAMESPACE, P, "doomed")
+    await stack.delete_sgc("doomed")
     await stack.deliver(SpecDelivery(sgc=sgc, generation=1, spec=spec, deleting=True))
 
     final = await handle.result()
@@ -137,8 +133,7 @@ async def test_deletion_mid_provisioning_leaves_nothing_behind(stack: Stack) -> 
     assert not any(n.startswith("egressgateway-") for n in stack.vmss_ip_config_names())
     # Finalizer removed: the API server finished the deletion.
     assert await stack.get_sgc("doomed") is None
-    secrets = await stack.core.list_namespaced_secret(SECRET_NAMESPACE)
-    assert [s.metadata.name for s in secrets.items] == []
+    assert await stack.secret_names() == []
     await stack.record("delete_mid_provisioning", sgc)
 
 
@@ -213,8 +208,7 @@ async def test_permanent_failure_compensates_and_reports_azures_message(stack: S
     # The rule registered beside the prefix check was compensated: the load balancer is gone,
     # and so is the key Secret this run created.
     assert stack.load_balancer() is None
-    secrets = await stack.core.list_namespaced_secret(SECRET_NAMESPACE)
-    assert secrets.items == []
+    assert await stack.secret_names() == []
     assert any(r == "ReconcileError" for _, r, _ in await stack.events(sgc))
     await stack.record("byo_other_subscription", sgc)
 
@@ -325,8 +319,7 @@ async def test_cancelling_mid_provisioning_compensates_what_the_run_created(stac
     assert stack.load_balancer() is None
     assert stack.prefix(sgc.uid) is None
     assert not any(n.startswith("egressgateway-") for n in stack.vmss_ip_config_names())
-    secrets = await stack.core.list_namespaced_secret(SECRET_NAMESPACE)
-    assert secrets.items == []
+    assert await stack.secret_names() == []
     obj = await stack.get_sgc("cancelled")
     assert obj is not None
     degraded = condition(obj, "Degraded")
@@ -362,7 +355,7 @@ async def test_bring_your_own_prefix_is_used_and_kept_on_deletion(
     assert status.egress_ip_prefix == byo.properties.ip_prefix
     assert stack.prefix(sgc.uid) is None  # no managed prefix next to the user's
 
-    await stack.custom.delete_namespaced_custom_object(G, V, NAMESPACE, P, "byo")
+    await stack.delete_sgc("byo")
     final = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec, deleting=True))
     assert final.phase == "Deleted"
     assert stack.arm_resource(byo.id) is not None  # the user's prefix is theirs to delete
@@ -494,7 +487,7 @@ async def test_private_vm_pool_mode_keeps_its_private_ips(stack: Stack) -> None:
     assert obj["status"]["egressIpPrefix"] == st["egressIpPrefix"]
 
     # Deletion removes our ipConfig from every NIC (the NICs themselves are the pool's).
-    await stack.custom.delete_namespaced_custom_object(G, V, NAMESPACE, P, "private")
+    await stack.delete_sgc("private")
     final = await stack.apply(SpecDelivery(sgc=sgc, generation=2, spec=updated, deleting=True))
     assert final.phase == "Deleted"
     for nic in nic_names:

@@ -14,7 +14,6 @@ from contracts.gateway_config import GatewayVmssProfile, StaticGatewayConfigurat
 from contracts.workflow_io import SpecDelivery
 from tests.fixtures.sgc_status import condition
 from tests.fixtures.workflow_stack import (
-    SECRET_NAMESPACE,
     Stack,
     StackOptions,
     config_id,
@@ -122,7 +121,6 @@ async def test_invalid_spec_class_is_degraded_with_no_azure_request(
     ]
     assert len(warnings) == 1 and field in warnings[0]
     # Nothing was created for it either: no key Secret.
-    secrets = await stack.core.list_namespaced_secret(SECRET_NAMESPACE)
-    assert secrets.items == []
+    assert await stack.secret_names() == []
     if case == "bad-default-route":
         await record_histories(stack, "invalid_default_route", {"config": config_id(sgc)})

@@ -1,7 +1,8 @@
 """Gateway nodes configured by GatewayConfigWorkflow through node agents, on the real dev server
-with the emulators (tests/fixtures/workflow_stack.py). The agents here are the real node
-activities (agent/node_activities.py) with the dry-run dataplane, each a Temporal worker on its
-node's task queue with its own probe server and GatewayStatus report: everything but the kernel
+and API server with the ARM emulator (tests/fixtures/workflow_stack.py). The agents here are the
+real node activities (agent/node_activities.py) with the dry-run dataplane, each a Temporal worker
+on its node's task queue with its own probe server and GatewayStatus report, talking to
+Kubernetes as the agent's ServiceAccount (deploy/rbac/agent.yaml): everything but the kernel
 (tests/netns covers that part).
 
 Set EGRESSGW_RECORD_HISTORIES=1 to (re)write these runs' histories under tests/replay/next/.
@@ -30,16 +31,10 @@ from agent.probe_server import ProbeServer
 from agent.wireguard_keys import generate_private_key, public_key_of, to_base64
 from contracts import kube_names, node_io, resource_names
 from contracts.workflow_io import PEERS_CHANGED, SpecDelivery
+from tests.fixtures.kube_accounts import ComponentAccount, grant_namespace
 from tests.fixtures.sgc_status import condition
 from tests.fixtures.waiting import wait_for
-from tests.fixtures.workflow_stack import (
-    NAMESPACE,
-    SECRET_NAMESPACE,
-    G,
-    Stack,
-    StackOptions,
-    V,
-)
+from tests.fixtures.workflow_stack import G, Stack, StackOptions, V
 
 
 @pytest.fixture
@@ -47,6 +42,16 @@ def stack_options() -> StackOptions:
     return StackOptions(
         batch_quiet=timedelta(0), configure_nodes=True, node_start_timeout_seconds=3
     )
+
+
+@pytest.fixture
+async def agent_kube(
+    stack: Stack, kube_api: ApiClient, agent_account: ComponentAccount, agent_api: ApiClient
+) -> ApiClient:
+    """The agents' client: the agent's ServiceAccount, its Role bound in the namespace of the
+    key Secrets and GatewayStatuses (where a cluster runs the agents)."""
+    await grant_namespace(kube_api, agent_account, stack.secret_namespace)
+    return agent_api
 
 
 @dataclass
@@ -90,7 +95,7 @@ def make_agent(stack: Stack, api: ApiClient, node: str, records: Path) -> DryRun
         dataplane,
         GatewaySecretReader(api),
         probe,
-        GatewayStatusReport(api, node_name=node, namespace=SECRET_NAMESPACE),
+        GatewayStatusReport(api, node_name=node, namespace=stack.secret_namespace),
     )
     worker = Worker(
         stack.client,
@@ -116,7 +121,7 @@ async def agents(
 
 async def gateway_status(stack: Stack, node: str) -> dict[str, Any]:
     obj: dict[str, Any] = await stack.custom.get_namespaced_custom_object(
-        G, V, SECRET_NAMESPACE, kube_names.GATEWAY_STATUS_PLURAL, node
+        G, V, stack.secret_namespace, kube_names.GATEWAY_STATUS_PLURAL, node
     )
     return obj
 
@@ -129,15 +134,15 @@ async def create_pod_endpoint(stack: Stack, name: str, sgc: str, ip: str, key: s
         "spec": {"staticGatewayConfiguration": sgc, "podIpAddress": ip, "podPublicKey": key},
     }
     await stack.custom.create_namespaced_custom_object(
-        G, V, NAMESPACE, kube_names.POD_ENDPOINT_PLURAL, body
+        G, V, stack.namespace, kube_names.POD_ENDPOINT_PLURAL, body
     )
 
 
 async def test_every_gateway_node_is_configured_and_reported(
-    stack: Stack, kube_async_client: ApiClient, tmp_path: Path
+    stack: Stack, agent_kube: ApiClient, tmp_path: Path
 ) -> None:
     nodes = node_names(stack)
-    async with agents(stack, kube_async_client, tmp_path, nodes) as running:
+    async with agents(stack, agent_kube, tmp_path, nodes) as running:
         spec = stack.vmss_spec()
         sgc = await stack.create_sgc("everywhere", spec)
         status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
@@ -152,7 +157,7 @@ async def test_every_gateway_node_is_configured_and_reported(
             reported = await gateway_status(stack, node)
             assert reported["spec"]["readyGatewayConfigurations"] == [
                 {
-                    "staticGatewayConfiguration": f"{NAMESPACE}/everywhere",
+                    "staticGatewayConfiguration": f"{stack.namespace}/everywhere",
                     "interfaceName": interface,
                 }
             ]
@@ -170,10 +175,10 @@ async def test_every_gateway_node_is_configured_and_reported(
 
 
 async def test_a_node_without_agent_is_named_and_comes_back_when_its_agent_starts(
-    stack: Stack, kube_async_client: ApiClient, tmp_path: Path
+    stack: Stack, agent_kube: ApiClient, tmp_path: Path
 ) -> None:
     healthy, dead = node_names(stack)
-    async with agents(stack, kube_async_client, tmp_path, [healthy]) as running:
+    async with agents(stack, agent_kube, tmp_path, [healthy]) as running:
         spec = stack.vmss_spec()
         sgc = await stack.create_sgc("half", spec)
         status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
@@ -190,7 +195,7 @@ async def test_a_node_without_agent_is_named_and_comes_back_when_its_agent_start
         assert obj["status"]["gatewayServerProfile"]["port"] == status.port
 
         # The agent starts and tells the workflow, as egressgw agent does on start.
-        async with agents(stack, kube_async_client, tmp_path, [dead]) as late:
+        async with agents(stack, agent_kube, tmp_path, [dead]) as late:
             await stack.handle(sgc).signal(
                 node_io.NODE_AGENT_STARTED, node_io.NodeAgentStarted(dead, "test-instance")
             )
@@ -209,10 +214,10 @@ async def test_a_node_without_agent_is_named_and_comes_back_when_its_agent_start
 
 
 async def test_pod_endpoints_become_peers_and_deletion_clears_the_nodes(
-    stack: Stack, kube_async_client: ApiClient, tmp_path: Path
+    stack: Stack, agent_kube: ApiClient, tmp_path: Path
 ) -> None:
     nodes = node_names(stack)
-    async with agents(stack, kube_async_client, tmp_path, nodes) as running:
+    async with agents(stack, agent_kube, tmp_path, nodes) as running:
         spec = stack.vmss_spec()
         sgc = await stack.create_sgc("with-pods", spec)
         status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
@@ -235,7 +240,7 @@ async def test_pod_endpoints_become_peers_and_deletion_clears_the_nodes(
         reported = await gateway_status(stack, nodes[0])
         assert reported["spec"]["readyPeerConfigurations"] == [
             {
-                "podEndpoint": f"{NAMESPACE}/pod-a",
+                "podEndpoint": f"{stack.namespace}/pod-a",
                 "interfaceName": f"wg-{status.port}",
                 "publicKey": pod_key,
             }

@@ -10,18 +10,16 @@ from pathlib import Path
 import pytest
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
-from kubernetes_asyncio.client import ApiClient
 
 from contracts import resource_names
 from contracts.workflow_io import SpecDelivery
 from egressgw.dev.temporal_server import TemporalDevServer, TemporalServerSettings
 from sim.arm.server import ArmEmulator
-from sim.kube.server import KubeEmulator
 from sim.ports import free_port_block
 from sim.topology import Topology
 from tests.fixtures.sgc_status import condition
 from tests.fixtures.waiting import wait_for
-from tests.fixtures.workflow_stack import Stack, StackOptions, make_stack
+from tests.fixtures.workflow_stack import Stack, StackKube, StackOptions, make_stack
 
 
 @pytest.fixture
@@ -38,8 +36,7 @@ async def stack(
     own_server: TemporalDevServer,
     arm_emulator: ArmEmulator,
     arm_topology: Topology,
-    kube_emulator: KubeEmulator,
-    kube_async_client: ApiClient,
+    stack_kube: StackKube,
     async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
     async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],
 ) -> AsyncIterator[Stack]:
@@ -47,8 +44,7 @@ async def stack(
         own_server.address,
         arm_emulator,
         arm_topology,
-        kube_emulator,
-        kube_async_client,
+        stack_kube,
         async_network_client,
         async_compute_client,
         StackOptions(),
