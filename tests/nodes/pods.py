@@ -7,14 +7,14 @@ import subprocess
 from typing import Any
 
 from tests.fixtures.cluster import KubeObjects
-from tests.fixtures.node_runtime import get_object, wait_for
+from tests.fixtures.node_runtime import wait_for
 
 
 async def wait_default_service_account(kube: KubeObjects, namespace: str) -> None:
     """Pods are refused until the ServiceAccount controller made `default` in a new namespace."""
 
     async def made() -> bool:
-        return await get_object(kube, "v1", "ServiceAccount", "default", namespace) is not None
+        return await kube.get("v1", "ServiceAccount", "default", namespace) is not None
 
     await wait_for(made, 60, f"ServiceAccount {namespace}/default")
 
@@ -46,7 +46,7 @@ async def wait_pod(
     """Poll the pod until `check(pod)` is true; returns the pod."""
 
     async def probe() -> dict[str, Any] | None:
-        pod = await get_object(kube, "v1", "Pod", name, namespace)
+        pod = await kube.get("v1", "Pod", name, namespace)
         return pod if pod is not None and check(pod) else None
 
     return await wait_for(probe, timeout, f"pod {namespace}/{name}")
