@@ -29,6 +29,7 @@ from activities.kube.catalog import kube_activities
 from activities.kube.events import EventActivities
 from activities.kube.finalizers import FinalizerActivities
 from activities.kube.gateway_keys import GatewayKeyActivities
+from activities.kube.pod_endpoints import PodEndpointActivities
 from activities.kube.status import StatusActivities
 from contracts import kube_names
 from contracts.activity_io import (
@@ -45,6 +46,7 @@ from contracts.activity_io import (
     StatusUpdate,
 )
 from contracts.conditions import ConditionStatus
+from contracts.node_io import GatewayPeer
 from egressgw.dev.temporal_server import TemporalDevServer
 from tests.fixtures.cluster import Cluster, KubeObjects
 from tests.fixtures.kube_grants import Granted
@@ -417,6 +419,42 @@ async def test_finalizer_of_a_recreated_object_is_left_alone(
     await ActivityEnvironment().run(finalizers.remove_sgc_finalizer, stale)
     obj = await ns.get_sgc("reborn")
     assert obj is not None and obj["metadata"]["finalizers"] == [kube_names.SGC_FINALIZER]
+
+
+# --- pods' peers ---------------------------------------------------------------------------------
+
+
+async def test_gateway_peers_are_the_pod_endpoints_that_name_the_configuration(
+    ns: Namespace, controller_here: Granted
+) -> None:
+    sgc = await ns.create_sgc("peers")
+
+    def endpoint(name: str, configuration: str, ip: str, key: str) -> dict[str, Any]:
+        return {
+            "apiVersion": SGC_API,
+            "kind": "PodEndpoint",
+            "metadata": {"name": name, "namespace": ns.name},
+            "spec": {
+                "staticGatewayConfiguration": configuration,
+                "podIpAddress": ip,
+                "podPublicKey": key,
+            },
+        }
+
+    await ns.kube.create(endpoint("web-1", "peers", "10.244.1.8/32", "K2="))
+    await ns.kube.create(endpoint("web-0", "peers", "10.244.1.7/32", "K1="))
+    await ns.kube.create(endpoint("other", "elsewhere", "10.244.1.9/32", "K3="))
+    await ns.kube.create(endpoint("keyless", "peers", "10.244.1.10/32", ""))
+
+    found = await ActivityEnvironment().run(
+        PodEndpointActivities(controller_here.api).list_gateway_peers, sgc
+    )
+
+    assert found.peers == (
+        GatewayPeer("K1=", "10.244.1.7", f"{ns.name}/web-0"),
+        GatewayPeer("K2=", "10.244.1.8", f"{ns.name}/web-1"),
+    )
+    assert found.skipped == (f"{ns.name}/keyless: podPublicKey is empty",)
 
 
 # --- through a real worker -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from contracts.workflow_io import (
     GATEWAY_CONFIG_WORKFLOW,
     GATEWAY_POOL_WORKFLOW,
     NODES_CHANGED,
+    PEERS_CHANGED,
     POOL_MEMBERS_CHANGED,
     ControllerSettings,
     GatewayConfigInput,
@@ -78,6 +79,7 @@ class RecordingConfigWorkflow:
     def __init__(self) -> None:
         self.deliveries: list[SpecDelivery] = []
         self.resyncs = 0
+        self.peer_changes = 0
 
     @workflow.run
     async def run(self, input: GatewayConfigInput) -> None:
@@ -90,6 +92,14 @@ class RecordingConfigWorkflow:
     @workflow.signal(name=NODES_CHANGED)
     def nodes_changed(self) -> None:
         self.resyncs += 1
+
+    @workflow.signal(name=PEERS_CHANGED)
+    def peers_changed(self) -> None:
+        self.peer_changes += 1
+
+    @workflow.query(name="peer_changes")
+    def count_peer_changes(self) -> int:
+        return self.peer_changes
 
     @workflow.query(name="recorded")
     def recorded(self) -> tuple[list[SpecDelivery], int]:
@@ -145,8 +155,12 @@ async def namespace(kube_namespace: str, temporal: Client) -> AsyncIterator[str]
 
 
 @pytest.fixture
-def controller(controller_here: Granted) -> Granted:
-    return controller_here
+def controller(controller_here: Granted, caplog: pytest.LogCaptureFixture) -> Iterator[Granted]:
+    """The controller's ServiceAccount. Watch loops retry what fails, a refused list too: the
+    test fails if any call was refused (a permission deploy/rbac/controller.yaml lacks)."""
+    yield controller_here
+    refused = [r.getMessage() for r in caplog.records if "HTTP 403" in r.getMessage()]
+    assert not refused, refused
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
@@ -350,6 +364,31 @@ async def _at_least(count: Callable[[], Awaitable[int]], wanted: int) -> bool:
     return await count() >= wanted
 
 
+async def test_pod_endpoints_coming_and_going_tell_the_configuration_they_name(
+    kube: KubeObjects, controller: Granted, temporal: Client, namespace: str
+) -> None:
+    await kube.create(sgc_object(namespace, "gw"))
+    handle = temporal.get_workflow_handle(
+        resource_names.gateway_config_workflow_id(namespace, "gw")
+    )
+
+    async def peer_changes(count: int) -> bool:
+        return int(await handle.query("peer_changes", result_type=int)) >= count
+
+    endpoint = {
+        "apiVersion": kube_names.GROUP_VERSION,
+        "kind": "PodEndpoint",
+        "metadata": {"name": "web-0", "namespace": namespace},
+        "spec": {"staticGatewayConfiguration": "gw", "podIpAddress": "10.244.1.7/32"},
+    }
+    async with Watchers(controller.api, temporal, settings_for(namespace), watch_settings=QUICK):
+        await eventually(lambda: _has(temporal, namespace, "gw", 1))
+        await kube.create(endpoint)
+        await eventually(lambda: peer_changes(1))
+        await kube.delete(kube_names.GROUP_VERSION, "PodEndpoint", "web-0", namespace)
+        await eventually(lambda: peer_changes(2))
+
+
 async def test_a_stale_view_never_overwrites_finalizers_written_since(
     kube: KubeObjects, controller: Granted, temporal: Client, namespace: str
 ) -> None:
@@ -370,7 +409,7 @@ async def test_a_stale_view_never_overwrites_finalizers_written_since(
 
 
 async def test_deliveries_survive_an_api_server_restart_without_loss_or_repeats(
-    restartable: Restartable, temporal: Client, tmp_path: Path
+    restartable: Restartable, temporal: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The API server goes away under running watchers and comes back with a fresh watch cache
     (410 for every old resourceVersion: the watches relist): the changes made since reach their
@@ -405,3 +444,4 @@ async def test_deliveries_survive_an_api_server_restart_without_loss_or_repeats(
             current = await kube.get(SGC_API, kube_names.SGC_KIND, name, namespace)
             assert current is not None
             assert current["metadata"]["finalizers"] == [kube_names.SGC_FINALIZER]
+    assert not [r for r in caplog.records if "HTTP 403" in r.getMessage()]
