@@ -409,11 +409,13 @@ async def test_a_stale_view_never_overwrites_finalizers_written_since(
 
 
 async def test_deliveries_survive_an_api_server_restart_without_loss_or_repeats(
-    restartable: Restartable, temporal: Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    restartable: Restartable, temporal: Client, tmp_path: Path
 ) -> None:
     """The API server goes away under running watchers and comes back with a fresh watch cache
     (410 for every old resourceVersion: the watches relist): the changes made since reach their
-    workflows once, and what was delivered before is not delivered again."""
+    workflows once, and what was delivered before is not delivered again. (Unlike the other
+    tests here, a 403 is no failure: a just-restarted API server refuses requests for a moment,
+    its RBAC caches still filling after /readyz, and the watch loops retry through it.)"""
     kube, namespace = restartable.kube, restartable.namespace
     account = await make_account(restartable.cluster, "controller", tmp_path)
     await grant_namespace(restartable.api, account, namespace)
@@ -444,4 +446,3 @@ async def test_deliveries_survive_an_api_server_restart_without_loss_or_repeats(
             current = await kube.get(SGC_API, kube_names.SGC_KIND, name, namespace)
             assert current is not None
             assert current["metadata"]["finalizers"] == [kube_names.SGC_FINALIZER]
-    assert not [r for r in caplog.records if "HTTP 403" in r.getMessage()]
