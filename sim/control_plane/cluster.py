@@ -243,7 +243,7 @@ class ControlPlane:
         assert self._api_server is not None
         # Its graceful stop waits for the controller manager's and scheduler's watches; a
         # restart in a test needs no grace.
-        await self._api_server.stop(timeout=3.0)
+        await self._api_server.stop(timeout=1.0)
         await asyncio.sleep(down_for)
         self._api_server.start()
         await self.wait_ready()

@@ -127,14 +127,14 @@ async def test_a_quiet_watch_resumes_from_the_bookmark_not_from_its_last_event(
     kube: KubeObjects, kube_namespace: str, kube_proxy: KubeProxy, proxied_admin: ApiClient
 ) -> None:
     """Nothing happens to the watched objects (one label) while others of their kind change: the
-    API server's bookmark (2 s before the watch's timeout) carries the newer resourceVersion,
+    API server's bookmark (2 s before the watch's 3 s timeout) carries the newer resourceVersion,
     and the next watch starts there, so that a resume never reaches far back into history."""
     watched = {"egressgw.test/watched": "yes"}
     await kube.create(sgc("a", kube_namespace, watched))
     path = f"*/namespaces/{kube_namespace}/{P}"
     source = sgc_source(proxied_admin, kube_namespace, SELECTOR)
     stream = list_then_watch(
-        source, WatchSettings(timeout_seconds=4, backoff_initial=0.05, backoff_max=0.5)
+        source, WatchSettings(timeout_seconds=3, backoff_initial=0.05, backoff_max=0.5)
     )
     reader: asyncio.Task[Any] | None = None
     try:
@@ -206,7 +206,7 @@ async def test_watch_survives_an_api_server_restart(restartable: Restartable) ->
         assert await asyncio.wait_for(events.get(), 30) == ("ADDED", "a", True)
         await kube.create(sgc("b", namespace))
         assert await asyncio.wait_for(events.get(), 30) == ("ADDED", "b", False)
-        await restartable.cluster.control_plane.restart_api_server(down_for=1.0)
+        await restartable.cluster.control_plane.restart_api_server()
         await retrying(
             lambda: kube.delete(kube_names.GROUP_VERSION, kube_names.SGC_KIND, "a", namespace)
         )
