@@ -7,6 +7,8 @@ pytest_plugins = [
     "tests.fixtures.kube_binaries",
     "tests.fixtures.cluster",
     "tests.fixtures.kube_accounts",
+    "tests.fixtures.kube_grants",
+    "tests.fixtures.kube_proxy",
     "tests.fixtures.node_runtime",
     "tests.fixtures.arm",
     "tests.fixtures.identity",

@@ -135,13 +135,18 @@ class ControlPlane:
         *,
         crd_dir: Path | None = None,
         fsync: bool = True,
+        api_server_flags: tuple[str, ...] = (),
     ) -> None:
-        """`fsync=False` runs etcd with --unsafe-no-fsync: for throwaway test clusters."""
+        """`fsync=False` runs etcd with --unsafe-no-fsync: for throwaway test clusters.
+        `api_server_flags` are added to kube-apiserver's command line (e.g.
+        `--watch-cache-sizes=secrets#0`: Secrets' watches then go to etcd itself, not to the API
+        server's watch cache, so that an etcd compaction reaches them at once)."""
         self.paths = ControlPlanePaths(root)
         self.ports = ports
         self.binaries = binaries
         self.crd_dir = crd_dir
         self.fsync = fsync
+        self.api_server_flags = api_server_flags
         self.pki: ControlPlanePki | None = None
         self._etcd: _Process | None = None
         self._api_server: _Process | None = None
@@ -238,7 +243,7 @@ class ControlPlane:
         assert self._api_server is not None
         # Its graceful stop waits for the controller manager's and scheduler's watches; a
         # restart in a test needs no grace.
-        await self._api_server.stop(timeout=3.0)
+        await self._api_server.stop(timeout=1.0)
         await asyncio.sleep(down_for)
         self._api_server.start()
         await self.wait_ready()
@@ -303,7 +308,12 @@ class ControlPlane:
 
     async def compact_etcd(self) -> int:
         """Compact etcd's history up to its current revision, so that a watch resuming from an
-        older resourceVersion gets 410 Gone; returns the revision compacted to."""
+        older resourceVersion gets 410 Gone; returns the revision compacted to.
+
+        Only watches served by etcd itself see it at once: the API server's watch cache (on for
+        every resource unless `--watch-cache-sizes=<resource>#0` turns it off) keeps serving its
+        window of recent events after a compaction. A restarted API server starts its cache
+        afresh, and answers 410 to any resourceVersion older than that."""
         header = await asyncio.to_thread(self._etcd_post, "/v3/kv/range", {"key": "AA=="})
         revision = int(header["header"]["revision"])
         await asyncio.to_thread(
@@ -385,6 +395,7 @@ class ControlPlane:
             # The `kubernetes` Service would point at 127.0.0.1, which Endpoints refuse.
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            *self.api_server_flags,
         ]
 
     def _controller_manager_command(self) -> list[str]:

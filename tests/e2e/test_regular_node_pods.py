@@ -27,7 +27,7 @@ from kubernetes_asyncio.dynamic import DynamicClient
 from contracts import kube_names
 from tests.fixtures.cluster import KubeObjects
 from tests.fixtures.dev_stack import DevStackRun
-from tests.fixtures.node_runtime import get_object, node_ready, wait_for
+from tests.fixtures.node_runtime import node_ready, wait_for
 from tests.fixtures.pods import running_with_ip, wait_default_service_account
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_root, pytest.mark.kubectl]
@@ -189,12 +189,12 @@ async def test_deployment_on_regular_nodes_runs_logs_releases_and_a_crashed_node
     os.kill(pid, signal.SIGKILL)
 
     async def not_ready() -> dict[str, Any] | None:
-        node = await get_object(kube, "v1", "Node", crashed)
+        node = await kube.get("v1", "Node", crashed)
         return node if node is not None and node_ready(node) == "Unknown" else None
 
     node = await wait_for(not_ready, 120, f"Node {crashed} marked NotReady")
     ready = next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "NodeStatusUnknown"
     # The other regular node keeps renewing its Lease.
-    survivor = await get_object(kube, "v1", "Node", sorted(regular)[1])
+    survivor = await kube.get("v1", "Node", sorted(regular)[1])
     assert survivor is not None and node_ready(survivor) == "True"

@@ -1,6 +1,7 @@
 """`egressgw agent` as an operator meets it: flag and host errors with exit code 2; the node sync
 against a real Temporal server (which configurations hold a gateway here, what may be removed,
-who is told that the agent started); and a dry-run agent process that serves its node's task
+who is told that the agent started); and a dry-run agent process, running as its own
+ServiceAccount (deploy/rbac/agent.yaml) against the real API server, that serves its node's task
 queue, reports GatewayStatus, removes orphans only when every configuration answered, and stops
 cleanly on SIGTERM.
 
@@ -50,7 +51,8 @@ from contracts.workflow_io import GATEWAY_CONFIG_WORKFLOW
 from egressgw.agent_flags import AgentOptions, HostFacts, startup_problem
 from egressgw.agent_process import NodeSync, QueryOutcome, plan_sync, startup_finished
 from egressgw.dev.temporal_server import TemporalDevServer
-from sim.kube.server import KubeEmulator
+from tests.fixtures.cluster import KubeObjects
+from tests.fixtures.kube_grants import Granted
 from tests.fixtures.waiting import wait_for
 
 NODE = "aks-gwpool-12345678-vmss000000"
@@ -390,22 +392,14 @@ class AgentRun:
 
 
 @pytest.fixture
-def kube_namespaces(kube_emulator: KubeEmulator) -> KubeEmulator:
-    for name in (SYSTEM_NAMESPACE, "egressgw-demo"):
-        kube_emulator.create_sync(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-        )
-    return kube_emulator
-
-
-@pytest.fixture
 def agent_run(
     tmp_path: Path,
     temporal: Client,
     temporal_server: TemporalDevServer,
-    kubeconfig_path: Path,
-    kube_namespaces: KubeEmulator,
+    agent_here: Granted,
 ) -> Iterator[AgentRun]:
+    """The agent as its own ServiceAccount, its namespace (key Secrets, GatewayStatus) the
+    test's."""
     log_path = tmp_path / "agent.log"
     records = tmp_path / "agents" / f"{NODE}.jsonl"
     command = [
@@ -420,9 +414,9 @@ def agent_run(
         "--temporal-namespace",
         temporal.namespace,
         "--kubeconfig",
-        str(kubeconfig_path),
+        str(agent_here.kubeconfig),
         "--namespace",
-        SYSTEM_NAMESPACE,
+        agent_here.namespace,
         "--dry-run",
         str(records),
         "--probe-host",
@@ -449,12 +443,12 @@ def agent_run(
             process.wait()
 
 
-def key_secret(name: str, private_key: bytes) -> dict[str, Any]:
+def key_secret(secret: SecretRef, private_key: bytes) -> dict[str, Any]:
     encoded = base64.b64encode(to_base64(private_key).encode()).decode()
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE},
+        "metadata": {"name": secret.name, "namespace": secret.namespace},
         "data": {kube_names.SECRET_PRIVATE_KEY: encoded},
     }
 
@@ -468,12 +462,16 @@ def probe_port(log: str) -> int:
 
 @pytest.mark.slow
 async def test_dry_run_agent_serves_its_node_and_stops_cleanly_on_sigterm(
-    configurations: Client, agent_run: AgentRun, kube_namespaces: KubeEmulator
+    configurations: Client, agent_run: AgentRun, kube: KubeObjects, kube_namespace: str
 ) -> None:
     client = configurations
     private_key = generate_private_key()
-    mine = gateway(6000, public_key=to_base64(public_key_of(private_key)))
-    await kube_namespaces.create(key_secret(mine.private_key_secret.name, private_key))
+    mine = gateway(
+        6000,
+        public_key=to_base64(public_key_of(private_key)),
+        private_key_secret=SecretRef(kube_namespace, "sgc-6000-key"),
+    )
+    await kube.create(key_secret(mine.private_key_secret, private_key))
     holds = await start_configuration(client, "holds", StandInInput(NODE, mine))
     await listed(client, 1)
 
@@ -500,11 +498,8 @@ async def test_dry_run_agent_serves_its_node_and_stops_cleanly_on_sigterm(
     # The probe says this node serves the configuration; GatewayStatus says so too.
     port = probe_port(agent_run.log())
     assert await http_status(port, f"/gw/{mine.sgc_uid}") == 200
-    status = await kube_namespaces.get(
-        f"{kube_names.API_GROUP}/{kube_names.API_VERSION}",
-        kube_names.GATEWAY_STATUS_KIND,
-        NODE,
-        SYSTEM_NAMESPACE,
+    status = await kube.get(
+        kube_names.GROUP_VERSION, kube_names.GATEWAY_STATUS_KIND, NODE, kube_namespace
     )
     assert status is not None
     assert status["spec"]["readyGatewayConfigurations"] == [
@@ -538,6 +533,7 @@ async def test_dry_run_agent_serves_its_node_and_stops_cleanly_on_sigterm(
     log = agent_run.log()
     assert "agent stopped" in log
     assert to_base64(private_key) not in log
+    assert "HTTP 403" not in log  # its ServiceAccount may do all it tried
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.fixtures.cluster import Cluster, KubeObjects
+from tests.fixtures.cluster import KubeObjects, Restartable
 
 SGC_API = "egressgateway.kubernetes.azure.com/v1alpha1"
 
@@ -21,15 +21,18 @@ def sgc(namespace: str, name: str, **spec: object) -> dict[str, object]:
 
 
 async def test_crd_defaults_apply_and_objects_survive_an_api_server_restart(
-    kube_cluster: Cluster, kube: KubeObjects, kube_namespace: str
+    restartable: Restartable,
 ) -> None:
-    created = await kube.create(sgc(kube_namespace, "gw", gatewayNodepoolName="gwpool"))
+    # On the restartable control plane: a restart of the session's shared one would break every
+    # other test's watches and, for a moment, its RBAC.
+    kube, namespace = restartable.kube, restartable.namespace
+    created = await kube.create(sgc(namespace, "gw", gatewayNodepoolName="gwpool"))
     assert created["spec"]["provisionPublicIps"] is True
     assert created["spec"]["defaultRoute"] == "staticEgressGateway"
 
-    await kube_cluster.control_plane.restart_api_server()
+    await restartable.cluster.control_plane.restart_api_server()
 
-    found = await kube.get(SGC_API, "StaticGatewayConfiguration", "gw", kube_namespace)
+    found = await kube.get(SGC_API, "StaticGatewayConfiguration", "gw", namespace)
     assert found is not None and found["metadata"]["uid"] == created["metadata"]["uid"]
 
 

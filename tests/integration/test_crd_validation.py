@@ -1,18 +1,19 @@
-"""The StaticGatewayConfiguration CRD refuses what the Go controller would refuse, at the API
-server, with a message that names the field; and contracts.spec_validation refuses the same
-specs with the same messages, so the controller can back the CRD up on clusters running an older
-one. One table of cases drives both sides.
+"""The StaticGatewayConfiguration CRD refuses what the Go controller would refuse, at the real API
+server (its OpenAPI schema validation and CEL rules), with a message that names the field; and
+contracts.spec_validation refuses the same specs with the same messages, so the controller can
+back the CRD up on clusters running an older one. One table of cases drives both sides.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -20,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from contracts import kube_names
 from contracts import spec_validation as sv
 from contracts.gateway_config import StaticGatewayConfigurationSpec
+from tests.fixtures.cluster import Cluster
 
 SUB = "9e2f1a3c-4b5d-4e6f-8a7b-1c2d3e4f5a6b"
 PREFIX_ID = (
@@ -27,7 +29,6 @@ PREFIX_ID = (
     "/publicIPPrefixes/byo-prefix"
 )
 PROFILE = {"vmssResourceGroup": "egressgw-dev", "vmssName": "aks-gwpool-12345678-vmss"}
-NAMESPACE = "crd-validation"
 
 
 @dataclass(frozen=True)
@@ -272,84 +273,69 @@ def test_the_invalid_table_is_large_and_distinct() -> None:
     assert len(set(specs)) == len(specs) >= 15
 
 
-# --- through the Kubernetes API emulator ---------------------------------------------------------
+# --- through the real API server (its OpenAPI schema validation and CEL) ------------------------
 
 
 async def _call(fn: Callable[..., object], *args: Any, **kwargs: Any) -> Any:
-    # The sync client blocks; run it off the event loop that may be serving the emulator.
+    # The sync client blocks; run it off the event loop.
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
-def _sgc(name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": kube_names.GROUP_VERSION,
-        "kind": kube_names.SGC_KIND,
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": spec,
-    }
+@dataclass(frozen=True)
+class Sgcs:
+    """StaticGatewayConfigurations of the test's namespace, through the `kubernetes` client."""
+
+    api: client.CustomObjectsApi
+    namespace: str
+
+    def body(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": kube_names.GROUP_VERSION,
+            "kind": kube_names.SGC_KIND,
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": spec,
+        }
+
+    def _where(self) -> tuple[str, str, str, str]:
+        return kube_names.API_GROUP, kube_names.API_VERSION, self.namespace, kube_names.SGC_PLURAL
+
+    async def create(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = await _call(
+            self.api.create_namespaced_custom_object, *self._where(), self.body(name, spec)
+        )
+        return created
+
+    async def get(self, name: str) -> dict[str, Any]:
+        got: dict[str, Any] = await _call(
+            self.api.get_namespaced_custom_object, *self._where(), name
+        )
+        return got
+
+    async def patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        # kubernetes 37 sends application/merge-patch+json for custom objects; say so explicitly.
+        patched: dict[str, Any] = await _call(
+            self.api.patch_namespaced_custom_object,
+            *self._where(),
+            name,
+            patch,
+            _content_type="application/merge-patch+json",
+        )
+        return patched
+
+    async def replace(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        replaced: dict[str, Any] = await _call(
+            self.api.replace_namespaced_custom_object, *self._where(), name, body
+        )
+        return replaced
 
 
 @pytest.fixture
-async def sgc_api(kube_api_client: client.ApiClient) -> client.CustomObjectsApi:
-    core = client.CoreV1Api(kube_api_client)
+def sgcs(kube_cluster: Cluster, kube_namespace: str) -> Iterator[Sgcs]:
+    api = kubernetes.config.new_client_from_config(config_file=str(kube_cluster.admin_kubeconfig))  # type: ignore[no-untyped-call]
     try:
-        await _call(core.create_namespace, {"metadata": {"name": NAMESPACE}})
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-    return client.CustomObjectsApi(kube_api_client)
-
-
-async def _create(api: client.CustomObjectsApi, body: dict[str, Any]) -> dict[str, Any]:
-    created: dict[str, Any] = await _call(
-        api.create_namespaced_custom_object,
-        kube_names.API_GROUP,
-        kube_names.API_VERSION,
-        NAMESPACE,
-        kube_names.SGC_PLURAL,
-        body,
-    )
-    return created
-
-
-async def _get(api: client.CustomObjectsApi, name: str) -> dict[str, Any]:
-    got: dict[str, Any] = await _call(
-        api.get_namespaced_custom_object,
-        kube_names.API_GROUP,
-        kube_names.API_VERSION,
-        NAMESPACE,
-        kube_names.SGC_PLURAL,
-        name,
-    )
-    return got
-
-
-async def _patch(api: client.CustomObjectsApi, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-    # kubernetes 37 sends application/merge-patch+json for custom objects; say so explicitly.
-    patched: dict[str, Any] = await _call(
-        api.patch_namespaced_custom_object,
-        kube_names.API_GROUP,
-        kube_names.API_VERSION,
-        NAMESPACE,
-        kube_names.SGC_PLURAL,
-        name,
-        patch,
-        _content_type="application/merge-patch+json",
-    )
-    return patched
-
-
-async def _replace(api: client.CustomObjectsApi, name: str, body: dict[str, Any]) -> dict[str, Any]:
-    replaced: dict[str, Any] = await _call(
-        api.replace_namespaced_custom_object,
-        kube_names.API_GROUP,
-        kube_names.API_VERSION,
-        NAMESPACE,
-        kube_names.SGC_PLURAL,
-        name,
-        body,
-    )
-    return replaced
+        yield Sgcs(client.CustomObjectsApi(api), kube_namespace)
+    finally:
+        api.close()
 
 
 def _assert_unprocessable(
@@ -374,23 +360,19 @@ def _assert_unprocessable(
 
 
 @pytest.mark.parametrize("case", **_by_id(VALID))
-async def test_apiserver_accepts_and_applies_defaults(
-    sgc_api: client.CustomObjectsApi, case: Valid
-) -> None:
-    created = await _create(sgc_api, _sgc(case.id, case.spec))
+async def test_apiserver_accepts_and_applies_defaults(sgcs: Sgcs, case: Valid) -> None:
+    created = await sgcs.create(case.id, case.spec)
     assert created["spec"] == case.stored
-    assert (await _get(sgc_api, case.id))["spec"] == case.stored
+    assert (await sgcs.get(case.id))["spec"] == case.stored
 
 
 @pytest.mark.parametrize("case", **_by_id(INVALID))
-async def test_apiserver_rejects_naming_the_field(
-    sgc_api: client.CustomObjectsApi, case: Invalid
-) -> None:
+async def test_apiserver_rejects_naming_the_field(sgcs: Sgcs, case: Invalid) -> None:
     with pytest.raises(ApiException) as caught:
-        await _create(sgc_api, _sgc(case.id, case.spec))
+        await sgcs.create(case.id, case.spec)
     _assert_unprocessable(caught.value, case.id, case.errors)
     with pytest.raises(ApiException) as missing:
-        await _get(sgc_api, case.id)
+        await sgcs.get(case.id)
     assert missing.value.status == 404
 
 
@@ -420,47 +402,44 @@ UPDATES = [
 
 @pytest.mark.parametrize(("patch", "errors"), UPDATES)
 async def test_apiserver_rejects_patches_that_make_a_valid_sgc_invalid(
-    sgc_api: client.CustomObjectsApi,
+    sgcs: Sgcs,
     request: pytest.FixtureRequest,
     patch: dict[str, Any],
     errors: tuple[tuple[str, str], ...],
 ) -> None:
     name = f"patch-{request.node.callspec.id}"
-    created = await _create(
-        sgc_api, _sgc(name, {"gatewayNodepoolName": "gwpool", "publicIpPrefixId": PREFIX_ID})
+    created = await sgcs.create(
+        name, {"gatewayNodepoolName": "gwpool", "publicIpPrefixId": PREFIX_ID}
     )
     with pytest.raises(ApiException) as caught:
-        await _patch(sgc_api, name, patch)
+        await sgcs.patch(name, patch)
     _assert_unprocessable(caught.value, name, errors)
-    after = await _get(sgc_api, name)
+    after = await sgcs.get(name)
     assert after["spec"] == created["spec"]
     assert after["metadata"]["generation"] == created["metadata"]["generation"]
 
 
-async def test_apiserver_rejects_a_replace_that_makes_a_valid_sgc_invalid(
-    sgc_api: client.CustomObjectsApi,
-) -> None:
-    created = await _create(sgc_api, _sgc("replace-me", {"gatewayVmssProfile": PROFILE}))
+async def test_apiserver_rejects_a_replace_that_makes_a_valid_sgc_invalid(sgcs: Sgcs) -> None:
+    created = await sgcs.create("replace-me", {"gatewayVmssProfile": PROFILE})
     body = {**created, "spec": {"gatewayVmssProfile": {"vmssResourceGroup": "egressgw-dev"}}}
     with pytest.raises(ApiException) as caught:
-        await _replace(sgc_api, "replace-me", body)
+        await sgcs.replace("replace-me", body)
     _assert_unprocessable(caught.value, "replace-me", (NAME_REQUIRED,))
     # The same object with a valid change goes through and bumps the generation.
     body["spec"] = {"gatewayVmssProfile": {**PROFILE, "publicIpPrefixSize": 30}}
-    replaced = await _replace(sgc_api, "replace-me", body)
+    replaced = await sgcs.replace("replace-me", body)
     assert replaced["spec"]["gatewayVmssProfile"]["publicIpPrefixSize"] == 30
     assert replaced["spec"]["provisionPublicIps"] is True
     assert replaced["metadata"]["generation"] == created["metadata"]["generation"] + 1
 
 
-async def test_a_valid_patch_is_accepted(sgc_api: client.CustomObjectsApi) -> None:
-    await _create(
-        sgc_api,
-        _sgc("go-private", {"gatewayNodepoolName": "gwvmpool", "publicIpPrefixId": PREFIX_ID}),
+async def test_a_valid_patch_is_accepted(sgcs: Sgcs) -> None:
+    await sgcs.create(
+        "go-private", {"gatewayNodepoolName": "gwvmpool", "publicIpPrefixId": PREFIX_ID}
     )
     # Dropping the prefix and going private in one patch is valid.
-    patched = await _patch(
-        sgc_api, "go-private", {"spec": {"publicIpPrefixId": None, "provisionPublicIps": False}}
+    patched = await sgcs.patch(
+        "go-private", {"spec": {"publicIpPrefixId": None, "provisionPublicIps": False}}
     )
     assert "publicIpPrefixId" not in patched["spec"]
     assert patched["spec"]["provisionPublicIps"] is False
@@ -473,7 +452,7 @@ apiVersion: egressgateway.kubernetes.azure.com/v1alpha1
 kind: StaticGatewayConfiguration
 metadata:
   name: half-profile
-  namespace: crd-validation
+  namespace: {namespace}
 spec:
   gatewayVmssProfile:
     vmssResourceGroup: egressgw-dev
@@ -485,7 +464,7 @@ apiVersion: egressgateway.kubernetes.azure.com/v1alpha1
 kind: StaticGatewayConfiguration
 metadata:
   name: from-kubectl
-  namespace: crd-validation
+  namespace: {namespace}
 spec:
   gatewayVmssProfile:
     vmssResourceGroup: egressgw-dev
@@ -512,10 +491,16 @@ async def _kubectl(
 
 @pytest.mark.kubectl
 async def test_kubectl_apply_shows_the_rule_message_and_get_uses_the_short_name(
-    sgc_api: client.CustomObjectsApi, kubectl_path: Path, kubeconfig_path: Path
+    kube_cluster: Cluster, kube_namespace: str
 ) -> None:
+    kubectl_path, kubeconfig_path = kube_cluster.kubectl, kube_cluster.admin_kubeconfig
     code, _, err = await _kubectl(
-        kubectl_path, kubeconfig_path, "apply", "-f", "-", stdin=INVALID_MANIFEST
+        kubectl_path,
+        kubeconfig_path,
+        "apply",
+        "-f",
+        "-",
+        stdin=INVALID_MANIFEST.format(namespace=kube_namespace),
     )
     assert code != 0
     # kubectl rewrites the Status message into its own sentence, keeping the causes.
@@ -523,7 +508,12 @@ async def test_kubectl_apply_shows_the_rule_message_and_get_uses_the_short_name(
     assert f"spec.gatewayVmssProfile.vmssName: Required value: {sv.MSG_VMSS_NAME_REQUIRED}" in err
 
     code, out, err = await _kubectl(
-        kubectl_path, kubeconfig_path, "apply", "-f", "-", stdin=VALID_MANIFEST
+        kubectl_path,
+        kubeconfig_path,
+        "apply",
+        "-f",
+        "-",
+        stdin=VALID_MANIFEST.format(namespace=kube_namespace),
     )
     assert code == 0, err
     assert (
@@ -531,7 +521,7 @@ async def test_kubectl_apply_shows_the_rule_message_and_get_uses_the_short_name(
     )
 
     code, out, err = await _kubectl(
-        kubectl_path, kubeconfig_path, "get", "sgc", "-n", NAMESPACE, "from-kubectl"
+        kubectl_path, kubeconfig_path, "get", "sgc", "-n", kube_namespace, "from-kubectl"
     )
     assert code == 0, err
     header, row = out.splitlines()

@@ -1,40 +1,76 @@
-"""The project's own CRDs (deploy/crds) served by the emulator fixture."""
+"""The project's own CRDs (deploy/crds) as the real API server serves them, and what a user sees
+of them with kubectl. What a configuration may hold is tested in test_crd_validation.py."""
 
 from __future__ import annotations
 
-import json
+from kubernetes_asyncio.client import ApiClient, CustomObjectsApi
 
-import pytest
-from kubernetes import client
-from kubernetes.client import ApiClient, ApiException
-
-G, V, P = "egressgateway.kubernetes.azure.com", "v1alpha1", "staticgatewayconfigurations"
+from contracts import kube_names
+from tests.fixtures.cluster import Cluster, KubeObjects
 
 
-def test_fixture_serves_the_project_crds(kube_api_client: ApiClient) -> None:
-    resources = client.CustomObjectsApi(kube_api_client).get_api_resources(G, V)
-    kinds = {r.kind for r in resources.resources}
-    assert {"StaticGatewayConfiguration", "PodEndpoint", "GatewayStatus"} <= kinds
-
-
-def test_static_gateway_configuration_defaults_and_rules(kube_api_client: ApiClient) -> None:
-    custom = client.CustomObjectsApi(kube_api_client)
-    body = {
-        "apiVersion": f"{G}/{V}",
-        "kind": "StaticGatewayConfiguration",
-        "metadata": {"name": "sgc"},
-        "spec": {"gatewayNodepoolName": "gwpool"},
-    }
-    created = custom.create_namespaced_custom_object(G, V, "default", P, body)
-    assert created["spec"]["provisionPublicIps"] is True
-    assert created["spec"]["defaultRoute"] == "staticEgressGateway"
-    both = {**body, "metadata": {"name": "both"}}
-    both["spec"] = {"gatewayNodepoolName": "gwpool", "gatewayVmssProfile": {"vmssName": "x"}}
-    with pytest.raises(ApiException) as info:
-        custom.create_namespaced_custom_object(G, V, "default", P, both)
-    status = json.loads(info.value.body)
-    assert info.value.status == 422 and status["reason"] == "Invalid"
-    assert status["message"].startswith(
-        'StaticGatewayConfiguration.egressgateway.kubernetes.azure.com "both" is invalid: '
+async def test_the_project_crds_are_served_namespaced_with_a_status_subresource(
+    kube_api: ApiClient,
+) -> None:
+    served = await CustomObjectsApi(kube_api).get_api_resources(
+        kube_names.API_GROUP, kube_names.API_VERSION
     )
-    assert {c["field"] for c in status["details"]["causes"]} >= {"spec"}
+    resources = {r.name: r for r in served.resources}
+    kinds = {r.kind for r in resources.values() if "/" not in r.name}
+    assert kinds == {"StaticGatewayConfiguration", "PodEndpoint", "GatewayStatus"}
+    sgc = resources[kube_names.SGC_PLURAL]
+    assert sgc.namespaced and sgc.short_names == ["sgc"]
+    assert f"{kube_names.SGC_PLURAL}/status" in resources  # status written apart from spec
+
+
+async def test_kubectl_get_shows_readiness_and_egress_ip_once_the_status_says_so(
+    kube_cluster: Cluster, kube: KubeObjects, kube_namespace: str
+) -> None:
+    await kube.create(
+        {
+            "apiVersion": kube_names.GROUP_VERSION,
+            "kind": kube_names.SGC_KIND,
+            "metadata": {"name": "egress", "namespace": kube_namespace},
+            "spec": {"gatewayNodepoolName": "gwpool"},
+        }
+    )
+    kubectl = kube_cluster.control_plane.kubectl
+
+    async def table() -> list[list[str]]:
+        out = await kubectl("get", "sgc", "-n", kube_namespace)
+        return [line.split() for line in out.splitlines()]
+
+    header, row = await table()
+    assert header == ["NAME", "READY", "EGRESS", "IP", "AGE"]
+    assert row[0] == "egress" and len(row) == 2  # READY and EGRESS IP blank: no status yet
+
+    ready = {
+        "type": kube_names.CONDITION_READY,
+        "status": "True",
+        "reason": "Provisioned",
+        "message": "egress via 20.1.2.0/31",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    await kube.patch(
+        kube_names.GROUP_VERSION,
+        kube_names.SGC_KIND,
+        "egress",
+        {"status": {"conditions": [ready], "egressIpPrefix": "20.1.2.0/31"}},
+        kube_namespace,
+        subresource="status",
+    )
+    _, row = await table()
+    assert row[:3] == ["egress", "True", "20.1.2.0/31"]
+
+    await kube.create(
+        {
+            "apiVersion": kube_names.GROUP_VERSION,
+            "kind": "PodEndpoint",
+            "metadata": {"name": "web-0", "namespace": kube_namespace},
+            "spec": {"staticGatewayConfiguration": "egress", "podIpAddress": "10.244.1.7/32"},
+        }
+    )
+    out = await kubectl("get", "podendpoints", "-n", kube_namespace)
+    header_line, row_line = out.splitlines()
+    assert header_line.split() == ["NAME", "GATEWAY", "POD", "IP", "AGE"]
+    assert row_line.split()[:3] == ["web-0", "egress", "10.244.1.7/32"]

@@ -1,20 +1,23 @@
-"""Watchers against the kube emulator and a real Temporal dev server: what reaches the workflows.
+"""Watchers against the real API server and a real Temporal dev server: what reaches the
+workflows. The watchers run as the controller's ServiceAccount (deploy/rbac/controller.yaml),
+its Role bound in the test's namespace, which is also the key Secrets' namespace.
 
 The workflows here are small recorders registered under the real names, so that the tests see
-exactly the signals and starts the watchers produce.
+exactly the signals and starts the watchers produce. The API server restart runs on the
+restartable control plane (tests/fixtures/cluster.py), not the session's shared one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import kubernetes_asyncio
+import pytest
 import pytest_asyncio
-from kubernetes_asyncio.client import ApiClient
 from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -30,6 +33,7 @@ from contracts.workflow_io import (
     GATEWAY_CONFIG_WORKFLOW,
     GATEWAY_POOL_WORKFLOW,
     NODES_CHANGED,
+    PEERS_CHANGED,
     POOL_MEMBERS_CHANGED,
     ControllerSettings,
     GatewayConfigInput,
@@ -37,7 +41,9 @@ from contracts.workflow_io import (
 )
 from egressgw.dev.temporal_server import TemporalDevServer
 from kubeclient.list_watch import WatchEvent, WatchSettings
-from sim.kube.server import KubeEmulator
+from tests.fixtures.cluster import KubeObjects, Restartable, api_client
+from tests.fixtures.kube_accounts import grant_namespace, make_account
+from tests.fixtures.kube_grants import Granted
 from watchers.sgc_watcher import SgcWatcher
 from watchers.supervisor import Watchers
 
@@ -45,7 +51,6 @@ SGC_API = kube_names.GROUP_VERSION
 NAMESPACE_KEY = search_attributes.NAMESPACE
 NAME_KEY = search_attributes.NAME
 POOL_KEY = search_attributes.POOL
-SECRET_NS = "kube-system"
 QUICK = WatchSettings(timeout_seconds=5, backoff_initial=0.05, backoff_max=0.5)
 SUB = "00000000-0000-0000-0000-000000000001"
 SETTINGS = ControllerSettings(
@@ -59,8 +64,12 @@ SETTINGS = ControllerSettings(
         vnet_name="vnet",
         subnet_name="gateway",
     ),
-    secret_namespace=SECRET_NS,
+    secret_namespace="",  # the test's namespace: settings_for()
 )
+
+
+def settings_for(namespace: str) -> ControllerSettings:
+    return dataclasses.replace(SETTINGS, secret_namespace=namespace)
 
 
 @workflow.defn(name=GATEWAY_CONFIG_WORKFLOW)
@@ -70,6 +79,7 @@ class RecordingConfigWorkflow:
     def __init__(self) -> None:
         self.deliveries: list[SpecDelivery] = []
         self.resyncs = 0
+        self.peer_changes = 0
 
     @workflow.run
     async def run(self, input: GatewayConfigInput) -> None:
@@ -82,6 +92,14 @@ class RecordingConfigWorkflow:
     @workflow.signal(name=NODES_CHANGED)
     def nodes_changed(self) -> None:
         self.resyncs += 1
+
+    @workflow.signal(name=PEERS_CHANGED)
+    def peers_changed(self) -> None:
+        self.peer_changes += 1
+
+    @workflow.query(name="peer_changes")
+    def count_peer_changes(self) -> int:
+        return self.peer_changes
 
     @workflow.query(name="recorded")
     def recorded(self) -> tuple[list[SpecDelivery], int]:
@@ -107,13 +125,6 @@ class RecordingPoolWorkflow:
 
 
 @pytest_asyncio.fixture
-async def aio_api(kubeconfig_path: Path) -> AsyncIterator[ApiClient]:
-    api = await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig_path))
-    async with api:
-        yield api
-
-
-@pytest_asyncio.fixture
 async def temporal(temporal_server: TemporalDevServer) -> AsyncIterator[Client]:
     client = await Client.connect(temporal_server.address)
     async with Worker(
@@ -125,18 +136,31 @@ async def temporal(temporal_server: TemporalDevServer) -> AsyncIterator[Client]:
         yield client
 
 
+@contextlib.asynccontextmanager
+async def workflows_ended(temporal: Client, namespace: str) -> AsyncIterator[None]:
+    """Leave nothing of `namespace` running on the shared server for other tests' workers."""
+    try:
+        yield
+    finally:
+        async for execution in temporal.list_workflows(f"{NAMESPACE_KEY.name} = '{namespace}'"):
+            if execution.status == WorkflowExecutionStatus.RUNNING:
+                await temporal.get_workflow_handle(execution.id).terminate("test over")
+
+
 @pytest_asyncio.fixture
-async def namespace(kube_emulator: KubeEmulator, temporal: Client) -> AsyncIterator[str]:
-    """A Kubernetes namespace of its own, so that workflow IDs on the shared server are too."""
-    name = f"wt-{uuid.uuid4().hex[:8]}"
-    await kube_emulator.create(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-    )
-    yield name
-    # Leave nothing running on the shared server for other tests' workers to pick up.
-    async for execution in temporal.list_workflows(f"{NAMESPACE_KEY.name} = '{name}'"):
-        if execution.status == WorkflowExecutionStatus.RUNNING:
-            await temporal.get_workflow_handle(execution.id).terminate("test over")
+async def namespace(kube_namespace: str, temporal: Client) -> AsyncIterator[str]:
+    """The test's own Kubernetes namespace, so that workflow IDs on the shared server are too."""
+    async with workflows_ended(temporal, kube_namespace):
+        yield kube_namespace
+
+
+@pytest.fixture
+def controller(controller_here: Granted, caplog: pytest.LogCaptureFixture) -> Iterator[Granted]:
+    """The controller's ServiceAccount. Watch loops retry what fails, a refused list too: the
+    test fails if any call was refused (a permission deploy/rbac/controller.yaml lacks)."""
+    yield controller_here
+    refused = [r.getMessage() for r in caplog.records if "HTTP 403" in r.getMessage()]
+    assert not refused, refused
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
@@ -170,18 +194,18 @@ async def deliveries_of(client: Client, namespace: str, name: str) -> list[SpecD
 
 
 async def test_create_update_delete_reach_the_configuration_workflow(
-    kube_emulator: KubeEmulator, aio_api: ApiClient, temporal: Client, namespace: str
+    kube: KubeObjects, controller: Granted, temporal: Client, namespace: str
 ) -> None:
-    created = await kube_emulator.create(sgc_object(namespace, "gw1"))
+    created = await kube.create(sgc_object(namespace, "gw1"))
     uid = created["metadata"]["uid"]
-    async with Watchers(aio_api, temporal, SETTINGS, watch_settings=QUICK):
+    async with Watchers(controller.api, temporal, settings_for(namespace), watch_settings=QUICK):
         await eventually(lambda: _has(temporal, namespace, "gw1", 1))
         [first] = await deliveries_of(temporal, namespace, "gw1")
         assert first.sgc == SgcRef(namespace, "gw1", uid)
         assert (first.generation, first.deleting) == (1, False)
         assert first.spec.gateway_nodepool_name == "gwpool"
 
-        obj = await kube_emulator.get(SGC_API, kube_names.SGC_KIND, "gw1", namespace)
+        obj = await kube.get(SGC_API, kube_names.SGC_KIND, "gw1", namespace)
         assert obj is not None and obj["metadata"]["finalizers"] == [kube_names.SGC_FINALIZER]
         handle = temporal.get_workflow_handle(f"egressgw/sgc/{namespace}/gw1")
         description = await handle.describe()
@@ -189,13 +213,13 @@ async def test_create_update_delete_reach_the_configuration_workflow(
         assert description.typed_search_attributes.get(NAME_KEY) == "gw1"
 
         obj["spec"]["gatewayNodepoolName"] = "otherpool"
-        await kube_emulator.update(obj)
+        await kube.update(obj)
         await eventually(lambda: _has(temporal, namespace, "gw1", 2))
         second = (await deliveries_of(temporal, namespace, "gw1"))[1]
         assert (second.generation, second.spec.gateway_nodepool_name) == (2, "otherpool")
 
         # Deleting: the finalizer holds the object, the workflow is told it is being deleted.
-        await kube_emulator.delete(SGC_API, kube_names.SGC_KIND, "gw1", namespace)
+        await kube.delete(SGC_API, kube_names.SGC_KIND, "gw1", namespace)
         await eventually(lambda: _has(temporal, namespace, "gw1", 3))
         third = (await deliveries_of(temporal, namespace, "gw1"))[2]
         assert third.deleting and third.sgc.uid == uid
@@ -203,11 +227,11 @@ async def test_create_update_delete_reach_the_configuration_workflow(
 
         # The workflow's teardown removes the finalizer; the object's final DELETED event must
         # not start a fresh run. A later object's delivery shows that event was handled.
-        current = await kube_emulator.get(SGC_API, kube_names.SGC_KIND, "gw1", namespace)
+        current = await kube.get(SGC_API, kube_names.SGC_KIND, "gw1", namespace)
         assert current is not None
         current["metadata"]["finalizers"] = []
-        await kube_emulator.update(current)
-        await kube_emulator.create(sgc_object(namespace, "marker"))
+        await kube.update(current)
+        await kube.create(sgc_object(namespace, "marker"))
         await eventually(lambda: _has(temporal, namespace, "marker", 1))
         latest = await handle.describe()
         assert latest.run_id == description.run_id
@@ -219,14 +243,14 @@ async def _has(client: Client, namespace: str, name: str, count: int) -> bool:
 
 
 async def test_two_controllers_give_one_workflow_and_one_finalizer_per_configuration(
-    kube_emulator: KubeEmulator, aio_api: ApiClient, temporal: Client, namespace: str
+    kube: KubeObjects, controller: Granted, temporal: Client, namespace: str
 ) -> None:
     names = ["a", "b", "c"]
     for name in names:
-        await kube_emulator.create(sgc_object(namespace, name))
+        await kube.create(sgc_object(namespace, name))
     async with (
-        Watchers(aio_api, temporal, SETTINGS, watch_settings=QUICK),
-        Watchers(aio_api, temporal, SETTINGS, watch_settings=QUICK),
+        Watchers(controller.api, temporal, settings_for(namespace), watch_settings=QUICK),
+        Watchers(controller.api, temporal, settings_for(namespace), watch_settings=QUICK),
     ):
         for name in names:
             await eventually(lambda name=name: _has(temporal, namespace, name, 1))  # type: ignore[misc]
@@ -243,21 +267,21 @@ async def test_two_controllers_give_one_workflow_and_one_finalizer_per_configura
             assert {(d.sgc.name, d.generation, d.deleting) for d in deliveries} == {
                 (name, 1, False)
             }
-            obj = await kube_emulator.get(SGC_API, kube_names.SGC_KIND, name, namespace)
+            obj = await kube.get(SGC_API, kube_names.SGC_KIND, name, namespace)
             assert obj is not None and obj["metadata"]["finalizers"] == [kube_names.SGC_FINALIZER]
 
 
 async def test_a_deleted_key_secret_makes_its_workflow_run_again(
-    kube_emulator: KubeEmulator, aio_api: ApiClient, temporal: Client, namespace: str
+    kube: KubeObjects, controller: Granted, temporal: Client, namespace: str
 ) -> None:
-    created = await kube_emulator.create(sgc_object(namespace, "keyed"))
+    created = await kube.create(sgc_object(namespace, "keyed"))
     sgc = SgcRef(namespace, "keyed", created["metadata"]["uid"])
     await ActivityEnvironment().run(
-        GatewayKeyActivities(aio_api).ensure_gateway_key, GatewayKeyInput(sgc, SECRET_NS)
+        GatewayKeyActivities(controller.api).ensure_gateway_key, GatewayKeyInput(sgc, namespace)
     )
-    async with Watchers(aio_api, temporal, SETTINGS, watch_settings=QUICK):
+    async with Watchers(controller.api, temporal, settings_for(namespace), watch_settings=QUICK):
         await eventually(lambda: _has(temporal, namespace, "keyed", 1))
-        await kube_emulator.delete("v1", "Secret", f"sgw-{sgc.uid}", SECRET_NS)
+        await kube.delete("v1", "Secret", f"sgw-{sgc.uid}", namespace)
 
         async def resynced() -> bool:
             return (await recorded(temporal, namespace, "keyed"))[1] >= 1
@@ -269,7 +293,7 @@ async def test_a_deleted_key_secret_makes_its_workflow_run_again(
 
 
 async def test_gateway_nodes_joining_and_leaving_signal_their_pool_workflow(
-    kube_emulator: KubeEmulator, aio_api: ApiClient, temporal: Client, namespace: str
+    kube: KubeObjects, controller: Granted, temporal: Client, namespace: str
 ) -> None:
     vmss = f"vmss-{namespace}"
     pool_id = resource_names.gateway_pool_workflow_id(SUB, "rg-gw", vmss)
@@ -298,7 +322,7 @@ async def test_gateway_nodes_joining_and_leaving_signal_their_pool_workflow(
     for name, pool_name in (("on-pool", vmss), ("elsewhere", f"other-{namespace}")):
         configs[name] = await temporal.start_workflow(
             GATEWAY_CONFIG_WORKFLOW,
-            GatewayConfigInput(namespace=namespace, name=name, settings=SETTINGS),
+            GatewayConfigInput(namespace=namespace, name=name, settings=settings_for(namespace)),
             id=resource_names.gateway_config_workflow_id(namespace, name),
             task_queue=resource_names.CONTROLLER_TASK_QUEUE,
             search_attributes=TypedSearchAttributes(
@@ -313,43 +337,112 @@ async def test_gateway_nodes_joining_and_leaving_signal_their_pool_workflow(
         return (await recorded(temporal, namespace, name))[1]
 
     try:
-        await kube_emulator.create(node(f"{namespace}-gw0", gateway=True))
-        async with Watchers(aio_api, temporal, SETTINGS, watch_settings=QUICK):
+        await kube.create(node(f"{namespace}-gw0", gateway=True))
+        async with Watchers(
+            controller.api, temporal, settings_for(namespace), watch_settings=QUICK
+        ):
             await eventually(lambda: _at_least(changes, 1))  # listed at start-up
             # The start-up listing does not make every configuration re-read Azure.
             assert await resyncs("on-pool") == 0
-            await kube_emulator.create(node(f"{namespace}-plain1", gateway=False))
-            await kube_emulator.create(node(f"{namespace}-gw2", gateway=True))
+            await kube.create(node(f"{namespace}-plain1", gateway=False))
+            await kube.create(node(f"{namespace}-gw2", gateway=True))
             await eventually(lambda: _at_least(changes, 2))
             # A node joining live: the pool's configurations run a pass for it, others do not.
             await eventually(lambda: _at_least(lambda: resyncs("on-pool"), 1))
-            await kube_emulator.delete("v1", "Node", f"{namespace}-gw0")
+            await kube.delete("v1", "Node", f"{namespace}-gw0")
             await eventually(lambda: _at_least(changes, 3))
             await eventually(lambda: _at_least(lambda: resyncs("on-pool"), 2))
             assert await changes() == 3  # the plain node never counted
             assert await resyncs("elsewhere") == 0
     finally:
         await pool.terminate("test over")
+        for name in ("gw0", "plain1", "gw2"):  # Nodes outlive the namespace
+            await kube.delete("v1", "Node", f"{namespace}-{name}")
 
 
 async def _at_least(count: Callable[[], Awaitable[int]], wanted: int) -> bool:
     return await count() >= wanted
 
 
+async def test_pod_endpoints_coming_and_going_tell_the_configuration_they_name(
+    kube: KubeObjects, controller: Granted, temporal: Client, namespace: str
+) -> None:
+    await kube.create(sgc_object(namespace, "gw"))
+    handle = temporal.get_workflow_handle(
+        resource_names.gateway_config_workflow_id(namespace, "gw")
+    )
+
+    async def peer_changes(count: int) -> bool:
+        return int(await handle.query("peer_changes", result_type=int)) >= count
+
+    endpoint = {
+        "apiVersion": kube_names.GROUP_VERSION,
+        "kind": "PodEndpoint",
+        "metadata": {"name": "web-0", "namespace": namespace},
+        "spec": {"staticGatewayConfiguration": "gw", "podIpAddress": "10.244.1.7/32"},
+    }
+    async with Watchers(controller.api, temporal, settings_for(namespace), watch_settings=QUICK):
+        await eventually(lambda: _has(temporal, namespace, "gw", 1))
+        await kube.create(endpoint)
+        await eventually(lambda: peer_changes(1))
+        await kube.delete(kube_names.GROUP_VERSION, "PodEndpoint", "web-0", namespace)
+        await eventually(lambda: peer_changes(2))
+
+
 async def test_a_stale_view_never_overwrites_finalizers_written_since(
-    kube_emulator: KubeEmulator, aio_api: ApiClient, temporal: Client, namespace: str
+    kube: KubeObjects, controller: Granted, temporal: Client, namespace: str
 ) -> None:
     """Another controller (or user) changed the finalizers after this watcher's view was taken:
     the resourceVersion on the patch makes the stale write fail instead of dropping theirs."""
-    stale = await kube_emulator.create(sgc_object(namespace, "raced"))
+    stale = await kube.create(sgc_object(namespace, "raced"))
     current = dict(stale, metadata={**stale["metadata"], "finalizers": ["example.com/other"]})
-    await kube_emulator.update(current)
-    watcher = SgcWatcher(aio_api, temporal, SETTINGS)
+    await kube.update(current)
+    watcher = SgcWatcher(controller.api, temporal, settings_for(namespace))
     await watcher.handle(WatchEvent("ADDED", stale))
-    obj = await kube_emulator.get(SGC_API, kube_names.SGC_KIND, "raced", namespace)
+    obj = await kube.get(SGC_API, kube_names.SGC_KIND, "raced", namespace)
     assert obj is not None and obj["metadata"]["finalizers"] == ["example.com/other"]
     # The change that won arrives as an event of its own; handling it adds ours beside theirs.
     await watcher.handle(WatchEvent("MODIFIED", obj))
-    obj = await kube_emulator.get(SGC_API, kube_names.SGC_KIND, "raced", namespace)
+    obj = await kube.get(SGC_API, kube_names.SGC_KIND, "raced", namespace)
     assert obj is not None
     assert obj["metadata"]["finalizers"] == ["example.com/other", kube_names.SGC_FINALIZER]
+
+
+async def test_deliveries_survive_an_api_server_restart_without_loss_or_repeats(
+    restartable: Restartable, temporal: Client, tmp_path: Path
+) -> None:
+    """The API server goes away under running watchers and comes back with a fresh watch cache
+    (410 for every old resourceVersion: the watches relist): the changes made since reach their
+    workflows once, and what was delivered before is not delivered again. (Unlike the other
+    tests here, a 403 is no failure: a just-restarted API server refuses requests for a moment,
+    its RBAC caches still filling after /readyz, and the watch loops retry through it.)"""
+    kube, namespace = restartable.kube, restartable.namespace
+    account = await make_account(restartable.cluster, "controller", tmp_path)
+    await grant_namespace(restartable.api, account, namespace)
+    async with (
+        workflows_ended(temporal, namespace),
+        api_client(account.kubeconfig) as api,
+        Watchers(api, temporal, settings_for(namespace), watch_settings=QUICK),
+    ):
+        await kube.create(sgc_object(namespace, "gw1"))
+        await eventually(lambda: _has(temporal, namespace, "gw1", 1))
+
+        await restartable.cluster.control_plane.restart_api_server()
+        obj = await kube.get(SGC_API, kube_names.SGC_KIND, "gw1", namespace)
+        assert obj is not None
+        obj["spec"]["gatewayNodepoolName"] = "otherpool"
+        await kube.update(obj)
+        await kube.create(sgc_object(namespace, "gw2"))
+
+        await eventually(lambda: _has(temporal, namespace, "gw1", 2), timeout=60)
+        await eventually(lambda: _has(temporal, namespace, "gw2", 1), timeout=60)
+        await asyncio.sleep(1)  # time for a repeat to show, if any
+        gw1 = await deliveries_of(temporal, namespace, "gw1")
+        gw2 = await deliveries_of(temporal, namespace, "gw2")
+        assert [(d.generation, d.deleting) for d in gw1] == [(1, False), (2, False)]
+        assert gw1[1].spec.gateway_nodepool_name == "otherpool"
+        assert [(d.generation, d.deleting) for d in gw2] == [(1, False)]
+        for name in ("gw1", "gw2"):  # the finalizer, added once
+            current = await kube.get(SGC_API, kube_names.SGC_KIND, name, namespace)
+            assert current is not None
+            assert current["metadata"]["finalizers"] == [kube_names.SGC_FINALIZER]

@@ -1,6 +1,7 @@
 """The node activities as a worker runs them: a real activity context (ActivityEnvironment), the
 real dataplane on a stand-in node (tests/fixtures/netns.py), the gateway's key in a Secret
-and GatewayStatus in the Kubernetes emulator, and a probe server the test asks over HTTP.
+and GatewayStatus on the real API server (read and written as the agent's ServiceAccount, its
+Role bound in the test's namespace), and a probe server the test asks over HTTP.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from kubernetes_asyncio.client import ApiClient
 from pyroute2 import netns
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
@@ -42,7 +42,8 @@ from contracts.node_io import (
     SecretRef,
     SyncPeersInput,
 )
-from sim.kube.server import KubeEmulator
+from tests.fixtures.cluster import KubeObjects
+from tests.fixtures.kube_grants import Granted
 from tests.fixtures.netns import (
     FRONTEND,
     PRIMARY,
@@ -55,9 +56,8 @@ from tests.fixtures.netns import (
 pytestmark = pytest.mark.needs_root
 
 NODE = "gw-node-0"
-NAMESPACE = "egressgw-system"
 SGC_UID = "0b9a6c2e-5d1f-4c3e-9f0a-1e2d3c4b5a69"
-SECRET = SecretRef(NAMESPACE, "sgw-0b9a6c2e")
+SECRET_NAME = "sgw-0b9a6c2e"
 
 
 def daemon_socket_exists(tag: str, port: int) -> bool:
@@ -68,7 +68,7 @@ def pod_key() -> str:
     return to_base64(public_key_of(generate_private_key()))
 
 
-def gateway(pair: KeyPair, **changes: Any) -> NodeGateway:
+def gateway(pair: KeyPair, namespace: str, **changes: Any) -> NodeGateway:
     base = NodeGateway(
         sgc_uid=SGC_UID,
         sgc_namespace="team-a",
@@ -77,7 +77,7 @@ def gateway(pair: KeyPair, **changes: Any) -> NodeGateway:
         frontend_ip=FRONTEND,
         primary_ip=PRIMARY,
         secondary_ip="10.1.0.5",
-        private_key_secret=SECRET,
+        private_key_secret=SecretRef(namespace, SECRET_NAME),
         public_key=pair.public_key,
     )
     return replace(base, **changes)
@@ -88,7 +88,8 @@ class Agent:
     tag: str
     activities: NodeActivities
     probe: ProbeServer
-    cluster: KubeEmulator
+    kube: KubeObjects  # the admin's view
+    namespace: str  # the agent's: key Secrets and GatewayStatus
     settings: NodeSettings
     pair: KeyPair
     env: ActivityEnvironment
@@ -102,59 +103,58 @@ class Agent:
             return response.status
 
     async def status_spec(self) -> dict[str, Any]:
-        obj = await self.cluster.get(
-            kube_names.GROUP_VERSION, kube_names.GATEWAY_STATUS_KIND, NODE, NAMESPACE
+        obj = await self.kube.get(
+            kube_names.GROUP_VERSION, kube_names.GATEWAY_STATUS_KIND, NODE, self.namespace
         )
         assert obj is not None
         spec: dict[str, Any] = obj["spec"]
         return spec
 
-
-async def put_secret(cluster: KubeEmulator, data: dict[str, str], name: str = SECRET.name) -> None:
-    await cluster.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": name, "namespace": NAMESPACE},
-            "data": data,
-        }
-    )
+    async def put_secret(self, data: dict[str, str], name: str = SECRET_NAME) -> None:
+        await self.kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "data": data,
+            }
+        )
 
 
 @pytest.fixture
-async def agent(
-    net_tag: str, kube_emulator: KubeEmulator, kube_async_client: ApiClient
-) -> AsyncIterator[Agent]:
+async def agent(net_tag: str, kube: KubeObjects, agent_here: Granted) -> AsyncIterator[Agent]:
     created = [f"{net_tag}-h", f"{net_tag}-i", f"{net_tag}-g"]
     settings = NodeSettings(
         gateway_netns=f"{net_tag}-g", host_interface=f"{net_tag}e", socket_tag=net_tag
     )
-    await kube_emulator.create(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
-    )
-    await kube_emulator.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}})
+    namespace = agent_here.namespace
+    # Nodes belong to the whole session's cluster: this test's goes when it ends.
+    await kube.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}})
     pair = new_key_pair()
-    await put_secret(kube_emulator, secret_data(pair))
     probe = ProbeServer("127.0.0.1", 0, drain_seconds=0.0)
     dataplane: Dataplane | None = None
     try:
         make_node_namespaces(net_tag)
         dataplane = open_dataplane(settings, host_netns=f"{net_tag}-h")
         await probe.start()
-        status = GatewayStatusReport(kube_async_client, node_name=NODE, namespace=NAMESPACE)
+        api = agent_here.api
+        status = GatewayStatusReport(api, node_name=NODE, namespace=namespace)
         # No grace for fresh applies: these tests remove orphans right after applying.
         activities = NodeActivities(
-            NODE, dataplane, GatewaySecretReader(kube_async_client), probe, status, recent_grace=0
+            NODE, dataplane, GatewaySecretReader(api), probe, status, recent_grace=0
         )
-        yield Agent(
-            net_tag, activities, probe, kube_emulator, settings, pair, ActivityEnvironment()
+        agent = Agent(
+            net_tag, activities, probe, kube, namespace, settings, pair, ActivityEnvironment()
         )
+        await agent.put_secret(secret_data(pair))
+        yield agent
     finally:
         await probe.stop()
         if dataplane is not None:
             await dataplane.close()
         stop_daemons(net_tag)
         remove_namespaces(created)
+        await kube.delete("v1", "Node", NODE)
 
 
 async def test_apply_activates_the_probe_and_lists_the_gateway(
@@ -165,7 +165,8 @@ async def test_apply_activates_the_probe_and_lists_the_gateway(
     assert await agent.probe_status(SGC_UID) == 503
 
     result = await agent.run(
-        agent.activities.apply_gateway, ApplyGatewayInput(NODE, gateway(agent.pair), peers)
+        agent.activities.apply_gateway,
+        ApplyGatewayInput(NODE, gateway(agent.pair, agent.namespace), peers),
     )
 
     assert result.interface_name == "wg-6000"
@@ -185,7 +186,8 @@ async def test_apply_activates_the_probe_and_lists_the_gateway(
         ],
     }
     again = await agent.run(
-        agent.activities.apply_gateway, ApplyGatewayInput(NODE, gateway(agent.pair), peers)
+        agent.activities.apply_gateway,
+        ApplyGatewayInput(NODE, gateway(agent.pair, agent.namespace), peers),
     )
     assert again.changes == ()
     assert "applied team-a/egress" in caplog.text
@@ -197,7 +199,7 @@ async def test_apply_activates_the_probe_and_lists_the_gateway(
 async def test_a_malformed_peer_is_rejected_and_the_others_applied(agent: Agent) -> None:
     good = [GatewayPeer(pod_key(), f"10.244.0.{n}", f"team-a/pod-{n}") for n in (1, 2)]
     bad = GatewayPeer("AAAA", "10.244.0.3", "team-a/pod-3")
-    request = ApplyGatewayInput(NODE, gateway(agent.pair), (good[0], bad, good[1]))
+    request = ApplyGatewayInput(NODE, gateway(agent.pair, agent.namespace), (good[0], bad, good[1]))
 
     result = await agent.run(agent.activities.apply_gateway, request)
 
@@ -220,7 +222,7 @@ async def test_a_malformed_peer_is_rejected_and_the_others_applied(agent: Agent)
 async def test_invalid_input_fails_for_good_naming_every_field_and_changes_nothing(
     agent: Agent,
 ) -> None:
-    bad = gateway(agent.pair, secondary_ip="10.0.0.300", listen_port=80)
+    bad = gateway(agent.pair, agent.namespace, secondary_ip="10.0.0.300", listen_port=80)
 
     with pytest.raises(ApplicationError) as failure:
         await agent.run(agent.activities.apply_gateway, ApplyGatewayInput("node-9", bad))
@@ -240,15 +242,17 @@ async def test_invalid_input_fails_for_good_naming_every_field_and_changes_nothi
 
 async def test_a_key_that_does_not_match_fails_for_good_without_showing_it(agent: Agent) -> None:
     other = new_key_pair()
-    await put_secret(agent.cluster, secret_data(other), name="sgw-other")
-    mismatched = gateway(agent.pair, private_key_secret=SecretRef(NAMESPACE, "sgw-other"))
+    await agent.put_secret(secret_data(other), name="sgw-other")
+    mismatched = gateway(
+        agent.pair, agent.namespace, private_key_secret=SecretRef(agent.namespace, "sgw-other")
+    )
 
     with pytest.raises(ApplicationError) as failure:
         await agent.run(agent.activities.apply_gateway, ApplyGatewayInput(NODE, mismatched))
 
     assert failure.value.type == GATEWAY_SECRET_INVALID
     assert failure.value.non_retryable
-    assert f"Secret {NAMESPACE}/sgw-other" in str(failure.value)
+    assert f"Secret {agent.namespace}/sgw-other" in str(failure.value)
     shown = repr(failure.value) + str(failure.value) + repr(failure.value.__cause__)
     raw = base64.b64decode(other.private_key)
     for form in (other.private_key, raw.hex(), secret_data(other)[kube_names.SECRET_PRIVATE_KEY]):
@@ -259,8 +263,10 @@ async def test_a_key_that_does_not_match_fails_for_good_without_showing_it(agent
 
 async def test_a_malformed_key_fails_for_good(agent: Agent) -> None:
     garbage = base64.b64encode(b"not a key").decode()
-    await put_secret(agent.cluster, {kube_names.SECRET_PRIVATE_KEY: garbage}, name="sgw-bad")
-    malformed = gateway(agent.pair, private_key_secret=SecretRef(NAMESPACE, "sgw-bad"))
+    await agent.put_secret({kube_names.SECRET_PRIVATE_KEY: garbage}, name="sgw-bad")
+    malformed = gateway(
+        agent.pair, agent.namespace, private_key_secret=SecretRef(agent.namespace, "sgw-bad")
+    )
 
     with pytest.raises(ApplicationError) as failure:
         await agent.run(agent.activities.apply_gateway, ApplyGatewayInput(NODE, malformed))
@@ -268,12 +274,14 @@ async def test_a_malformed_key_fails_for_good(agent: Agent) -> None:
     assert failure.value.type == GATEWAY_SECRET_INVALID
     assert failure.value.non_retryable
     assert failure.value.message == (
-        f"Secret {NAMESPACE}/sgw-bad data.PrivateKey: not base64 of a base64 key"
+        f"Secret {agent.namespace}/sgw-bad data.PrivateKey: not base64 of a base64 key"
     )
 
 
 async def test_a_missing_secret_is_worth_retrying(agent: Agent) -> None:
-    missing = gateway(agent.pair, private_key_secret=SecretRef(NAMESPACE, "sgw-not-yet"))
+    missing = gateway(
+        agent.pair, agent.namespace, private_key_secret=SecretRef(agent.namespace, "sgw-not-yet")
+    )
 
     with pytest.raises(ApplicationError) as failure:
         await agent.run(agent.activities.apply_gateway, ApplyGatewayInput(NODE, missing))
@@ -293,7 +301,8 @@ async def test_sync_before_apply_fails_for_good(agent: Agent) -> None:
 async def test_remove_answers_503_and_drops_the_status_entry(agent: Agent) -> None:
     peers = (GatewayPeer(pod_key(), "10.244.0.1", "team-a/pod-1"),)
     await agent.run(
-        agent.activities.apply_gateway, ApplyGatewayInput(NODE, gateway(agent.pair), peers)
+        agent.activities.apply_gateway,
+        ApplyGatewayInput(NODE, gateway(agent.pair, agent.namespace), peers),
     )
     assert await agent.probe_status(SGC_UID) == 200
 
@@ -313,16 +322,17 @@ async def test_remove_answers_503_and_drops_the_status_entry(agent: Agent) -> No
 
 
 async def test_orphan_removal_stops_advertising_what_is_no_longer_desired(agent: Agent) -> None:
-    kept = gateway(agent.pair)
+    kept = gateway(agent.pair, agent.namespace)
     other_pair = new_key_pair()
-    await put_secret(agent.cluster, secret_data(other_pair), name="sgw-b")
+    await agent.put_secret(secret_data(other_pair), name="sgw-b")
     dropped = gateway(
         other_pair,
+        agent.namespace,
         sgc_uid="uid-b",
         sgc_name="egress-b",
         listen_port=6001,
         secondary_ip="10.1.0.6",
-        private_key_secret=SecretRef(NAMESPACE, "sgw-b"),
+        private_key_secret=SecretRef(agent.namespace, "sgw-b"),
     )
     for item in (kept, dropped):
         await agent.run(agent.activities.apply_gateway, ApplyGatewayInput(NODE, item))

@@ -7,7 +7,7 @@ from typing import Any
 
 from sim.node_runtime.cni_config import bridge_conflist
 from tests.fixtures.cluster import KubeObjects
-from tests.fixtures.node_runtime import NodeRuntimes, get_object, wait_for
+from tests.fixtures.node_runtime import NodeRuntimes, wait_for
 from tests.fixtures.pods import (
     container_status,
     pod_manifest,
@@ -60,7 +60,7 @@ async def test_unknown_volume_and_missing_command_are_reported_and_others_run(
         await kube.delete("v1", "Pod", name, ns)
 
     async def released() -> bool:
-        left = [await get_object(kube, "v1", "Pod", n, ns) for n in ("nfs", "nocmd", "good")]
+        left = [await kube.get("v1", "Pod", n, ns) for n in ("nfs", "nocmd", "good")]
         return not any(left) and not node.pod_namespaces() and not node.ipam_allocations()
 
     await wait_for(released, 60, "the pods released with their namespaces and addresses")
@@ -95,7 +95,7 @@ async def test_failing_cni_chain_leaves_nothing_and_is_an_event(
     found = await wait_for(event, 60, "a FailedCreatePodSandBox event")
     assert found["type"] == "Warning"
     assert 'failed to find plugin "no-such-plugin"' in found["message"]
-    pod = await get_object(kube, "v1", "Pod", "sandbox", ns)
+    pod = await kube.get("v1", "Pod", "sandbox", ns)
     assert pod is not None and pod["status"]["phase"] == "Pending"
     assert not pod["status"].get("podIP")
 
@@ -108,7 +108,7 @@ async def test_failing_cni_chain_leaves_nothing_and_is_an_event(
     await kube.delete("v1", "Pod", "sandbox", ns)
 
     async def released() -> bool:
-        return await get_object(kube, "v1", "Pod", "sandbox", ns) is None
+        return await kube.get("v1", "Pod", "sandbox", ns) is None
 
     await wait_for(released, 60, "the pod released")
     assert not node.pod_namespaces()

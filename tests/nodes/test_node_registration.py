@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fixtures.cluster import KubeObjects
-from tests.fixtures.node_runtime import NodeRuntimes, get_object, node_ready, wait_for
+from tests.fixtures.node_runtime import NodeRuntimes, node_ready, wait_for
 
 PROVIDER_ID = (
     "azure:///subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/mc_rg"
@@ -39,14 +39,12 @@ async def test_node_registers_ready_renews_its_lease_and_goes_not_ready_when_sto
     wide = await node_runtimes.cluster.control_plane.kubectl("get", "node", node.name, "-o", "wide")
     assert node.spec.internal_ip in wide
 
-    lease = await get_object(kube, "coordination.k8s.io/v1", "Lease", node.name, "kube-node-lease")
+    lease = await kube.get("coordination.k8s.io/v1", "Lease", node.name, "kube-node-lease")
     assert lease is not None
     first_renewal = lease["spec"]["renewTime"]
 
     async def renewed() -> bool:
-        again = await get_object(
-            kube, "coordination.k8s.io/v1", "Lease", node.name, "kube-node-lease"
-        )
+        again = await kube.get("coordination.k8s.io/v1", "Lease", node.name, "kube-node-lease")
         return again is not None and again["spec"]["renewTime"] != first_renewal
 
     await wait_for(renewed, 30, "the lease to be renewed")
@@ -54,7 +52,7 @@ async def test_node_registers_ready_renews_its_lease_and_goes_not_ready_when_sto
     await node.process.stop()
 
     async def not_ready() -> dict[str, Any] | None:
-        current = await get_object(kube, "v1", "Node", node.name)
+        current = await kube.get("v1", "Node", node.name)
         return current if current is not None and node_ready(current) != "True" else None
 
     stale = await wait_for(not_ready, 90, "the node lifecycle controller to mark the node")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fixtures.cluster import KubeObjects
-from tests.fixtures.node_runtime import NodeRuntimes, RunningNode, get_object, wait_for
+from tests.fixtures.node_runtime import NodeRuntimes, RunningNode, wait_for
 from tests.fixtures.pods import (
     pod_manifest,
     run,
@@ -200,7 +200,7 @@ async def test_init_containers_run_first_and_sigterm_reaches_the_container(
     await kube.delete("v1", "Pod", "graceful", kube_namespace)
 
     async def gone() -> bool:
-        return await get_object(kube, "v1", "Pod", "graceful", kube_namespace) is None
+        return await kube.get("v1", "Pod", "graceful", kube_namespace) is None
 
     await wait_for(gone, 60, "the pod to be released")
     assert (out / "main").read_text().strip() == "term"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fixtures.cluster import KubeObjects
-from tests.fixtures.node_runtime import NodeRuntimes, get_object, wait_for
+from tests.fixtures.node_runtime import NodeRuntimes, wait_for
 from tests.fixtures.pods import (
     container_status,
     pod_manifest,
@@ -38,8 +38,8 @@ async def test_runtime_restart_adopts_cleans_and_restarts(
     await node_runtimes.wait_ready(node)
 
     async def settled() -> dict[str, Any] | None:
-        keep = await get_object(kube, "v1", "Pod", "keep", ns)
-        dies = await get_object(kube, "v1", "Pod", "dies", ns)
+        keep = await kube.get("v1", "Pod", "keep", ns)
+        dies = await kube.get("v1", "Pod", "dies", ns)
         if keep is None or dies is None:
             return None
         if container_status(dies).get("restartCount", 0) < 1 or not running_with_ip(dies):
@@ -62,7 +62,7 @@ async def test_runtime_restart_adopts_cleans_and_restarts(
         await kube.delete("v1", "Pod", name, ns)
 
     async def released() -> bool:
-        left = [await get_object(kube, "v1", "Pod", n, ns) for n in ("keep", "dies")]
+        left = [await kube.get("v1", "Pod", n, ns) for n in ("keep", "dies")]
         return not any(left) and not node.pod_namespaces() and not node.ipam_allocations()
 
     await wait_for(released, 60, "the pods released")
