@@ -3,7 +3,6 @@ subject; test modules import helpers from there, never from each other. The modu
 define fixtures or hooks and are registered here."""
 
 pytest_plugins = [
-    "tests.fixtures.kube",
     "tests.fixtures.kube_binaries",
     "tests.fixtures.cluster",
     "tests.fixtures.kube_accounts",
