@@ -11,7 +11,6 @@ GatewayStatus, which each agent resets when it starts.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -177,8 +176,3 @@ async def wait_serving(
             said = progress_line
         await asyncio.sleep(0.2)
     return report
-
-
-def gateway_statuses_from_kubectl(output: str) -> list[Mapping[str, object]]:
-    items = json.loads(output).get("items", [])
-    return [item for item in items if isinstance(item, Mapping)]

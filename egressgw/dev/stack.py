@@ -66,7 +66,9 @@ CONTROLLER_GRACEFUL_SHUTDOWN = "5s"
 CONTROLLER_STOP_TIMEOUT = 15.0
 # How long `dev up` waits for the controller, the agents and the re-applied gateways.
 SERVING_TIMEOUT = 90.0
-GATEWAY_STATUS_RESOURCE = f"gatewaystatuses.{kube_names.API_GROUP}"
+GATEWAY_STATUSES_PATH = (
+    f"/apis/{kube_names.GROUP_VERSION}/namespaces/{SYSTEM_NAMESPACE}/gatewaystatuses"
+)
 
 
 def endpoints_document(
@@ -295,24 +297,22 @@ class DevStack:
         from temporalio.client import Client
 
         from egressgw.dev.node_runtimes import ready_nodes
-        from egressgw.dev.readiness import gateway_statuses_from_kubectl, wait_serving
+        from egressgw.dev.readiness import wait_serving
 
         assert self.temporal is not None and self.kube is not None
         kube = self.kube
         client = await Client.connect(self.temporal.address)
 
         async def read_gateway_statuses() -> list[Any]:
-            output = await kube.kubectl(
-                "get", GATEWAY_STATUS_RESOURCE, "-n", SYSTEM_NAMESPACE, "-o", "json"
-            )
-            return gateway_statuses_from_kubectl(output)
+            listed = await kube.get_json(GATEWAY_STATUSES_PATH)
+            return [item for item in listed.get("items", []) if isinstance(item, dict)]
 
         runtime_nodes = [p.spec.name for p in self.runtimes.placements] if self.runtimes else []
 
         async def nodes_not_ready() -> tuple[str, ...]:
             if not runtime_nodes:
                 return ()
-            listed = json.loads(await kube.kubectl("get", "nodes", "-o", "json"))
+            listed = await kube.get_json("/api/v1/nodes")
             ready = ready_nodes(listed.get("items", []))
             return tuple(n for n in runtime_nodes if n not in ready)
 

@@ -268,6 +268,14 @@ class ControlPlane:
 
     # --- Helpers for callers ----------------------------------------------------------------------
 
+    async def get_json(self, path: str) -> dict[str, Any]:
+        """GET an API path as the admin (cheaper than a kubectl process for frequent reads)."""
+        status, body = await asyncio.to_thread(self._get, path)
+        if status != 200:
+            raise ControlPlaneError(f"GET {path}: HTTP {status}: {body[:300]}")
+        result: dict[str, Any] = json.loads(body)
+        return result
+
     async def kubectl(self, *args: str, stdin: str | None = None) -> str:
         """Run kubectl as the admin; raises ControlPlaneError with its output on failure."""
         command = [
