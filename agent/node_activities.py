@@ -1,6 +1,6 @@
 """The node activities a gateway agent serves on its node's task queue (contracts/node_io.py):
-apply a configuration's gateway, remove it, and sync its peers; plus orphan removal, which the
-agent process runs itself at start and every minute.
+apply a configuration's gateway, remove it, and sync its peers; plus what the agent process runs
+itself: orphan removal at start and every minute, the peer resync every 30 s.
 
 Each activity checks its input first (nothing on the node changes for a request that names the
 wrong node or a malformed address), reads the private key from its Secret, lets the Dataplane do
@@ -224,7 +224,7 @@ class NodeActivities:
         problems = check_sync_input(request, self._node)
         if problems:
             _invalid("peer sync request", problems)
-        checked = check_peers(request.peers)
+        checked = check_peers(request.wanted())
         self._log_rejected(request.listen_port, checked)
         name = interface_name(request.listen_port)
         try:
@@ -292,6 +292,19 @@ class NodeActivities:
                 nudge.endpoint,
             )
         return nudges
+
+    async def resync_peers(self) -> list[str]:
+        """Hold every interface's peers to what the workflow last asked for (Dataplane.
+        resync_peers); what drifted is logged. The agent process runs this every
+        --peer-resync-interval."""
+        changes = await self._dataplane.resync_peers()
+        if changes:
+            log.warning(
+                "node %s: peers had drifted from what their configuration asked for: %s",
+                self._node,
+                "; ".join(changes),
+            )
+        return changes
 
     async def withdraw(self) -> list[str]:
         """Take every gateway off this node (the agent stops after its probes drained): the

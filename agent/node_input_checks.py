@@ -144,6 +144,12 @@ def check_sync_input(request: SyncPeersInput, this_node: str) -> list[str]:
     problems = _node_problem(request.node_name, this_node)
     problems += _uid_problem("sgc_uid", request.sgc_uid)
     problems += _port_problem("listen_port", request.listen_port)
+    table = request.table
+    if table is not None and not table.consistent:
+        problems.append(
+            f"table: columns of {len(table.public_keys)} public keys, {len(table.pod_ips)} pod"
+            f" IPs and {len(table.pod_endpoints)} pod endpoints"
+        )
     return problems
 
 

@@ -15,7 +15,7 @@ from typing import Final
 from contracts.azure_state import AzureScope, GatewayPool, NodeAddress
 from contracts.conditions import ConditionStatus
 from contracts.gateway_config import StaticGatewayConfigurationSpec
-from contracts.node_io import GatewayPeer
+from contracts.node_io import GatewayPeer, PeerTable
 
 # --- Kubernetes ----------------------------------------------------------------------------------
 
@@ -272,7 +272,12 @@ class RemoveIpConfigCall:
 
 @dataclass(frozen=True)
 class GatewayPeers:
-    """The pods egressing through one configuration: its PodEndpoints as WireGuard peers."""
+    """The pods egressing through one configuration: its PodEndpoints as WireGuard peers, in
+    `table`; `peers` is how 0.1.0 returned them (recorded histories hold that form)."""
 
     peers: tuple[GatewayPeer, ...] = ()
     skipped: tuple[str, ...] = ()  # PodEndpoints that do not parse, with why
+    table: PeerTable | None = None
+
+    def as_table(self) -> PeerTable:
+        return self.table if self.table is not None else PeerTable.of(self.peers)

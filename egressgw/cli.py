@@ -156,6 +156,7 @@ def _controller(args: argparse.Namespace) -> int:
         batch_window = parse_duration(args.batch_window)
         batch_quiet = parse_duration(args.batch_quiet)
         node_start_timeout = parse_duration(args.node_start_timeout)
+        peer_sync = parse_duration(args.peer_sync_interval)
         health = parse_health_address(args.health_address)
         secret_namespace = resolve_secret_namespace(args.secret_namespace, os.environ)
         loaded = load_cloud_config(args.cloud_config, environ=dict(os.environ))
@@ -178,6 +179,7 @@ def _controller(args: argparse.Namespace) -> int:
             batch_quiet=batch_quiet,
             configure_nodes=args.configure_nodes,
             node_start_timeout=node_start_timeout,
+            peer_sync=peer_sync,
         )
         return asyncio.run(run_controller(options, loaded))
     except (CloudConfigError, ValueError) as err:

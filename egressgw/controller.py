@@ -56,6 +56,8 @@ from watchers.supervisor import Watchers
 log = logging.getLogger(__name__)
 
 DEFAULT_DRIFT_CHECK: Final = timedelta(minutes=5)
+# The longest a configuration goes without a full peer sync (ControllerSettings.peer_sync_seconds).
+DEFAULT_PEER_SYNC: Final = timedelta(minutes=5)
 
 
 class ControllerError(ValueError):
@@ -90,6 +92,7 @@ def controller_settings(
     *,
     configure_nodes: bool = True,
     node_start_timeout: timedelta = DEFAULT_NODE_START_TIMEOUT,
+    peer_sync: timedelta = DEFAULT_PEER_SYNC,
 ) -> ControllerSettings:
     seconds = max(1, round(drift_check.total_seconds()))
     return ControllerSettings(
@@ -99,6 +102,7 @@ def controller_settings(
         task_queue=task_queue,
         configure_nodes=configure_nodes,
         node_start_timeout_seconds=max(1, round(node_start_timeout.total_seconds())),
+        peer_sync_seconds=max(1, round(peer_sync.total_seconds())),
     )
 
 
@@ -120,6 +124,7 @@ class ControllerOptions:
     batch_quiet: timedelta = DEFAULT_BATCH_QUIET
     configure_nodes: bool = True  # False: Azure and status only, no node agents asked
     node_start_timeout: timedelta = DEFAULT_NODE_START_TIMEOUT
+    peer_sync: timedelta = DEFAULT_PEER_SYNC
 
 
 @contextlib.asynccontextmanager
@@ -166,6 +171,7 @@ class Controller:
             options.task_queue,
             configure_nodes=options.configure_nodes,
             node_start_timeout=options.node_start_timeout,
+            peer_sync=options.peer_sync,
         )
         health = HealthServer(options.health, self.readiness) if options.health else None
         if health is not None:
@@ -210,9 +216,10 @@ class Controller:
         await watchers.start()
         self._ready_problem = None
         log.info(
-            "controller running: task queue %s, drift check every %s",
+            "controller running: task queue %s, drift check every %s, peer sync at least every %s",
             self.options.task_queue,
             self.options.drift_check,
+            self.options.peer_sync,
         )
         exit_code = 0
         try:

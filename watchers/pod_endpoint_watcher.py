@@ -4,6 +4,10 @@ The configuration's workflow re-lists its PodEndpoints and brings its gateways' 
 this watcher sends no payload and a repeated or lost-then-relisted event only costs one re-list.
 A PodEndpoint that moves to another configuration tells both. A configuration without a running
 workflow has no gateways yet: nothing to tell (its first pass lists the peers anyway).
+
+Signals are coalesced per configuration (watchers/coalesced_signals.py): the handler only marks
+the configurations to tell, so a burst of pods neither holds up the watch nor floods a workflow's
+history with one signal per pod.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from contracts import kube_names, resource_names
 from contracts.workflow_io import PEERS_CHANGED
 from kubeclient.kube_source import KubeListWatch
 from kubeclient.list_watch import RawObject, WatchEvent, object_key
+from watchers.coalesced_signals import DEFAULT_SPACING_SECONDS, CoalescedSignals
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +59,17 @@ def metadata_and_spec(obj: RawObject) -> RawObject:
 
 
 class PodEndpointWatcher:
-    def __init__(self, api_client: ApiClient, temporal: Client) -> None:
+    def __init__(
+        self,
+        api_client: ApiClient,
+        temporal: Client,
+        *,
+        signal_spacing: float = DEFAULT_SPACING_SECONDS,
+    ) -> None:
         self._custom = CustomObjectsApi(api_client)
         self._temporal = temporal
         self._configurations: dict[str, str] = {}
+        self.signals = CoalescedSignals(self._signal, spacing=signal_spacing)
 
     def source(self) -> KubeListWatch:
         return KubeListWatch(
@@ -69,20 +81,26 @@ class PodEndpointWatcher:
         )
 
     async def handle(self, event: WatchEvent) -> None:
-        configurations, changed = peer_changes(self._configurations, event)
+        self._configurations, changed = peer_changes(self._configurations, event)
         for configuration in changed:
-            await self._signal(configuration, object_key(event.object))
-        # Remembered only once every configuration was told, so a failed signal is retried.
-        self._configurations = configurations
+            log.debug(
+                "PodEndpoint %s changed the peers of %s", object_key(event.object), configuration
+            )
+            self.signals.mark(configuration)
 
-    async def _signal(self, configuration: str, endpoint: str) -> None:
+    async def close(self) -> None:
+        await self.signals.close()
+
+    async def _signal(self, configuration: str) -> None:
         namespace, name = configuration.split("/", 1)
         workflow_id = resource_names.gateway_config_workflow_id(namespace, name)
         try:
             await self._temporal.get_workflow_handle(workflow_id).signal(PEERS_CHANGED)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                log.debug("PodEndpoint %s: no running workflow for %s", endpoint, configuration)
+                log.debug(
+                    "no running workflow for %s: its peers are listed when it starts", configuration
+                )
                 return
             raise
-        log.info("PodEndpoint %s changed the peers of %s", endpoint, configuration)
+        log.info("told %s that its peers changed", configuration)

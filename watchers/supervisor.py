@@ -68,6 +68,7 @@ class Watchers:
         nodes = NodeWatcher(api_client, temporal)
         secrets = SecretWatcher(api_client, temporal, settings)
         pod_endpoints = PodEndpointWatcher(api_client, temporal)
+        self._pod_endpoints = pod_endpoints
         self._loops = (
             _Loop("staticgatewayconfigurations", sgcs.source, sgcs.handle),
             _Loop("gateway nodes", nodes.source, nodes.handle),
@@ -88,6 +89,7 @@ class Watchers:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._pod_endpoints.close()  # its coalesced signals still on their way
 
     async def __aenter__(self) -> Watchers:
         await self.start()

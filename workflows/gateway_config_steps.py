@@ -33,9 +33,9 @@ from contracts.azure_state import GatewayPool, PublicPrefix
 from contracts.node_io import (
     ApplyGatewayInput,
     ApplyGatewayResult,
-    GatewayPeer,
     NodeGateway,
     PeerSyncResult,
+    PeerTable,
     RemoveGatewayInput,
     SyncPeersInput,
 )
@@ -209,14 +209,17 @@ class ConfigSteps:
     async def apply_nodes(
         self,
         gateways: Sequence[NodeGateway],
-        peers: tuple[GatewayPeer, ...] | None,
+        peers: PeerTable | None,
         tag: str,
     ) -> list[NodeDone[ApplyGatewayResult] | NodeFailed]:
+        """Applies carry the peers as rows, the form every agent reads (0.1.0's too): they are
+        rare (a new generation, the drift pass, a restarted agent), peer passes are not."""
+        rows = peers.rows() if peers is not None else None
         return await fanout.on_every_node(
             activity_stubs.apply_node_gateway,
             gateways,
             lambda g: NodeCall(
-                ApplyGatewayInput(node_name=g.node_name, gateway=g, peers=peers),
+                ApplyGatewayInput(node_name=g.node_name, gateway=g, peers=rows),
                 f"node/apply/{g.node_name}/{tag}",
                 f"gateway wg-{g.listen_port} on node {g.node_name}",
             ),
@@ -224,7 +227,7 @@ class ConfigSteps:
         )
 
     async def sync_nodes(
-        self, gateways: Sequence[NodeGateway], peers: tuple[GatewayPeer, ...], tag: str
+        self, gateways: Sequence[NodeGateway], peers: PeerTable, tag: str
     ) -> list[NodeDone[PeerSyncResult] | NodeFailed]:
         return await fanout.on_every_node(
             activity_stubs.sync_node_peers,
@@ -234,10 +237,10 @@ class ConfigSteps:
                     node_name=g.node_name,
                     sgc_uid=g.sgc_uid,
                     listen_port=g.listen_port,
-                    peers=peers,
+                    table=peers,
                 ),
                 f"node/peers/{g.node_name}/{tag}",
-                f"{len(peers)} peers on node {g.node_name}",
+                f"{peers.size} peers on node {g.node_name}",
             ),
             self._node_options(),
         )

@@ -20,7 +20,7 @@ from temporalio import activity
 from activities.kube.errors import activity_error
 from contracts import kube_names
 from contracts.activity_io import LIST_GATEWAY_PEERS, GatewayPeers, SgcRef
-from contracts.node_io import GatewayPeer
+from contracts.node_io import GatewayPeer, PeerTable
 from contracts.pod_endpoint import PodEndpoint
 from contracts.raw_fields import ObjectFormatError
 
@@ -52,7 +52,7 @@ def gateway_peers(objects: Iterable[Mapping[str, Any]], sgc_name: str) -> Gatewa
             continue
         peers.append(GatewayPeer(spec.pod_public_key, str(pod_ip), name))
     return GatewayPeers(
-        peers=tuple(sorted(peers, key=lambda p: p.pod_endpoint)), skipped=tuple(skipped)
+        table=PeerTable.of(sorted(peers, key=lambda p: p.pod_endpoint)), skipped=tuple(skipped)
     )
 
 

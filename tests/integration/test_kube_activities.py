@@ -450,7 +450,7 @@ async def test_gateway_peers_are_the_pod_endpoints_that_name_the_configuration(
         PodEndpointActivities(controller_here.api).list_gateway_peers, sgc
     )
 
-    assert found.peers == (
+    assert found.as_table().rows() == (
         GatewayPeer("K1=", "10.244.1.7", f"{ns.name}/web-0"),
         GatewayPeer("K2=", "10.244.1.8", f"{ns.name}/web-1"),
     )
