@@ -20,6 +20,7 @@ from typing import Any, Final, NoReturn
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agent.activity_heartbeat import heartbeating
 from agent.gateway_dataplane import Dataplane, GatewayOwnedElsewhereError
 from agent.gateway_secret_reader import (
     GatewaySecretError,
@@ -147,6 +148,20 @@ class NodeActivities:
 
     @activity.defn(name=APPLY_NODE_GATEWAY)
     async def apply_gateway(self, request: ApplyGatewayInput) -> ApplyGatewayResult:
+        async with heartbeating():
+            return await self._apply_gateway(request)
+
+    @activity.defn(name=REMOVE_NODE_GATEWAY)
+    async def remove_gateway(self, request: RemoveGatewayInput) -> None:
+        async with heartbeating():
+            await self._remove_gateway(request)
+
+    @activity.defn(name=SYNC_NODE_PEERS)
+    async def sync_peers(self, request: SyncPeersInput) -> PeerSyncResult:
+        async with heartbeating():
+            return await self._sync_peers(request)
+
+    async def _apply_gateway(self, request: ApplyGatewayInput) -> ApplyGatewayResult:
         gateway = request.gateway
         problems = check_apply_input(request, self._node)
         if problems:
@@ -196,8 +211,7 @@ class NodeActivities:
             interface_name=name, changes=applied.changes, peers=sync_result(applied.peers, rejected)
         )
 
-    @activity.defn(name=REMOVE_NODE_GATEWAY)
-    async def remove_gateway(self, request: RemoveGatewayInput) -> None:
+    async def _remove_gateway(self, request: RemoveGatewayInput) -> None:
         problems = check_remove_input(request, self._node)
         if problems:
             _invalid("remove request", problems)
@@ -219,8 +233,7 @@ class NodeActivities:
                 self._status.remove_gateway(name)
         await self._flush()
 
-    @activity.defn(name=SYNC_NODE_PEERS)
-    async def sync_peers(self, request: SyncPeersInput) -> PeerSyncResult:
+    async def _sync_peers(self, request: SyncPeersInput) -> PeerSyncResult:
         problems = check_sync_input(request, self._node)
         if problems:
             _invalid("peer sync request", problems)

@@ -4,20 +4,23 @@
 Runs the real thing: a Temporal dev server, the real Kubernetes control plane, the ARM emulator
 and one `egressgw controller` process (bench/control_plane_stack.py), plus one `egressgw agent`
 process per gateway node, each on a stand-in node of throwaway network namespaces with its
-gateways in wireguard-go (kernel WireGuard where the machine has the module; then the figures
-read the devices with `wg`-less UAPI and this bench refuses). One configuration on a pool of two
-gateway nodes; once it is Ready:
+gateways in wireguard-go (forced, so the devices can be read through their UAPI sockets). One
+configuration on a pool of two gateway nodes; once it is Ready:
 
   add     PodEndpoints are created at --rate per second for --seconds (each owned by a Pod made
           beforehand, as the CNI manager makes them), and for each the time from the create
           request to the first moment its public key is a peer on every gateway's device
-  delete  the Pods are deleted at the same rate; the garbage collector deletes their
-          PodEndpoints; for each, the time from the Pod's delete request to the first moment its
-          key is gone from every device
+  delete  the Pods are deleted at the same rate and the garbage collector deletes their
+          PodEndpoints (--no-pods: the PodEndpoints are deleted directly, as the CNI plugin's DEL
+          does); for each, the time from the delete request to the first moment its key is gone
+          from every device. With Pods, the same split in two: Pod deleted -> PodEndpoint gone
+          (the kube-controller-manager's garbage collector), PodEndpoint gone -> peer gone
+          (egressgw), from a watch of the PodEndpoints kept by this process
 
 "On the device" is what wireguard-go reports through its UAPI socket (`get=1`), polled every
 --poll-interval by a thread of this process. Figures: p50 / p99 / max per phase, and from the
-configuration workflow's history how many node passes it ran and how long their steps took.
+configuration workflow's histories (every run of it: it continues as new under churn) how many
+signals, workflow tasks and activities each phase cost and how long the activities took.
 Targets: add p99 < 1 s, delete p99 < 5 s.
 
     .venv/bin/python bench/peer_propagation.py [--rate N] [--seconds S] [--no-pods]
@@ -40,6 +43,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +57,8 @@ from temporalio.client import Client
 from agent import wireguard_uapi
 from agent.wireguard_keys import generate_private_key, public_key_of, to_base64, to_hex
 from contracts import kube_names, resource_names
+from kubeclient.kube_source import KubeListWatch
+from kubeclient.list_watch import list_then_watch, object_key
 from sim.control_plane.service_accounts import service_account_kubeconfig
 
 G, V = kube_names.API_GROUP, kube_names.API_VERSION
@@ -210,6 +216,31 @@ class DeviceWatch:
             self._stop.wait(self.interval)
 
 
+@dataclass
+class EndpointWatch:
+    """When each PodEndpoint (by name) was first seen and when it was seen deleted, from a
+    list+watch of this process (the controller's watcher sees the same stream)."""
+
+    added_at: dict[str, float] = field(default_factory=dict)
+    deleted_at: dict[str, float] = field(default_factory=dict)
+
+    async def run(self, stack: BenchStack) -> None:
+        source = KubeListWatch(
+            stack.custom.list_namespaced_custom_object,
+            G,
+            V,
+            SGC_NAMESPACE,
+            kube_names.POD_ENDPOINT_PLURAL,
+        )
+        async with contextlib.aclosing(list_then_watch(source)) as events:
+            async for event in events:
+                name = object_key(event.object).rpartition("/")[2]
+                if event.type == "DELETED":
+                    self.deleted_at.setdefault(name, time.monotonic())
+                else:
+                    self.added_at.setdefault(name, time.monotonic())
+
+
 # --- the measured runs ---------------------------------------------------------------------------
 
 
@@ -354,30 +385,40 @@ class ActivityTiming:
 
 
 async def node_pass_breakdown(client: Client, since: float, until: float) -> list[str]:
-    """Per activity type in [since, until] (wall-clock): how many, and the median time from
+    """Over every run of the configuration's workflow, in [since, until] (wall-clock): signals,
+    workflow tasks, runs started, and per activity type how many and the median time from
     scheduled to started (queue) and from started to completed (work)."""
     workflow_id = resource_names.gateway_config_workflow_id(SGC_NAMESPACE, SGC_NAME)
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    timings: dict[int, ActivityTiming] = {}
-    workflow_tasks = 0
-    for event in history.events:
-        at = event.event_time.ToDatetime().timestamp()
-        if not since <= at <= until:
-            continue
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-            workflow_tasks += 1
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            name = event.activity_task_scheduled_event_attributes.activity_type.name
-            timings[event.event_id] = ActivityTiming(name, at)
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            scheduled = event.activity_task_started_event_attributes.scheduled_event_id
-            if scheduled in timings:
-                timings[scheduled].started = at
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            scheduled = event.activity_task_completed_event_attributes.scheduled_event_id
-            if scheduled in timings:
-                timings[scheduled].closed = at
-    lines = [f"    workflow tasks completed: {workflow_tasks}"]
+    timings: dict[tuple[str, int], ActivityTiming] = {}
+    counts = {"signals": 0, "workflow tasks": 0, "runs started": 0, "history events": 0}
+    async for execution in client.list_workflows(f"WorkflowId = '{workflow_id}'"):
+        handle = client.get_workflow_handle(workflow_id, run_id=execution.run_id)
+        history = await handle.fetch_history()
+        for event in history.events:
+            at = event.event_time.ToDatetime().replace(tzinfo=UTC).timestamp()
+            if not since <= at <= until:
+                continue
+            counts["history events"] += 1
+            key = (execution.run_id, event.event_id)
+            match event.event_type:
+                case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                    counts["runs started"] += 1
+                case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                    counts["signals"] += 1
+                case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                    counts["workflow tasks"] += 1
+                case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                    name = event.activity_task_scheduled_event_attributes.activity_type.name
+                    timings[key] = ActivityTiming(name, at)
+                case EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                    scheduled = event.activity_task_started_event_attributes.scheduled_event_id
+                    if (execution.run_id, scheduled) in timings:
+                        timings[(execution.run_id, scheduled)].started = at
+                case EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                    scheduled = event.activity_task_completed_event_attributes.scheduled_event_id
+                    if (execution.run_id, scheduled) in timings:
+                        timings[(execution.run_id, scheduled)].closed = at
+    lines = ["    " + ", ".join(f"{name}: {count}" for name, count in counts.items())]
     by_type: dict[str, list[ActivityTiming]] = {}
     for timing in timings.values():
         by_type.setdefault(timing.activity_type, []).append(timing)
@@ -385,7 +426,7 @@ async def node_pass_breakdown(client: Client, since: float, until: float) -> lis
         queue = [t.started - t.scheduled for t in group if t.started is not None]
         work = [t.closed - t.started for t in group if t.closed and t.started is not None]
         lines.append(
-            f"    {name:<22} x{len(group):<4} queue p50 "
+            f"    {name:<28} x{len(group):<4} queue p50 "
             f"{statistics.median(queue) * 1000 if queue else 0:6.0f} ms   work p50 "
             f"{statistics.median(work) * 1000 if work else 0:6.0f} ms   work max "
             f"{max(work) * 1000 if work else 0:6.0f} ms"
@@ -394,6 +435,14 @@ async def node_pass_breakdown(client: Client, since: float, until: float) -> lis
 
 
 # --- main ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    label: str
+    latencies: list[float]
+    since: float  # wall clock, for the histories
+    until: float
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -409,6 +458,8 @@ async def run(args: argparse.Namespace) -> None:
         )
         client = await Client.connect(stack.temporal.address)
         core = CoreV1Api(stack.api)
+        endpoints = EndpointWatch()
+        endpoint_watch = asyncio.create_task(endpoints.run(stack))
         with gateway_nodes(tag, names) as nodes:
             agents = [start_agent(node, stack, kubeconfig) for node in nodes]
             try:
@@ -426,87 +477,108 @@ async def run(args: argparse.Namespace) -> None:
                             owners[pod.name] = created.metadata.uid
 
                     await asyncio.gather(*(create_pod(pod) for pod in pods))
-                    print(f"{count} pods created (Pending: no node runs them)", flush=True)
+                    print(f"{count} Pods created (Pending: no node runs them)", flush=True)
 
                 watch = DeviceWatch([node.socket(port) for node in nodes], args.poll_interval)
                 watch.start()
                 try:
-                    wall_start = time.time()
-                    print(
-                        f"add: {count} PodEndpoints at {args.rate:g}/s for {args.seconds:g} s",
-                        flush=True,
-                    )
-
-                    async def create_endpoint(i: int) -> None:
-                        pod = pods[i]
-                        await stack.custom.create_namespaced_custom_object(
-                            G,
-                            V,
-                            SGC_NAMESPACE,
-                            kube_names.POD_ENDPOINT_PLURAL,
-                            pod_endpoint_body(pod, owners.get(pod.name)),
-                        )
-
-                    sent = await paced(count, args.rate, create_endpoint)
-                    keys = {pod.hex_key for pod in pods}
-                    with contextlib.suppress(TimeoutError):
-                        await wait_until(
-                            lambda: keys <= watch.present_at.keys(), args.timeout, "peers present"
-                        )
-                    added = [
-                        watch.present_at[pod.hex_key] - sent[pod.index]
-                        for pod in pods
-                        if pod.hex_key in watch.present_at
-                    ]
-                    add_end = time.time()
-
-                    watch.watch_gone = set(keys)
-                    what = "Pods" if args.pods else "PodEndpoints"
-                    print(f"delete: {count} {what} at {args.rate:g}/s", flush=True)
-
-                    async def delete(i: int) -> None:
-                        pod = pods[i]
-                        if args.pods:
-                            await core.delete_namespaced_pod(pod.name, SGC_NAMESPACE)
-                        else:
-                            await stack.custom.delete_namespaced_custom_object(
-                                G, V, SGC_NAMESPACE, kube_names.POD_ENDPOINT_PLURAL, pod.name
-                            )
-
-                    delete_start = time.time()
-                    deleted_sent = await paced(count, args.rate, delete)
-                    with contextlib.suppress(TimeoutError):
-                        await wait_until(
-                            lambda: keys <= watch.gone_at.keys(), args.timeout, "peers gone"
-                        )
-                    removed = [
-                        watch.gone_at[pod.hex_key] - deleted_sent[pod.index]
-                        for pod in pods
-                        if pod.hex_key in watch.gone_at
-                    ]
-                    delete_end = time.time()
+                    phases, deleted_sent = await measure(args, stack, core, pods, owners, watch)
                 finally:
                     watch.stop()
-
-                print(
-                    f"device reads: {watch.polls} rounds, every {args.poll_interval * 1000:.0f} ms"
-                )
-                print(summary("PodEndpoint created -> peer on every gateway", added, count))
-                for line in await node_pass_breakdown(client, wall_start, add_end):
-                    print(line)
-                print(
-                    summary(f"{what[:-1]} deleted -> peer gone from every gateway", removed, count)
-                )
-                for line in await node_pass_breakdown(client, delete_start, delete_end):
-                    print(line)
             finally:
                 await asyncio.gather(*(stop_agent(agent) for agent in agents))
+                endpoint_watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await endpoint_watch
                 if args.keep_logs:
-                    print(f"logs kept in {stack.root}")
                     await asyncio.to_thread(
                         subprocess.run, ["cp", "-r", str(stack.root), f"/tmp/{tag}-logs"]
                     )
-                    print(f"copied to /tmp/{tag}-logs")
+                    print(f"logs copied to /tmp/{tag}-logs")
+
+        print(
+            f"{count} pods at {args.rate:g}/s for {args.seconds:g} s; "
+            f"devices read {watch.polls} times, every {args.poll_interval * 1000:.0f} ms"
+        )
+        for phase in phases:
+            print(summary(phase.label, phase.latencies, count))
+            for line in await node_pass_breakdown(client, phase.since, phase.until):
+                print(line)
+        if args.pods:
+            gc = [
+                endpoints.deleted_at[pod.name] - deleted_sent[pod.index]
+                for pod in pods
+                if pod.name in endpoints.deleted_at
+            ]
+            ours = [
+                watch.gone_at[pod.hex_key] - endpoints.deleted_at[pod.name]
+                for pod in pods
+                if pod.name in endpoints.deleted_at and pod.hex_key in watch.gone_at
+            ]
+            print("  of which:")
+            print(summary("  Pod deleted -> PodEndpoint deleted (garbage collector)", gc, count))
+            print(summary("  PodEndpoint deleted -> peer gone from every gateway", ours, count))
+
+
+async def measure(
+    args: argparse.Namespace,
+    stack: BenchStack,
+    core: CoreV1Api,
+    pods: list[Pod],
+    owners: dict[str, str],
+    watch: DeviceWatch,
+) -> tuple[list[Phase], list[float]]:
+    """The add phase, then the delete phase; and when each delete request was sent."""
+    keys = {pod.hex_key for pod in pods}
+
+    async def create_endpoint(i: int) -> None:
+        pod = pods[i]
+        await stack.custom.create_namespaced_custom_object(
+            G,
+            V,
+            SGC_NAMESPACE,
+            kube_names.POD_ENDPOINT_PLURAL,
+            pod_endpoint_body(pod, owners.get(pod.name)),
+        )
+
+    print(f"add: {len(pods)} PodEndpoints at {args.rate:g}/s", flush=True)
+    add_start = time.time()
+    sent = await paced(len(pods), args.rate, create_endpoint)
+    with contextlib.suppress(TimeoutError):
+        await wait_until(lambda: keys <= watch.present_at.keys(), args.timeout, "peers present")
+    added = [
+        watch.present_at[pod.hex_key] - sent[pod.index]
+        for pod in pods
+        if pod.hex_key in watch.present_at
+    ]
+    add = Phase("PodEndpoint created -> peer on every gateway", added, add_start, time.time())
+
+    watch.watch_gone = set(keys)
+    what = "Pod" if args.pods else "PodEndpoint"
+    print(f"delete: {len(pods)} {what}s at {args.rate:g}/s", flush=True)
+
+    async def delete(i: int) -> None:
+        pod = pods[i]
+        if args.pods:
+            await core.delete_namespaced_pod(pod.name, SGC_NAMESPACE)
+        else:
+            await stack.custom.delete_namespaced_custom_object(
+                G, V, SGC_NAMESPACE, kube_names.POD_ENDPOINT_PLURAL, pod.name
+            )
+
+    delete_start = time.time()
+    deleted_sent = await paced(len(pods), args.rate, delete)
+    with contextlib.suppress(TimeoutError):
+        await wait_until(lambda: keys <= watch.gone_at.keys(), args.timeout, "peers gone")
+    removed = [
+        watch.gone_at[pod.hex_key] - deleted_sent[pod.index]
+        for pod in pods
+        if pod.hex_key in watch.gone_at
+    ]
+    gone = Phase(
+        f"{what} deleted -> peer gone from every gateway", removed, delete_start, time.time()
+    )
+    return [add, gone], deleted_sent
 
 
 def main() -> None:
@@ -520,7 +592,9 @@ def main() -> None:
         help="PodEndpoints owned by Pods, and the Pods deleted (default); --no-pods creates and "
         "deletes bare PodEndpoints",
     )
-    parser.add_argument("--poll-interval", type=float, default=0.02, help="seconds")
+    parser.add_argument(
+        "--poll-interval", type=float, default=0.05, help="device reads, seconds (default 0.05)"
+    )
     parser.add_argument("--timeout", type=float, default=120.0, help="per phase, seconds")
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args()

@@ -74,10 +74,13 @@ SINGLE_WRITER: Final = ActivityOptions(
 
 # A gateway node's agent applying, syncing or removing a gateway; the schedule-to-start timeout
 # (ControllerSettings.node_start_timeout_seconds) is set per call, so that a node without a
-# running agent is reported instead of waited for. Nothing in Azure is undone after a node step,
-# so a cancelled workflow does not wait for a node's answer.
+# running agent is reported instead of waited for, and the agent heartbeats while it works
+# (agent/activity_heartbeat.py), so that one that dies in the middle is noticed in seconds, not
+# after the start-to-close timeout (a peer pass waits for every node). Nothing in Azure is undone
+# after a node step, so a cancelled workflow does not wait for a node's answer.
 NODE: Final = ActivityOptions(
     start_to_close=timedelta(minutes=2),
+    heartbeat=timedelta(seconds=10),
     retry=RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
