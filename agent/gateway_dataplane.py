@@ -275,21 +275,25 @@ class _NodeDataplane:
         now = time.time()  # handshake times are wall-clock seconds
         devices = self._devices()
         present = devices.interfaces()
+        ports = [port for port in self._frontends if interface_name(port) in present]
+        flows = udp_flows_to([(self._frontends[port], port) for port in ports])
+        # A device is read (every peer: costly with a thousand) only when a flow to its port
+        # may need a nudge or a keepalive of an earlier one may end; this runs every second.
+        wanted = {flow.dest_port for flow in flows} | {port for port, _ in self._keepalive_on}
         sessions: dict[int, list[PeerSession]] = {}
-        for port in self._frontends:
-            name = interface_name(port)
-            if name in present:
-                try:
-                    sessions[port] = devices.peer_sessions(name)
-                except InterfaceNotFoundError:
-                    continue  # removed since the listing
+        for port in ports:
+            if port not in wanted:
+                continue
+            try:
+                sessions[port] = devices.peer_sessions(interface_name(port))
+            except InterfaceNotFoundError:
+                continue  # removed since the listing
         for key in keepalives_to_stop(self._keepalive_on, sessions, now):
             del self._keepalive_on[key]
             port, public_key = key
             if any(peer.public_key == public_key for peer in sessions.get(port, ())):
                 devices.stop_keepalive(interface_name(port), public_key)
         frontends = {port: ip for port, ip in self._frontends.items() if port in sessions}
-        flows = udp_flows_to([(ip, port) for port, ip in frontends.items()])
         nudges = plan_nudges(flows, frontends, sessions, self._nudged, now)
         for nudge in nudges:
             devices.start_handshake(

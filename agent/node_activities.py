@@ -6,12 +6,15 @@ Each activity checks its input first (nothing on the node changes for a request 
 wrong node or a malformed address), reads the private key from its Secret, lets the Dataplane do
 the work, then tells the load balancer probe and GatewayStatus. A GatewayStatus write that fails
 is logged and left to the next flush: the node is right, and that is what the workflow asked for.
+A peer sync does not wait for its GatewayStatus write (it follows in the background), so a burst
+of pods is not slowed by rewriting a large object on every pass.
 
 Failures the workflow must act on (not retry) carry these ApplicationError types.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -140,6 +143,8 @@ class NodeActivities:
         self._status = status
         # interface -> (when, what) it was last applied here; the gateway names its owner's UID
         self._applied: dict[str, tuple[float, NodeGateway]] = {}
+        self._background_flush: asyncio.Task[None] | None = None
+        self._flush_again = False
 
     def activities(self) -> list[Callable[..., Any]]:
         return [self.apply_gateway, self.remove_gateway, self.sync_peers]
@@ -266,7 +271,7 @@ class NodeActivities:
         )
         if self._status is not None:
             self._status.set_peers(name, checked.status_entries)
-        await self._flush()
+        self._flush_soon()
         return sync_result(changes, checked.rejected)
 
     # --- run by the agent process ----------------------------------------------------------------
@@ -341,6 +346,31 @@ class NodeActivities:
             await self._status.flush()
         except Exception:  # the node is right; the next flush writes the status
             log.warning("node %s: GatewayStatus not written", self._node, exc_info=True)
+
+    def _flush_soon(self) -> None:
+        """Write GatewayStatus after a peer sync without the activity waiting for it: with a
+        thousand peers the object is large, and each pass of a burst would otherwise wait for
+        its write. Syncs during a write make one more write after it."""
+        if self._status is None:
+            return
+        if self._background_flush is not None and not self._background_flush.done():
+            self._flush_again = True
+            return
+
+        async def flush_until_settled() -> None:
+            self._flush_again = True
+            while self._flush_again:
+                self._flush_again = False
+                await self._flush()
+
+        self._background_flush = asyncio.create_task(
+            flush_until_settled(), name="GatewayStatus flush"
+        )
+
+    async def settle(self) -> None:
+        """Wait for a background GatewayStatus write (the agent stops only after it)."""
+        if self._background_flush is not None:
+            await self._background_flush
 
     def _log_rejected(self, listen_port: int, checked: CheckedPeers | None) -> None:
         if checked is None:

@@ -384,7 +384,38 @@ class ActivityTiming:
     closed: float | None = None
 
 
-async def node_pass_breakdown(client: Client, since: float, until: float) -> list[str]:
+def pass_timeline(timings: Sequence[ActivityTiming], since: float) -> list[str]:
+    """One line per peer pass (a list, then the node calls it scheduled): when it began after
+    `since`, the list's queue and work, and per node call the wait after the list (workflow
+    task), queue and work, in ms."""
+
+    def ms(start: float | None, end: float | None) -> str:
+        return f"{(end - start) * 1000:5.0f}" if start is not None and end is not None else "    ?"
+
+    lines: list[str] = []
+    current: ActivityTiming | None = None
+    parts: list[str] = []
+    for timing in sorted(timings, key=lambda t: t.scheduled):
+        if timing.activity_type == "list_gateway_peers":
+            if current is not None:
+                lines.append(" ".join(parts))
+            current = timing
+            queue, work = ms(timing.scheduled, timing.started), ms(timing.started, timing.closed)
+            parts = [f"    +{(timing.scheduled - since):6.2f}s list q{queue} w{work} |"]
+        elif current is not None:
+            parts.append(
+                f"{timing.activity_type.removeprefix('node.')} after"
+                f"{ms(current.closed, timing.scheduled)} q{ms(timing.scheduled, timing.started)}"
+                f" w{ms(timing.started, timing.closed)} |"
+            )
+    if current is not None:
+        lines.append(" ".join(parts))
+    return lines
+
+
+async def node_pass_breakdown(
+    client: Client, since: float, until: float, *, timeline: bool = False
+) -> list[str]:
     """Over every run of the configuration's workflow, in [since, until] (wall-clock): signals,
     workflow tasks, runs started, and per activity type how many and the median time from
     scheduled to started (queue) and from started to completed (work)."""
@@ -431,6 +462,8 @@ async def node_pass_breakdown(client: Client, since: float, until: float) -> lis
             f"{statistics.median(work) * 1000 if work else 0:6.0f} ms   work max "
             f"{max(work) * 1000 if work else 0:6.0f} ms"
         )
+    if timeline:
+        lines += pass_timeline(list(timings.values()), since)
     return lines
 
 
@@ -502,7 +535,10 @@ async def run(args: argparse.Namespace) -> None:
         )
         for phase in phases:
             print(summary(phase.label, phase.latencies, count))
-            for line in await node_pass_breakdown(client, phase.since, phase.until):
+            breakdown = node_pass_breakdown(
+                client, phase.since, phase.until, timeline=args.timeline
+            )
+            for line in await breakdown:
                 print(line)
         if args.pods:
             gc = [
@@ -597,6 +633,9 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="per phase, seconds")
     parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument(
+        "--timeline", action="store_true", help="one line per peer pass: where its time went"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root: network namespaces and wireguard-go")

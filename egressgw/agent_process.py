@@ -357,6 +357,7 @@ class AgentProcess:
                 temporal, options.node_name, node.remove_orphans, agent_instance=self.agent_instance
             )
             exit_code = await self._until_stopped(worker, sync, probe, stop, task_queue, node)
+            await node.settle()
             if exit_code == 0 and options.withdraw_on_stop:
                 changes = await node.withdraw()
                 log.info(

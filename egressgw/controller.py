@@ -51,6 +51,7 @@ from egressgw.worker import (
     controller_worker,
     management_clients,
 )
+from kubeclient.object_cache import ObjectCache
 from watchers.supervisor import Watchers
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,8 @@ class Controller:
             )
             async with _azure_clients(loaded.config, options.azure_ca_file) as azure:
                 kube = await kube_api_client(options.kubeconfig)
+                # The PodEndpoint watch fills it; the peer passes read it (no list per pass).
+                pod_endpoints = ObjectCache()
                 try:
                     worker = controller_worker(
                         temporal,
@@ -202,8 +205,10 @@ class Controller:
                         max_cached_workflows=options.max_cached_workflows,
                         batch_window=options.batch_window,
                         batch_quiet=options.batch_quiet,
+                        pod_endpoint_cache=pod_endpoints,
                     )
-                    return await self._serve(worker, Watchers(kube, temporal, settings), stop)
+                    watchers = Watchers(kube, temporal, settings, pod_endpoint_cache=pod_endpoints)
+                    return await self._serve(worker, watchers, stop)
                 finally:
                     await kube.close()
         finally:

@@ -29,6 +29,7 @@ from kubeclient.list_watch import (
     list_then_watch,
     object_key,
 )
+from kubeclient.object_cache import ObjectCache
 from watchers.node_watcher import NodeWatcher
 from watchers.pod_endpoint_watcher import PodEndpointWatcher
 from watchers.secret_watcher import SecretWatcher
@@ -62,12 +63,15 @@ class Watchers:
         settings: ControllerSettings,
         *,
         watch_settings: WatchSettings | None = None,
+        pod_endpoint_cache: ObjectCache | None = None,
     ) -> None:
+        """`pod_endpoint_cache`: filled by the PodEndpoint watch, for the activities of the same
+        process (activities/kube/pod_endpoints.py)."""
         self._watch = watch_settings or WatchSettings()
         sgcs = SgcWatcher(api_client, temporal, settings)
         nodes = NodeWatcher(api_client, temporal)
         secrets = SecretWatcher(api_client, temporal, settings)
-        pod_endpoints = PodEndpointWatcher(api_client, temporal)
+        pod_endpoints = PodEndpointWatcher(api_client, temporal, cache=pod_endpoint_cache)
         self._pod_endpoints = pod_endpoints
         self._loops = (
             _Loop("staticgatewayconfigurations", sgcs.source, sgcs.handle),

@@ -210,7 +210,8 @@ class GatewayConfigWorkflow:
                 if self._provisioned is not None or workflow.patched(
                     PATCH_NODE_PASS_AFTER_CONTINUE
                 ):
-                    await self._node_pass()  # Azure is left alone
+                    # Azure is left alone
+                    await self._node_pass(authoritative=wake is _Wake.PEER_SYNC)
                     await self._continue_as_new_if_suggested()
                     continue
                 verify = True  # after continue-as-new: a verifying pass, which does the nodes too
@@ -583,15 +584,17 @@ class GatewayConfigWorkflow:
             self._set_step(f"remove {len(stale)} replaced node gateways")
             await self._remove_node_gateways(stale, f"stale/{tag}")
         self._set_step("list the configuration's pods (PodEndpoints)")
-        self._peers = await self._list_peers(desired, tag)
+        self._peers = await self._list_peers(desired, tag, from_watch_cache=False)
         self._peers_changed = False
         self._restarted_nodes.clear()
         self._set_step(f"configure {len(gateways)} gateway nodes")
         problems = await self._apply_nodes(desired, gateways, self._peers, tag)
         return replace(provisioned, node_problems=nodes.sorted_problems(problems))
 
-    async def _node_pass(self) -> None:
-        """Peers changed or an agent restarted: bring the nodes in line, Azure untouched."""
+    async def _node_pass(self, *, authoritative: bool = False) -> None:
+        """Peers changed or an agent restarted: bring the nodes in line, Azure untouched. The
+        peers come from the controller's PodEndpoint watch cache unless `authoritative` (the
+        periodic sync) or this run has not listed them yet (after continue-as-new)."""
         desired, applied = self._desired, self._applied
         restarted, self._restarted_nodes = set(self._restarted_nodes), set()
         if desired is None or applied is None or not applied.node_gateways:
@@ -608,7 +611,8 @@ class GatewayConfigWorkflow:
         if self._peers_changed or self._peers is None:
             self._peers_changed = False
             self._set_step("list the configuration's pods (PodEndpoints)")
-            self._peers = await self._list_peers(desired, tag)
+            cached = not authoritative and self._peers is not None
+            self._peers = await self._list_peers(desired, tag, from_watch_cache=cached)
             to_sync = [g for g in gateways if g not in to_apply]
             self._peer_sync_due = None  # every node with an agent gets the whole set now
         self._set_step(f"update {len(to_apply) + len(to_sync)} gateway nodes")
@@ -639,10 +643,14 @@ class GatewayConfigWorkflow:
                 "every gateway node is configured",
             )
 
-    async def _list_peers(self, desired: SpecDelivery, tag: str) -> PeerTable | None:
+    async def _list_peers(
+        self, desired: SpecDelivery, tag: str, *, from_watch_cache: bool
+    ) -> PeerTable | None:
         """The pods' peers; None (nodes keep the peers they have) when they cannot be listed."""
         try:
-            listed = await self._steps.list_peers(desired.sgc, tag)
+            listed = await self._steps.list_peers(
+                desired.sgc, tag, from_watch_cache=from_watch_cache
+            )
         except ActivityError as err:
             workflow.logger.warning("peers not listed: %s", failure_causes(err)[-1])
             return None

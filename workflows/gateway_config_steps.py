@@ -21,6 +21,7 @@ from contracts.activity_io import (
     GatewayKey,
     GatewayKeyInput,
     GatewayPeers,
+    ListPeersInput,
     LoadBalancerRule,
     PoolIpConfig,
     RemoveIpConfigCall,
@@ -103,13 +104,14 @@ class ConfigSteps:
             summary="remove the finalizer",
         )
 
-    async def list_peers(self, sgc: SgcRef, tag: str) -> GatewayPeers:
+    async def list_peers(self, sgc: SgcRef, tag: str, *, from_watch_cache: bool) -> GatewayPeers:
         return await activity_calls.execute(
             activity_stubs.list_gateway_peers,
-            sgc,
+            ListPeersInput.of(sgc, from_watch_cache=from_watch_cache),
             KUBE,
             activity_id=f"peers/list/{tag}",
-            summary="list the configuration's PodEndpoints",
+            summary="list the configuration's PodEndpoints"
+            + (" (watch cache)" if from_watch_cache else ""),
         )
 
     # --- Azure -----------------------------------------------------------------------------------

@@ -237,14 +237,20 @@ async def test_pod_endpoints_become_peers_and_deletion_clears_the_nodes(
             )
 
         await wait_for(peers_everywhere, what="the pod to become a peer on every node")
-        reported = await gateway_status(stack, nodes[0])
-        assert reported["spec"]["readyPeerConfigurations"] == [
+        listed = [
             {
                 "podEndpoint": f"{stack.namespace}/pod-a",
                 "interfaceName": f"wg-{status.port}",
                 "publicKey": pod_key,
             }
         ]
+
+        async def reported() -> bool:
+            # A peer sync's GatewayStatus write follows it in the background.
+            spec = (await gateway_status(stack, nodes[0]))["spec"]
+            return bool(spec.get("readyPeerConfigurations") == listed)
+
+        await wait_for(reported, what="GatewayStatus to list the pod")
 
         handle = await stack.deliver(SpecDelivery(sgc=sgc, generation=1, spec=spec, deleting=True))
         await handle.result()
