@@ -122,3 +122,26 @@ async def execute(
         retry_policy=options.retry,
         cancellation_type=options.cancellation,
     )
+
+
+async def execute_local(
+    activity: Callable[[Arg], Awaitable[Result]],
+    arg: Arg,
+    options: ActivityOptions,
+    *,
+    activity_id: str,
+    summary: str,
+) -> Result:
+    """Run `activity` as a local activity: in the worker that runs the workflow task, with no
+    task of its own on a queue and no workflow task to hand its result back (the workflow goes on
+    in the same task). For short calls on a hot path, e.g. reading the controller's watch cache;
+    the history holds its result as a marker."""
+    return await workflow.execute_local_activity(
+        activity,
+        arg,
+        activity_id=activity_id,
+        summary=summary,
+        start_to_close_timeout=options.start_to_close,
+        retry_policy=options.retry,
+        cancellation_type=options.cancellation,
+    )

@@ -58,6 +58,9 @@ PATCH_SKIP_ABSENT_AGENTS: Final = "peer-pass-skips-absent-agents"
 # The periodic full peer sync on a timer of its own (ControllerSettings.peer_sync_seconds), and
 # the drift check due from the last full pass rather than from the last pass of any kind.
 PATCH_PEER_SYNC_TIMER: Final = "peer-sync-timer"
+# The PodEndpoints are listed by a local activity: a peer pass then waits for one workflow task
+# fewer (the list is mostly a read of the controller's watch cache).
+PATCH_LOCAL_PEER_LIST: Final = "local-peer-list"
 
 
 class _Wake(Enum):
@@ -649,7 +652,10 @@ class GatewayConfigWorkflow:
         """The pods' peers; None (nodes keep the peers they have) when they cannot be listed."""
         try:
             listed = await self._steps.list_peers(
-                desired.sgc, tag, from_watch_cache=from_watch_cache
+                desired.sgc,
+                tag,
+                from_watch_cache=from_watch_cache,
+                local=workflow.patched(PATCH_LOCAL_PEER_LIST),
             )
         except ActivityError as err:
             workflow.logger.warning("peers not listed: %s", failure_causes(err)[-1])

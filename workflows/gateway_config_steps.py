@@ -104,8 +104,13 @@ class ConfigSteps:
             summary="remove the finalizer",
         )
 
-    async def list_peers(self, sgc: SgcRef, tag: str, *, from_watch_cache: bool) -> GatewayPeers:
-        return await activity_calls.execute(
+    async def list_peers(
+        self, sgc: SgcRef, tag: str, *, from_watch_cache: bool, local: bool
+    ) -> GatewayPeers:
+        """`local`: as a local activity, which saves a peer pass a round trip through Temporal
+        (workflows/gateway_config.py, PATCH_LOCAL_PEER_LIST)."""
+        call = activity_calls.execute_local if local else activity_calls.execute
+        return await call(
             activity_stubs.list_gateway_peers,
             ListPeersInput.of(sgc, from_watch_cache=from_watch_cache),
             KUBE,
