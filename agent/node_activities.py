@@ -40,7 +40,7 @@ from agent.node_input_checks import (
 )
 from agent.node_settings import GatewaySetup, interface_name
 from agent.orphan_plan import DesiredGateway
-from agent.peer_plan import PeerChanges
+from agent.peer_plan import PeerChanges, PeerSpec
 from agent.probe_server import ProbeServer
 from agent.session_handover import Nudge
 from agent.wireguard_devices import InterfaceNotFoundError
@@ -51,6 +51,7 @@ from contracts.node_io import (
     SYNC_NODE_PEERS,
     ApplyGatewayInput,
     ApplyGatewayResult,
+    GatewayPeer,
     NodeGateway,
     PeerSyncResult,
     RejectedPeer,
@@ -144,6 +145,8 @@ class NodeActivities:
         # interface -> (when, what) it was last applied here; the gateway names its owner's UID
         self._applied: dict[str, tuple[float, NodeGateway]] = {}
         self._background_flush: asyncio.Task[None] | None = None
+        # interface -> the peer rows its last request parsed (check_peers need not parse again)
+        self._parsed: dict[str, Mapping[GatewayPeer, PeerSpec]] = {}
         self._flush_again = False
 
     def activities(self) -> list[Callable[..., Any]]:
@@ -171,7 +174,12 @@ class NodeActivities:
         problems = check_apply_input(request, self._node)
         if problems:
             _invalid("apply request", problems)
-        checked = check_peers(request.peers) if request.peers is not None else None
+        name = interface_name(gateway.listen_port)
+        checked = (
+            check_peers(request.peers, self._parsed.get(name))
+            if request.peers is not None
+            else None
+        )
         self._log_rejected(gateway.listen_port, checked)
         try:
             private_key = await self._keys.private_key(
@@ -188,7 +196,8 @@ class NodeActivities:
             private_key=private_key,
         )
         applied = await self._dataplane.apply(setup, checked.specs if checked else None)
-        name = applied.interface_name
+        if checked is not None:
+            self._parsed[name] = checked.parsed
         activity.logger.info(
             "applied %s/%s (uid %s) as %s: secondary %s, frontend %s, primary %s; %s",
             gateway.sgc_namespace,
@@ -234,6 +243,7 @@ class NodeActivities:
         owner = self._applied.get(name)
         if owner is None or owner[1].sgc_uid == request.sgc_uid:
             self._applied.pop(name, None)
+            self._parsed.pop(name, None)
             if self._status is not None:
                 self._status.remove_gateway(name)
         await self._flush()
@@ -242,9 +252,9 @@ class NodeActivities:
         problems = check_sync_input(request, self._node)
         if problems:
             _invalid("peer sync request", problems)
-        checked = check_peers(request.wanted())
-        self._log_rejected(request.listen_port, checked)
         name = interface_name(request.listen_port)
+        checked = check_peers(request.wanted(), self._parsed.get(name))
+        self._log_rejected(request.listen_port, checked)
         try:
             changes = await self._dataplane.sync_peers(
                 request.listen_port, checked.specs, owner=request.sgc_uid
@@ -269,6 +279,7 @@ class NodeActivities:
             changes.updated,
             len(checked.rejected),
         )
+        self._parsed[name] = checked.parsed
         if self._status is not None:
             self._status.set_peers(name, checked.status_entries)
         self._flush_soon()
@@ -289,6 +300,7 @@ class NodeActivities:
             if (name, gateway.sgc_uid) in wanted:
                 continue
             del self._applied[name]
+            self._parsed.pop(name, None)
             self._probe.deactivate(gateway.sgc_uid)
             if self._status is not None:
                 self._status.remove_gateway(name)
@@ -334,6 +346,7 @@ class NodeActivities:
             if self._status is not None:
                 self._status.remove_gateway(name)
         self._applied.clear()
+        self._parsed.clear()
         await self._flush()
         return changes
 

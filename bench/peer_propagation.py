@@ -62,6 +62,7 @@ from kubeclient.list_watch import list_then_watch, object_key
 from sim.control_plane.service_accounts import service_account_kubeconfig
 
 G, V = kube_names.API_GROUP, kube_names.API_VERSION
+LOCAL_ACTIVITY = "core_local_activity"  # the marker name of a local activity's result
 SGC_NAME = "peers"
 AGENT_STOP_TIMEOUT = 30.0
 
@@ -396,7 +397,7 @@ def pass_timeline(timings: Sequence[ActivityTiming], since: float) -> list[str]:
     current: ActivityTiming | None = None
     parts: list[str] = []
     for timing in sorted(timings, key=lambda t: t.scheduled):
-        if timing.activity_type == "list_gateway_peers":
+        if timing.activity_type.startswith("list_gateway_peers"):
             if current is not None:
                 lines.append(" ".join(parts))
             current = timing
@@ -441,6 +442,10 @@ async def node_pass_breakdown(
                 case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                     name = event.activity_task_scheduled_event_attributes.activity_type.name
                     timings[key] = ActivityTiming(name, at)
+                case EventType.EVENT_TYPE_MARKER_RECORDED:
+                    # A local activity (the peer list): only when its result was recorded.
+                    if event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY:
+                        timings[key] = ActivityTiming("list_gateway_peers (local)", at, at, at)
                 case EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                     scheduled = event.activity_task_started_event_attributes.scheduled_event_id
                     if (execution.run_id, scheduled) in timings:
@@ -515,7 +520,9 @@ async def run(args: argparse.Namespace) -> None:
                 watch = DeviceWatch([node.socket(port) for node in nodes], args.poll_interval)
                 watch.start()
                 try:
-                    phases, deleted_sent = await measure(args, stack, core, pods, owners, watch)
+                    phases, created_sent, deleted_sent = await measure(
+                        args, stack, core, pods, owners, watch
+                    )
                 finally:
                     watch.stop()
             finally:
@@ -533,8 +540,16 @@ async def run(args: argparse.Namespace) -> None:
             f"{count} pods at {args.rate:g}/s for {args.seconds:g} s; "
             f"devices read {watch.polls} times, every {args.poll_interval * 1000:.0f} ms"
         )
+        watched = [
+            endpoints.added_at[pod.name] - created_sent[pod.index]
+            for pod in pods
+            if pod.name in endpoints.added_at
+        ]
         for phase in phases:
             print(summary(phase.label, phase.latencies, count))
+            if phase is phases[0]:
+                # What the API server and this machine add before any of egressgw's work.
+                print(summary("  of which created -> seen by a watch here", watched, count))
             breakdown = node_pass_breakdown(
                 client, phase.since, phase.until, timeline=args.timeline
             )
@@ -563,8 +578,9 @@ async def measure(
     pods: list[Pod],
     owners: dict[str, str],
     watch: DeviceWatch,
-) -> tuple[list[Phase], list[float]]:
-    """The add phase, then the delete phase; and when each delete request was sent."""
+) -> tuple[list[Phase], list[float], list[float]]:
+    """The add phase, then the delete phase; and when each create and each delete request was
+    sent."""
     keys = {pod.hex_key for pod in pods}
 
     async def create_endpoint(i: int) -> None:
@@ -614,7 +630,7 @@ async def measure(
     gone = Phase(
         f"{what} deleted -> peer gone from every gateway", removed, delete_start, time.time()
     )
-    return [add, gone], deleted_sent
+    return [add, gone], sent, deleted_sent
 
 
 def main() -> None:
