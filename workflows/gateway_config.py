@@ -597,7 +597,7 @@ class GatewayConfigWorkflow:
     async def _node_pass(self, *, authoritative: bool = False) -> None:
         """Peers changed or an agent restarted: bring the nodes in line, Azure untouched. The
         peers come from the controller's PodEndpoint watch cache unless `authoritative` (the
-        periodic sync) or this run has not listed them yet (after continue-as-new)."""
+        periodic sync lists them from the API server)."""
         desired, applied = self._desired, self._applied
         restarted, self._restarted_nodes = set(self._restarted_nodes), set()
         if desired is None or applied is None or not applied.node_gateways:
@@ -614,8 +614,7 @@ class GatewayConfigWorkflow:
         if self._peers_changed or self._peers is None:
             self._peers_changed = False
             self._set_step("list the configuration's pods (PodEndpoints)")
-            cached = not authoritative and self._peers is not None
-            self._peers = await self._list_peers(desired, tag, from_watch_cache=cached)
+            self._peers = await self._list_peers(desired, tag, from_watch_cache=not authoritative)
             to_sync = [g for g in gateways if g not in to_apply]
             self._peer_sync_due = None  # every node with an agent gets the whole set now
         self._set_step(f"update {len(to_apply) + len(to_sync)} gateway nodes")
