@@ -135,7 +135,8 @@ async def execute_local(
     """Run `activity` as a local activity: in the worker that runs the workflow task, with no
     task of its own on a queue and no workflow task to hand its result back (the workflow goes on
     in the same task). For short calls on a hot path, e.g. reading the controller's watch cache;
-    the history holds its result as a marker."""
+    the history holds its result as a marker. Its failure reaches the workflow as the activity's
+    own error (an ApplicationError), not wrapped in an ActivityError."""
     return await workflow.execute_local_activity(
         activity,
         arg,

@@ -19,7 +19,7 @@ from enum import Enum
 from typing import Any, Final
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, FailureError, is_cancelled_exception
 
 from contracts import kube_names, node_io, resource_names, search_attributes
 from contracts.activity_io import EventInput, LoadBalancerRule, PoolIpConfig, StatusUpdate
@@ -61,6 +61,9 @@ PATCH_PEER_SYNC_TIMER: Final = "peer-sync-timer"
 # The PodEndpoints are listed by a local activity: a peer pass then waits for one workflow task
 # fewer (the list is mostly a read of the controller's watch cache).
 PATCH_LOCAL_PEER_LIST: Final = "local-peer-list"
+# Peers that could not be listed are left on the nodes as they are: a peer pass used to sync an
+# empty set then, taking every pod off its gateways after a failed list.
+PATCH_KEEP_PEERS_UNLISTED: Final = "keep-peers-when-unlisted"
 
 
 class _Wake(Enum):
@@ -615,8 +618,9 @@ class GatewayConfigWorkflow:
             self._peers_changed = False
             self._set_step("list the configuration's pods (PodEndpoints)")
             self._peers = await self._list_peers(desired, tag, from_watch_cache=not authoritative)
-            to_sync = [g for g in gateways if g not in to_apply]
-            self._peer_sync_due = None  # every node with an agent gets the whole set now
+            if self._peers is not None or not workflow.patched(PATCH_KEEP_PEERS_UNLISTED):
+                to_sync = [g for g in gateways if g not in to_apply]
+                self._peer_sync_due = None  # every node with an agent gets the whole set now
         self._set_step(f"update {len(to_apply) + len(to_sync)} gateway nodes")
         applied_problems, synced = await asyncio.gather(
             self._apply_nodes(desired, to_apply, self._peers, tag),
@@ -656,7 +660,10 @@ class GatewayConfigWorkflow:
                 from_watch_cache=from_watch_cache,
                 local=workflow.patched(PATCH_LOCAL_PEER_LIST),
             )
-        except ActivityError as err:
+        except FailureError as err:
+            # A local activity's failure comes unwrapped (its ApplicationError, a timeout).
+            if is_cancelled_exception(err):
+                raise
             workflow.logger.warning("peers not listed: %s", failure_causes(err)[-1])
             return None
         return listed.as_table()

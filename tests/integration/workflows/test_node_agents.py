@@ -8,10 +8,14 @@ Set EGRESSGW_RECORD_HISTORIES=1 to (re)write these runs' histories under tests/r
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from azure.mgmt.compute.aio import ComputeManagementClient
+from azure.mgmt.network.aio import NetworkManagementClient
 from kubernetes_asyncio.client import ApiClient
 from temporalio.api.enums.v1 import EventType
 
@@ -20,6 +24,9 @@ from agent.wireguard_keys import generate_private_key, public_key_of, to_base64
 from contracts import kube_names, node_io, resource_names
 from contracts.activity_io import SgcRef
 from contracts.workflow_io import GET_STATUS, PEERS_CHANGED, ConfigurationStatus, SpecDelivery
+from egressgw.dev.temporal_server import TemporalDevServer
+from sim.arm.server import ArmEmulator
+from sim.topology import Topology
 from tests.fixtures.dry_run_agents import (
     DryRunAgent,
     agents,
@@ -27,9 +34,11 @@ from tests.fixtures.dry_run_agents import (
     gateway_status,
     node_names,
 )
+from tests.fixtures.kube_accounts import ComponentAccount, grant_namespace
+from tests.fixtures.kube_proxy import KubeProxy
 from tests.fixtures.sgc_status import condition
 from tests.fixtures.waiting import wait_for
-from tests.fixtures.workflow_stack import G, Stack, StackOptions, V
+from tests.fixtures.workflow_stack import G, Stack, StackKube, StackOptions, V, make_stack
 
 
 @pytest.fixture
@@ -277,3 +286,76 @@ async def test_peer_syncs_do_not_put_the_drift_check_off(
         await wait_for(drift_checked, 60, "a drift pass between the peer syncs")
         assert await scheduled(stack, sgc, node_io.SYNC_NODE_PEERS) >= 2
         await stack.record("nodes_peer_sync_and_drift", sgc)
+
+
+@pytest.fixture
+async def proxied_stack(
+    temporal_server: TemporalDevServer,
+    arm_emulator: ArmEmulator,
+    arm_topology: Topology,
+    stack_kube: StackKube,
+    kube_proxy: KubeProxy,
+    controller_account: ComponentAccount,
+    async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
+    async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],
+    stack_options: StackOptions,
+) -> AsyncIterator[tuple[Stack, KubeProxy]]:
+    """The workflow stack with the controller's Kubernetes calls through `kube_proxy`."""
+    async with kube_proxy.client_for(controller_account.kubeconfig) as controller:
+        kube = replace(stack_kube, controller=controller)
+        async for made in make_stack(
+            temporal_server.address,
+            arm_emulator,
+            arm_topology,
+            kube,
+            async_network_client,
+            async_compute_client,
+            stack_options,
+        ):
+            yield made, kube_proxy
+
+
+async def test_peers_that_cannot_be_listed_are_left_on_the_nodes(
+    proxied_stack: tuple[Stack, KubeProxy], agent_account: ComponentAccount, tmp_path: Path
+) -> None:
+    stack, proxy = proxied_stack
+    await grant_namespace(stack.kube.admin, agent_account, stack.secret_namespace)
+    nodes = node_names(stack)
+    async with (
+        await agent_account.client() as agent_api,
+        agents(stack, agent_api, tmp_path, nodes) as running,
+    ):
+        spec = stack.vmss_spec()
+        sgc = await stack.create_sgc("unlisted", spec)
+        key = to_base64(public_key_of(generate_private_key()))
+        await create_pod_endpoint(stack, "pod-a", "unlisted", "10.244.1.7/32", key)
+        status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+        assert status.phase == "Ready", status.message
+        assert all(peer_ips(running[n], status.port) == ["10.244.1.7"] for n in nodes)
+
+        endpoints = f"/apis/{G}/{V}/namespaces/{stack.namespace}/podendpoints"
+        proxy.answer_next("GET", endpoints, 403, message="forbidden for this test")
+        await stack.handle(sgc).signal(PEERS_CHANGED)
+
+        async def list_refused() -> bool:
+            return any(r.status == 403 for r in proxy.sent("GET", endpoints))
+
+        await wait_for(list_refused, what="the refused list")
+        await wait_for(
+            lambda: pass_settled(stack, sgc), what="the peer pass after the refused list"
+        )
+        # No sync of an empty set: every node still carries the pod.
+        assert all(peer_ips(running[n], status.port) == ["10.244.1.7"] for n in nodes)
+        assert await scheduled(stack, sgc, node_io.SYNC_NODE_PEERS) == 0
+        await stack.record("nodes_peers_unlisted_kept", sgc)
+
+
+async def pass_settled(stack: Stack, sgc: SgcRef) -> bool:
+    """The workflow waits again (a timer started) after the last signal it got."""
+    events = (await stack.handle(sgc).fetch_history()).events
+    signalled = [i for i, e in enumerate(events) if e.event_type == SIGNALED]
+    return bool(signalled) and any(e.event_type == TIMER for e in events[signalled[-1] :])
+
+
+SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+TIMER = EventType.EVENT_TYPE_TIMER_STARTED
