@@ -200,6 +200,9 @@ class _NodeDataplane:
         step("plumbing")
         # Peers last: no pod traffic enters the interface before SNAT is in place.
         peer_changes = None
+        # An apply reads the device (it may have been rebuilt just now); without peers it leaves
+        # them alone, and what the device holds is no longer known for sure.
+        self._wanted_peers.pop(setup.listen_port, None)
         if peers is not None:
             peer_changes = devices.sync_peers(name, peers)
             self._wanted_peers[setup.listen_port] = (setup.sgc_uid, tuple(peers))
@@ -237,7 +240,12 @@ class _NodeDataplane:
             problem = owner_problem(name, interfaces[name], owner)
             if problem is not None:
                 raise GatewayOwnedElsewhereError(problem)
-        changes = devices.sync_peers(name, peers)
+        known = self._wanted_peers.pop(listen_port, None)
+        if known is not None and known[0] == owner:
+            # What this agent made last: change only the difference (no read of the device).
+            changes = devices.change_peers(name, known[1], peers)
+        else:
+            changes = devices.sync_peers(name, peers)
         self._wanted_peers[listen_port] = (owner, tuple(peers))
         return changes
 
