@@ -253,9 +253,7 @@ async def test_arms_own_types_answer_invalid_api_version(
     assert "'2025-04-01,2024-11-01," in message  # newest first, as ARM lists them
 
 
-def test_the_sdk_surfaces_the_refusal(
-    network_client: NetFactory, arm_topology: Topology
-) -> None:
+def test_the_sdk_surfaces_the_refusal(network_client: NetFactory, arm_topology: Topology) -> None:
     net = network_client()
     with pytest.raises(HttpResponseError) as err:
         net.load_balancers.list(arm_topology.resource_group, api_version="2099-01-01").next()
