@@ -78,9 +78,8 @@ def test_the_defaults_render_every_component(helm_path: Path, tmp_path: Path) ->
             ("DaemonSet", CNI_MANAGER),
         ]
     )
-    assert {o["metadata"].get("namespace") for o in rendered.objects if "Cluster" not in o["kind"]} == {
-        "egressgw-system"
-    }
+    namespaced = [o for o in rendered.objects if "Cluster" not in o["kind"]]
+    assert {o["metadata"].get("namespace") for o in namespaced} == {"egressgw-system"}
 
 
 def test_two_controllers_without_leader_election(helm_path: Path, tmp_path: Path) -> None:
@@ -157,7 +156,8 @@ def test_every_rendered_command_is_one_egressgw_accepts(helm_path: Path, tmp_pat
     fails here instead of in a crash-looping pod."""
     rendered = render(helm_path, tmp_path, representative_values(tmp_path))
     parser = _parser()
-    for kind, name in (("Deployment", CONTROLLER), ("DaemonSet", AGENT), ("DaemonSet", CNI_MANAGER)):
+    workloads = (("Deployment", CONTROLLER), ("DaemonSet", AGENT), ("DaemonSet", CNI_MANAGER))
+    for kind, name in workloads:
         container = rendered.container(kind, name)
         assert container["command"][0] == "egressgw"
         parsed = parser.parse_args([*container["command"][1:], *container["args"]])
@@ -284,7 +284,8 @@ def test_the_cloud_config_secret_is_one_the_controller_loads(
     controller = rendered.container("Deployment", CONTROLLER)
     assert "--cloud-config=/etc/egressgw/azure/azure-cloud-config.json" in controller["args"]
     volume = next(
-        v for v in pod_spec(rendered, "Deployment", CONTROLLER)["volumes"]
+        v
+        for v in pod_spec(rendered, "Deployment", CONTROLLER)["volumes"]
         if v["name"] == "azure-cloud-config"
     )
     assert volume["secret"]["secretName"] == "egressgw-azure-cloud-config"
@@ -298,7 +299,8 @@ def test_an_existing_cloud_config_secret_replaces_the_values(
 
     assert rendered.of_kind("Secret") == []
     volume = next(
-        v for v in pod_spec(rendered, "Deployment", CONTROLLER)["volumes"]
+        v
+        for v in pod_spec(rendered, "Deployment", CONTROLLER)["volumes"]
         if v["name"] == "azure-cloud-config"
     )
     assert volume["secret"]["secretName"] == "my-azure-json"
@@ -326,7 +328,11 @@ def test_temporal_tls_and_api_key_reach_the_workers_as_files_and_environment(
             "valueFrom": {"secretKeyRef": {"name": "temporal-api-key", "key": "key"}},
         } in container["env"]
         mount = next(m for m in container["volumeMounts"] if m["name"] == "temporal-tls")
-        assert mount == {"name": "temporal-tls", "mountPath": "/etc/egressgw/temporal", "readOnly": True}
+        assert mount == {
+            "name": "temporal-tls",
+            "mountPath": "/etc/egressgw/temporal",
+            "readOnly": True,
+        }
         volume = next(v for v in pod["volumes"] if v["name"] == "temporal-tls")
         assert [s["secret"] for s in volume["projected"]["sources"]] == [
             {"name": "temporal-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]},
@@ -397,8 +403,9 @@ def test_a_dev_cluster_can_run_the_commands_on_its_hosts(helm_path: Path, tmp_pa
     manager = rendered.container("DaemonSet", CNI_MANAGER)
     assert "--cni-conf-dir=/state/nodes/n1/cni/net.d" in manager["args"]
     assert {"name": "cni-bin", "mountPath": "/state/nodes/n1/cni/bin"} in manager["volumeMounts"]
-    assert "--azure-ca-file=/etc/egressgw/azure-ca/ca.pem" in (
-        rendered.container("Deployment", CONTROLLER)["args"]
+    assert (
+        "--azure-ca-file=/etc/egressgw/azure-ca/ca.pem"
+        in (rendered.container("Deployment", CONTROLLER)["args"])
     )
     assert rendered.get("ConfigMap", "egressgw-azure-ca")["data"]["ca.pem"].startswith("-----")
 

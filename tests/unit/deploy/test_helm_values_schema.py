@@ -105,9 +105,7 @@ def test_bad_values_are_refused_naming_the_value(
         assert part in message, message
 
 
-def test_each_bad_value_is_reported_when_there_are_several(
-    helm_path: Path, tmp_path: Path
-) -> None:
+def test_each_bad_value_is_reported_when_there_are_several(helm_path: Path, tmp_path: Path) -> None:
     message = refusal(
         helm_path,
         tmp_path,
