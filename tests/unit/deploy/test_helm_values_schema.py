@@ -12,9 +12,9 @@ from tests.fixtures.helm_chart import refusal
 
 CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     (
-        "probe port out of range",
-        {"common": {"gatewayLbProbePort": 70000}},
-        ["/common/gatewayLbProbePort", "maximum"],
+        "a probe port the controller's load balancer does not probe",
+        {"common": {"gatewayLbProbePort": 9000}},
+        ["/common/gatewayLbProbePort", "value must be 8082"],
     ),
     (
         "Temporal address without a port",
