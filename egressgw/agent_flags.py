@@ -52,7 +52,7 @@ class AgentOptions:
     namespace: str  # where the node's GatewayStatus goes and whose Secrets it may read
     temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
     temporal_namespace: str = "default"
-    kubeconfig: Path | None = None  # None: in-cluster configuration, then ~/.kube/config
+    kubeconfig: Path | None = None  # None: $KUBECONFIG, in-cluster, ~/.kube/config
     settings: NodeSettings = field(default_factory=NodeSettings)
     host_netns: str = ""  # "" = the process's own namespace is the node's host namespace
     probe_host: str = "0.0.0.0"

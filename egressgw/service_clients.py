@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Final
 
 import kubernetes_asyncio
 from kubernetes_asyncio.client import ApiClient
@@ -15,11 +18,20 @@ from temporalio.service import RPCError
 
 log = logging.getLogger(__name__)
 
+KUBECONFIG_VARIABLE: Final = "KUBECONFIG"
 
-async def kube_api_client(kubeconfig: Path | None) -> ApiClient:
-    """From `kubeconfig`; without one, in-cluster configuration, then ~/.kube/config."""
+
+async def kube_api_client(
+    kubeconfig: Path | None, environ: Mapping[str, str] | None = None
+) -> ApiClient:
+    """From `kubeconfig`; without one, as controller-runtime's Go controllers look: the files
+    `$KUBECONFIG` names (one, or several separated by ':', merged as kubectl merges them), then
+    the in-cluster configuration, then ~/.kube/config."""
     if kubeconfig is not None:
         return await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig))
+    listed = (os.environ if environ is None else environ).get(KUBECONFIG_VARIABLE, "")
+    if listed:
+        return await kubernetes_asyncio.config.new_client_from_config(config_file=listed)
     configuration = kubernetes_asyncio.client.Configuration()
     try:
         kubernetes_asyncio.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
