@@ -1,8 +1,10 @@
 """The StaticGatewayConfigurations of a manifest, checked as the API server checks them against
-this project's CRD (deploy/crds/): the schema's types and the fields it declares (unknown fields
-refused, as kubectl's default strict field validation does), then every CEL and schema rule
-through contracts/spec_validation.py, which holds the CRD's messages verbatim. Errors name the
-field as the API server does, `spec.gatewayVmssProfile.vmssName: <message>`.
+this project's CRD (deploy/crds/), with its messages: first unknown fields (refused, as kubectl's
+default strict field validation has the API server do), then the schema (types, lengths, item
+counts, the enum, the bounds of publicIpPrefixSize), then, unless the types, lengths, counts or
+enum failed, the CEL rules (contracts/spec_validation.py holds their messages verbatim) with the
+prefix the API server gives each rule's reason. Errors name the field as the API server does:
+`spec.gatewayVmssProfile.vmssName: Required value: ...`.
 
 Pure: `parse_manifest` takes the text.
 """
@@ -16,8 +18,9 @@ from typing import Any, Final
 import yaml
 
 from contracts import kube_names
-from contracts.gateway_config import StaticGatewayConfigurationSpec
-from contracts.spec_validation import FieldError, validate_spec
+from contracts import spec_validation as sv
+from contracts.gateway_config import DefaultRoute, StaticGatewayConfigurationSpec
+from contracts.spec_validation import FieldError
 
 # The spec's schema in the CRD: each field's JSON type; an object's fields are listed under it.
 _SPEC_FIELDS: Final[Mapping[str, str]] = {
@@ -32,6 +35,22 @@ _PROFILE_FIELDS: Final[Mapping[str, str]] = {
     "vmssResourceGroup": "string",
     "vmssName": "string",
     "publicIpPrefixSize": "integer",
+}
+_MAX_LENGTHS: Final[Mapping[str, int]] = {
+    "spec.gatewayNodepoolName": sv.MAX_NODEPOOL_NAME_LENGTH,
+    "spec.gatewayVmssProfile.vmssResourceGroup": sv.MAX_RESOURCE_GROUP_LENGTH,
+    "spec.gatewayVmssProfile.vmssName": sv.MAX_VMSS_NAME_LENGTH,
+    "spec.publicIpPrefixId": sv.MAX_PUBLIC_IP_PREFIX_ID_LENGTH,
+}
+# How the API server words a failed CEL rule: by the rule's `reason` (FieldValueRequired,
+# FieldValueForbidden) or, without one, "Invalid value" and the JSON type of the value checked.
+_RULE_PREFIXES: Final[Mapping[str, str]] = {
+    sv.MSG_EXACTLY_ONE_POOL: 'Invalid value: "object": ',
+    sv.MSG_VMSS_RESOURCE_GROUP_REQUIRED: "Required value: ",
+    sv.MSG_VMSS_NAME_REQUIRED: "Required value: ",
+    sv.MSG_PREFIX_ID_NEEDS_PUBLIC_IPS: "Forbidden: ",
+    sv.MSG_PREFIX_ID_SHAPE: 'Invalid value: "string": ',
+    sv.MSG_EXCLUDE_CIDR: 'Invalid value: "string": ',
 }
 MSG_NAME_REQUIRED: Final = "Required value: name or generateName is required"
 _TOP_FIELDS: Final = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
@@ -81,9 +100,8 @@ def json_type(value: object) -> str:
 
 def _type_error(path: str, value: object, wanted: str) -> FieldError:
     got = json_type(value)
-    return FieldError(
-        path, f'Invalid value: "{got}": {path} in body must be of type {wanted}: "{got}"'
-    )
+    message = f'Invalid value: "{got}": {path} in body must be of type {wanted}: "{got}"'
+    return FieldError(path, message)
 
 
 def _has_type(value: object, wanted: str) -> bool:
@@ -93,35 +111,110 @@ def _has_type(value: object, wanted: str) -> bool:
     return json_type(value) == wanted
 
 
-def _fields(raw: Mapping[str, Any], path: str, schema: Mapping[str, str]) -> list[FieldError]:
-    errors: list[FieldError] = []
-    for key, value in raw.items():
-        field = f"{path}.{key}"
-        wanted = schema.get(key)
-        if wanted is None:
-            errors.append(FieldError(field, f'unknown field "{field}"'))
-        elif value is not None and not _has_type(value, wanted):
-            # null is pruned by the API server (no field is nullable): as if absent.
-            errors.append(_type_error(field, value, wanted))
-    return errors
+def _unknown_fields(raw: Mapping[str, Any]) -> list[FieldError]:
+    """What strict field validation refuses before anything else is checked."""
+    unknown = [f"{key}" for key in raw if key not in _TOP_FIELDS]
+    spec = raw.get("spec")
+    if isinstance(spec, Mapping):
+        unknown += [f"spec.{key}" for key in spec if key not in _SPEC_FIELDS]
+        profile = spec.get("gatewayVmssProfile")
+        if isinstance(profile, Mapping):
+            unknown += [
+                f"spec.gatewayVmssProfile.{key}" for key in profile if key not in _PROFILE_FIELDS
+            ]
+    return [FieldError(field, f'unknown field "{field}"') for field in unknown]
 
 
-def schema_errors(spec: object) -> list[FieldError]:
-    """Type and unknown-field errors of a spec, before any rule can be checked."""
-    if spec is None:
-        return [FieldError("spec", "Required value")]
-    if not isinstance(spec, Mapping):
-        return [_type_error("spec", spec, "object")]
-    errors = _fields(spec, "spec", _SPEC_FIELDS)
+def _typed(raw: Mapping[str, Any], path: str, schema: Mapping[str, str]) -> list[FieldError]:
+    # null is pruned by the API server (no field is nullable): as if absent.
+    return [
+        _type_error(f"{path}.{key}", value, wanted)
+        for key, wanted in schema.items()
+        if (value := raw.get(key)) is not None and not _has_type(value, wanted)
+    ]
+
+
+def _too_long(path: str, value: object, limit: int) -> list[FieldError]:
+    if isinstance(value, str) and len(value.encode()) > limit:
+        return [FieldError(path, f"Too long: may not be more than {limit} bytes")]
+    return []
+
+
+def _blocking_errors(spec: Mapping[str, Any]) -> list[FieldError]:
+    """Types, lengths, item counts and the enum: with any of these wrong the API server does not
+    run the CEL rules."""
+    errors = _typed(spec, "spec", _SPEC_FIELDS)
     profile = spec.get("gatewayVmssProfile")
     if isinstance(profile, Mapping):
-        errors += _fields(profile, "spec.gatewayVmssProfile", _PROFILE_FIELDS)
+        errors += _typed(profile, "spec.gatewayVmssProfile", _PROFILE_FIELDS)
     cidrs = spec.get("excludeCidrs")
     if isinstance(cidrs, list):
         for index, item in enumerate(cidrs):
-            if not isinstance(item, str):
+            if item is not None and not isinstance(item, str):
                 errors.append(_type_error(f"spec.excludeCidrs[{index}]", item, "string"))
+    if errors:
+        return errors
+    for path, limit in _MAX_LENGTHS.items():
+        parent, _, key = path.rpartition(".")
+        holder = spec if parent == "spec" else (spec.get("gatewayVmssProfile") or {})
+        errors += _too_long(path, holder.get(key), limit)
+    route = spec.get("defaultRoute")
+    supported = [str(r) for r in DefaultRoute]
+    if route is not None and route not in supported:
+        listed = ", ".join(f'"{value}"' for value in supported)
+        errors.append(
+            FieldError(
+                "spec.defaultRoute", f'Unsupported value: "{route}": supported values: {listed}'
+            )
+        )
+    if isinstance(cidrs, list):
+        if len(cidrs) > sv.MAX_EXCLUDE_CIDRS:
+            errors.append(
+                FieldError(
+                    "spec.excludeCidrs",
+                    f"Too many: {len(cidrs)}: must have at most {sv.MAX_EXCLUDE_CIDRS} items",
+                )
+            )
+        for index, item in enumerate(cidrs):
+            errors += _too_long(f"spec.excludeCidrs[{index}]", item, sv.MAX_CIDR_LENGTH)
     return errors
+
+
+def _bound_errors(spec: Mapping[str, Any]) -> list[FieldError]:
+    """publicIpPrefixSize's minimum and maximum (these do not keep the CEL rules from running)."""
+    size = (spec.get("gatewayVmssProfile") or {}).get("publicIpPrefixSize")
+    path = "spec.gatewayVmssProfile.publicIpPrefixSize"
+    if not isinstance(size, int | float) or isinstance(size, bool):
+        return []
+    shown = int(size)
+    if size < sv.MIN_PUBLIC_IP_PREFIX_SIZE:
+        bound = f"greater than or equal to {sv.MIN_PUBLIC_IP_PREFIX_SIZE}"
+    elif size > sv.MAX_PUBLIC_IP_PREFIX_SIZE:
+        bound = f"less than or equal to {sv.MAX_PUBLIC_IP_PREFIX_SIZE}"
+    else:
+        return []
+    return [FieldError(path, f"Invalid value: {shown}: {path} in body should be {bound}")]
+
+
+def _rule_errors(spec: StaticGatewayConfigurationSpec) -> list[FieldError]:
+    return [
+        FieldError(error.field, _RULE_PREFIXES.get(error.message, "") + error.message)
+        for error in sv.rule_errors(spec)
+    ]
+
+
+def spec_errors(spec: object) -> tuple[list[FieldError], StaticGatewayConfigurationSpec | None]:
+    """The API server's errors for a spec, and the spec when there are none."""
+    if spec is None:
+        return [FieldError("spec", "Required value")], None
+    if not isinstance(spec, Mapping):
+        return [_type_error("spec", spec, "object")], None
+    blocking = _blocking_errors(spec)
+    if blocking:
+        return blocking, None
+    parsed = StaticGatewayConfigurationSpec.from_object(_normalized(spec))
+    errors = _bound_errors(spec) + _rule_errors(parsed)
+    return errors, None if errors else parsed
 
 
 def _normalized(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -140,19 +233,13 @@ def check_object(raw: Mapping[str, Any], source: str) -> SgcDocument:
     metadata = metadata if isinstance(metadata, Mapping) else {}
     name = metadata.get("name")
     namespace = metadata.get("namespace")
-    errors: list[FieldError] = []
-    if not isinstance(name, str) or not name:
-        errors.append(
-            FieldError("metadata.name", "Required value: name or generateName is required")
-        )
-    for key in raw:
-        if key not in _TOP_FIELDS:
-            errors.append(FieldError(str(key), f'unknown field "{key}"'))
-    errors += schema_errors(raw.get("spec"))
+    errors = _unknown_fields(raw)
     spec: StaticGatewayConfigurationSpec | None = None
     if not errors:
-        spec = StaticGatewayConfigurationSpec.from_object(_normalized(raw["spec"]))
-        errors += validate_spec(spec)
+        if not isinstance(name, str) or not name:
+            errors.append(FieldError("metadata.name", MSG_NAME_REQUIRED))
+        spec_problems, spec = spec_errors(raw.get("spec"))
+        errors += spec_problems
     return SgcDocument(
         source=source,
         namespace=namespace if isinstance(namespace, str) else "",
