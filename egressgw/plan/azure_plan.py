@@ -179,11 +179,14 @@ class AzurePlanner:
         managed_name = resource_names.managed_resource_name(uid)
         managed = await self._managed_prefix(managed_name)
         prefix_id = ""
+        prefix_length = pool.prefix_length
         if prefix_plan.kind is decide.PrefixKind.MANAGED:
             prefix_id = resource_names.public_ip_prefix_id(
                 self._scope.subscription_id, self._scope.resource_group, managed_name
             )
-            if managed is None or provisioning_failed(managed):
+            if managed is not None and not provisioning_failed(managed):
+                prefix_length = int((managed.get("properties") or {}).get("prefixLength") or 0)
+            else:
                 changes.append(
                     PlannedChange(
                         Action.CREATE,
@@ -197,6 +200,7 @@ class AzurePlanner:
                 ByoPrefixInput(self._scope, prefix_plan.byo_id, pool.prefix_length)
             )
             prefix_id = checked.id
+            prefix_length = checked.prefix_length
 
         # The load balancer rule, planned with every other owner's rule as it stands.
         lb = await self._load_balancer()
@@ -233,6 +237,7 @@ class AzurePlanner:
         )
         before_nodes = after.nodes
         if release.old_pool is not None:
+            self._check_move_capacity(target, release.old_pool, pool, prefix_length)
             released = await self._pool(release.old_pool, uid, None)
             changes += released.changes
             before_nodes = released.nodes
@@ -265,6 +270,30 @@ class AzurePlanner:
             if is_refusal(err):
                 return None  # the current spec never got a pool: nothing to release
             raise
+
+    @staticmethod
+    def _check_move_capacity(
+        target: PlanTarget, old: GatewayPool, new: GatewayPool, prefix_length: int
+    ) -> None:
+        """A move keeps the same public IP prefix and registers with the new pool before it
+        leaves the old one (docs/control-plane.md), so for a while the prefix holds a public IP
+        per instance of both pools; Azure refuses the new pool's when that does not fit."""
+        current = target.current_spec
+        if current is None or not current.provision_public_ips or prefix_length <= 0:
+            return
+        now = decide.plan_prefix(SpecDelivery(target.sgc, 0, current))
+        wanted = decide.plan_prefix(SpecDelivery(target.sgc, 0, target.spec))
+        if now != wanted or wanted.kind is decide.PrefixKind.NONE:
+            return
+        capacity = 2 ** (32 - prefix_length)
+        needed = old.instance_count + new.instance_count
+        if needed > capacity:
+            raise _Refused(
+                f"moving from gateway pool {old.name} to {new.name} keeps the /{prefix_length}"
+                f" public IP prefix, which holds {capacity} addresses, while both pools hold one"
+                f" each ({needed}): Azure would refuse the new pool's public IPs"
+                " (PublicIpPrefixOutOfIpAddresses)"
+            )
 
     def _prefix_deletion(self, name: str, found: dict[str, Any] | None) -> PlannedChange:
         ips = ((found or {}).get("properties") or {}).get("publicIPAddresses") or []

@@ -15,6 +15,7 @@ from egressgw.plan.changes import (
     Action,
     ConfigurationPlan,
     PlannedChange,
+    Target,
 )
 
 _MARKS: Final = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
@@ -29,9 +30,18 @@ def _heading(plan: ConfigurationPlan) -> str:
     return f"StaticGatewayConfiguration {plan.namespace}/{plan.name} ({what}; {plan.source})"
 
 
-def _change_lines(change: PlannedChange) -> list[str]:
-    lines = [f"  {_MARKS[change.action]} {change.target}: {_shown(change.resource)}"]
-    lines += [f"      {_shown(detail)}" for detail in change.details]
+_HEADINGS: Final = {Target.AZURE: "  Azure:", Target.NODE: "  Gateway nodes:"}
+
+
+def _change_lines(changes: Sequence[PlannedChange]) -> list[str]:
+    lines: list[str] = []
+    for target, heading in _HEADINGS.items():
+        mine = [change for change in changes if change.target is target]
+        if mine:
+            lines.append(heading)
+        for change in mine:
+            lines.append(f"    {_MARKS[change.action]} {_shown(change.resource)}")
+            lines += [f"        {_shown(detail)}" for detail in change.details]
     return lines
 
 
@@ -53,8 +63,7 @@ def render_text(plans: Sequence[ConfigurationPlan]) -> str:
             lines.append(f"  ! the controller would refuse it: {_shown(plan.refusal)}")
         elif not plan.changes:
             lines.append("  no changes: Azure and the nodes already match")
-        for change in plan.changes:
-            lines += _change_lines(change)
+        lines += _change_lines(plan.changes)
         lines += [f"  note: {note}" for note in plan.notes]
         blocks.append("\n".join(lines) + "\n")
     totals = {action: sum(p.count(action) for p in plans) for action in Action}

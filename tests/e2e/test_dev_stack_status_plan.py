@@ -60,7 +60,7 @@ def test_plan_apply_status_on_the_dev_stack(
 
     assert first.returncode == 0, first.stdout + first.stderr
     assert f"StaticGatewayConfiguration {namespace}/{name} (new;" in first.stdout
-    assert "+ azure: public IP prefix egressgateway-<uid>" in first.stdout
+    assert "    + public IP prefix egressgateway-<uid>" in first.stdout
     assert "Plan: 4 to create," in first.stdout  # prefix, load balancer, two node gateways
 
     applied = subprocess.run(

@@ -1,7 +1,8 @@
 """`egressgw plan -f sgc.yaml` on the real stack (the ARM emulator, the session's API server, an
 `egressgw controller` process applying what the test then plans again): a new configuration's
 creates, nothing left to do once it is applied, a changed spec's updates and deletes, a pool
-moved to another pool (its old nodes and ipConfigs go, the new ones come), a refusal, and no
+moved to another pool (its old nodes and ipConfigs go, the new ones come), refusals (one of them
+a move whose public IP prefix is too small, which the controller then meets too), and no
 write anywhere: the emulator's request log holds only reads and the API server (through a
 logging proxy) only GETs."""
 
@@ -22,6 +23,7 @@ from sim.arm.request_log import READ_METHODS
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.controller_stack import ControllerStack
 from tests.fixtures.kube_proxy import KubeProxy
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -231,3 +233,33 @@ async def test_a_configuration_the_controller_would_refuse_exits_1_with_the_reas
     refusal = "! the controller would refuse it: spec.gatewayVmssProfile: gateway VMSS no-such-vmss"
     assert f"{refusal} not found" in done.stdout
     assert done.stdout.rstrip().endswith("Plan: 0 to create, 0 to update, 0 to delete.")
+
+
+async def test_a_move_the_prefix_cannot_hold_is_refused_as_azure_then_refuses_it(
+    planner: Planner,
+) -> None:
+    """A /31 prefix holds the two VMSS instances' IPs; moving to the two-VM pool keeps it and
+    registers there before leaving the VMSS, so it would need four."""
+    stack = planner.stack
+    await apply(stack, "boxed", stack.vmss_spec())
+    moved = {"gatewayNodepoolName": stack.topology.vm_pools[0].pool_name}
+
+    done = await planner.run(planner.manifest("boxed", moved))
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "(PublicIpPrefixOutOfIpAddresses)" in done.stdout
+    controller = await stack.start_controller("controller-move")
+    await stack.custom.patch_namespaced_custom_object(
+        G, V, stack.namespace, P, "boxed", [{"op": "replace", "path": "/spec", "value": moved}]
+    )
+
+    async def refused_by_azure() -> bool:
+        obj = await stack.get_sgc("boxed") or {}
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        return any(
+            c["type"] == "Degraded" and "PublicIpPrefixOutOfIpAddresses" in c["message"]
+            for c in conditions
+        )
+
+    await wait_for(refused_by_azure, 90, "Azure to refuse the new pool's public IPs")
+    assert await controller.stop() == 0

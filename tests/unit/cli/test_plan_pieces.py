@@ -173,12 +173,14 @@ def test_a_plan_reads_as_marked_changes_with_the_new_uid_shown_as_a_placeholder(
 
     assert text.splitlines() == [
         "StaticGatewayConfiguration ns/sgc (new; m.yaml document 1)",
-        "  + azure: public IP prefix egressgateway-<uid>",
-        "      /31",
-        "  ~ azure: load balancer lb",
-        "      added rule <uid>",
-        "  - node: node a",
-        "      remove gateway wg-6000",
+        "  Azure:",
+        "    + public IP prefix egressgateway-<uid>",
+        "        /31",
+        "    ~ load balancer lb",
+        "        added rule <uid>",
+        "  Gateway nodes:",
+        "    - node a",
+        "        remove gateway wg-6000",
         "",
         "Plan: 1 to create, 1 to update, 1 to delete.",
     ]
