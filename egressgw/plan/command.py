@@ -16,12 +16,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from egressgw.controller_flags import CLOUD_CONFIG_VARIABLE, DEFAULT_CLOUD_CONFIG
-from egressgw.plan.changes import NEW_UID, ConfigurationPlan
-from egressgw.plan.documents import ManifestError, SgcDocument, parse_manifest
-from egressgw.plan.render import render_invalid, render_json, render_text
+
+if TYPE_CHECKING:  # the CLI builds its parser from this module: keep `--help` light
+    from egressgw.plan.changes import ConfigurationPlan
+    from egressgw.plan.documents import SgcDocument
 
 
 def add_plan_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -115,6 +116,7 @@ async def _plan(
     from egressgw.cloud_config import CloudConfigError, load_cloud_config
     from egressgw.controller import azure_scope
     from egressgw.plan.azure_plan import AzurePlanner, AzureReadError, PlanTarget
+    from egressgw.plan.changes import NEW_UID, ConfigurationPlan
     from egressgw.service_clients import kube_api_client
     from kubeclient.errors import CLIENT_ERRORS, describe_failure, is_not_found
 
@@ -198,6 +200,10 @@ async def _plan(
 
 
 def run_plan(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from egressgw.plan.changes import ConfigurationPlan
+    from egressgw.plan.documents import ManifestError, parse_manifest
+    from egressgw.plan.render import render_invalid, render_json, render_text
+
     docs: list[SgcDocument] = []
     try:
         for source, text in _read_manifests(args.filename):

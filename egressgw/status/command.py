@@ -9,9 +9,10 @@ import asyncio
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import Final, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
-from egressgw.status.report import StatusRow, render_json, render_table
+if TYPE_CHECKING:  # the CLI builds its parser from this module: keep `--help` light
+    from egressgw.status.report import StatusRow
 
 OUTPUTS: Final = ("table", "json")
 DEFAULT_QUERY_TIMEOUT: Final = "5s"
@@ -143,6 +144,7 @@ async def _facts_and_rows(
 
 def run_status(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from egressgw.controller_flags import parse_duration
+    from egressgw.status.report import render_json, render_table
 
     try:
         query_timeout = parse_duration(args.query_timeout)
