@@ -9,7 +9,7 @@ import asyncio
 import os
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 if TYPE_CHECKING:  # the CLI builds its parser from this module: keep `--help` light
     from egressgw.status.report import StatusRow
@@ -110,10 +110,16 @@ async def _facts_and_rows(
     async with api:
         try:
             objects = await sources.list_configurations(api, args.namespace)
-            gateway_statuses = await sources.list_gateway_statuses(api)
         except CLIENT_ERRORS as err:
             print(f"egressgw status: reading the API server: {describe_failure(err)}", file=stderr)
             return 1, None
+        gateway_statuses: list[dict[str, Any]] | None = None
+        try:
+            gateway_statuses = await sources.list_gateway_statuses(api)
+        except CLIENT_ERRORS as err:
+            # E.g. a user who may read configurations but not every namespace's GatewayStatus.
+            reason = describe_failure(err)
+            print(f"egressgw status: nodes not counted: GatewayStatuses: {reason}", file=stderr)
     configurations: list[StaticGatewayConfiguration] = []
     for raw in objects:
         try:
@@ -134,7 +140,7 @@ async def _facts_and_rows(
         code = 1
     else:
         facts = await sources.all_workflow_facts(client, keys, query_timeout)
-    configured = report.configured_nodes(gateway_statuses)
+    configured = None if gateway_statuses is None else report.configured_nodes(gateway_statuses)
     rows = [
         report.status_row(c, f, configured, target.ui_url, target.namespace)
         for c, f in zip(configurations, facts, strict=True)

@@ -49,7 +49,8 @@ class StatusRow:
     uid: str
     phase: str
     egress_ip: str
-    nodes_configured: tuple[str, ...]  # gateway nodes whose agent reports this configuration
+    # Gateway nodes whose agent reports this configuration; None when they could not be read.
+    nodes_configured: tuple[str, ...] | None
     nodes_total: int | None  # the pool's nodes, None when unknown
     node_problems: tuple[NodeProblem, ...]
     last_error: str
@@ -60,7 +61,8 @@ class StatusRow:
     @property
     def nodes(self) -> str:
         total = "?" if self.nodes_total is None else str(self.nodes_total)
-        return f"{len(self.nodes_configured)}/{total}"
+        configured = "?" if self.nodes_configured is None else str(len(self.nodes_configured))
+        return f"{configured}/{total}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,7 +72,9 @@ class StatusRow:
             "phase": self.phase,
             "egressIp": self.egress_ip,
             "nodes": {
-                "configured": list(self.nodes_configured),
+                "configured": None
+                if self.nodes_configured is None
+                else list(self.nodes_configured),
                 "total": self.nodes_total,
                 "problems": [{"node": p.node_name, "reason": p.reason} for p in self.node_problems],
             },
@@ -139,7 +143,7 @@ def phase_of(facts: WorkflowFacts) -> str:
 def status_row(
     sgc: StaticGatewayConfiguration,
     facts: WorkflowFacts,
-    configured: Mapping[str, tuple[str, ...]],
+    configured: Mapping[str, tuple[str, ...]] | None,
     ui_url: str,
     temporal_namespace: str,
 ) -> StatusRow:
@@ -150,7 +154,7 @@ def status_row(
         uid=meta.uid,
         phase=phase_of(facts),
         egress_ip=sgc.status.egress_ip_prefix,
-        nodes_configured=configured.get(meta.key, ()),
+        nodes_configured=None if configured is None else configured.get(meta.key, ()),
         nodes_total=None if facts.nodes is None else len(facts.nodes),
         node_problems=facts.node_problems,
         last_error=last_error(sgc, facts),

@@ -174,3 +174,10 @@ def test_temporal_is_found_by_flag_then_environment_then_dev_stack_then_compose_
         "default",
         "http://localhost:8080",
     )
+
+
+def test_nodes_that_could_not_be_read_are_not_counted_as_none() -> None:
+    shown = status_row(sgc(), facts(phase="Ready", nodes=("a", "b")), None, "http://ui", "default")
+
+    assert shown.nodes == "?/2"
+    assert json.loads(render_json([shown]))["items"][0]["nodes"]["configured"] is None
