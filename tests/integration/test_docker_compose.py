@@ -39,6 +39,7 @@ def compose_env(tmp_path: Path) -> dict[str, str]:
         "EGRESSGW_CLOUD_CONFIG_FILE": str(cloud_config),
         "EGRESSGW_SECRET_NAMESPACE": "gateway-keys",
         "EGRESSGW_TAG": "9.9.9",
+        "EGRESSGW_USER": "1000:1000",
     }
 
 
@@ -111,6 +112,7 @@ def test_the_controller_is_configured_by_environment_and_mounted_files(
         == (compose_env["EGRESSGW_CLOUD_CONFIG_FILE"])
     )
     assert all(m["read_only"] for m in mounts.values())
+    assert controller["user"] == "1000:1000"
 
 
 def test_temporal_and_its_ui_are_published_where_egressgw_status_looks(
