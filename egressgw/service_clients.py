@@ -54,6 +54,17 @@ def _tls(connection: TemporalConnection) -> TLSConfig | bool:
     )
 
 
+async def connect_temporal_once(connection: TemporalConnection) -> Client:
+    """One attempt, for commands that report an unreachable server instead of waiting for it
+    (`egressgw status`); raises what `Client.connect` raises."""
+    return await Client.connect(
+        connection.address,
+        namespace=connection.namespace,
+        tls=_tls(connection),
+        api_key=connection.api_key,
+    )
+
+
 async def connect_temporal(
     connection: TemporalConnection, stop: asyncio.Event, *, max_wait: float = 5.0
 ) -> Client | None:

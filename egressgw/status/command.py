@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
+from egressgw.temporal_connection import add_temporal_flags
+
 if TYPE_CHECKING:  # the CLI builds its parser from this module: keep `--help` light
     from egressgw.status.report import StatusRow
 
@@ -45,20 +47,6 @@ def add_status_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "~/.kube/config)",
     )
     status.add_argument(
-        "--temporal-address",
-        default=None,
-        metavar="HOST:PORT",
-        help="Temporal frontend (default: $TEMPORAL_ADDRESS, then the dev stack's, then "
-        "localhost:7233)",
-    )
-    status.add_argument(
-        "--temporal-namespace",
-        default=None,
-        metavar="NS",
-        help="Temporal namespace (default: $TEMPORAL_NAMESPACE, then the dev stack's, then "
-        "default)",
-    )
-    status.add_argument(
         "--ui-url",
         default=None,
         metavar="URL",
@@ -70,9 +58,14 @@ def add_status_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         type=Path,
         default=Path(".egressgw"),
         metavar="DIR",
-        help="a dev stack's state directory whose endpoints.json supplies the defaults above "
+        help="a dev stack's state directory whose endpoints.json supplies the Temporal address, "
+        "namespace and Web UI URL that neither a flag nor the environment gives "
         "(default: .egressgw)",
     )
+    # The controller's Temporal flags (TLS, mTLS, API key); address and namespace fall back to
+    # the dev stack's endpoints.json before the built-in defaults (egressgw/client_endpoints.py).
+    add_temporal_flags(status)
+    status.set_defaults(temporal_address=None, temporal_namespace=None)
     status.add_argument(
         "--query-timeout",
         default=DEFAULT_QUERY_TIMEOUT,
@@ -86,13 +79,14 @@ async def _facts_and_rows(
     args: argparse.Namespace, query_timeout: timedelta, stderr: TextIO
 ) -> tuple[int, list[StatusRow] | None]:
     from kubernetes_asyncio.config import ConfigException
-    from temporalio.client import Client
+    from temporalio.service import RPCError
 
     from contracts.gateway_config import StaticGatewayConfiguration
     from contracts.raw_fields import ObjectFormatError
     from egressgw.client_endpoints import read_dev_endpoints, resolve_target
-    from egressgw.service_clients import kube_api_client
+    from egressgw.service_clients import connect_temporal_once, kube_api_client
     from egressgw.status import report, sources
+    from egressgw.temporal_connection import temporal_connection
     from kubeclient.errors import CLIENT_ERRORS, describe_failure
 
     target = resolve_target(
@@ -130,10 +124,22 @@ async def _facts_and_rows(
     keys = [(c.metadata.namespace, c.metadata.name) for c in configurations]
     code = 0
     try:
-        client = await asyncio.wait_for(
-            Client.connect(target.address, namespace=target.namespace), CONNECT_TIMEOUT
+        connection = temporal_connection(
+            argparse.Namespace(
+                **{
+                    **vars(args),
+                    "temporal_address": target.address,
+                    "temporal_namespace": target.namespace,
+                }
+            ),
+            os.environ,
         )
-    except (RuntimeError, OSError, TimeoutError) as err:
+    except ValueError as err:
+        print(f"egressgw status: {err}", file=stderr)
+        return 2, None
+    try:
+        client = await asyncio.wait_for(connect_temporal_once(connection), CONNECT_TIMEOUT)
+    except (RPCError, RuntimeError, OSError, TimeoutError) as err:
         reason = f"Temporal at {target.address} not reachable: {err or 'timed out'}"
         print(f"egressgw status: {reason}", file=stderr)
         facts = sources.unreadable_facts(keys, reason)
