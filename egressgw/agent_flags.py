@@ -25,8 +25,11 @@ from contracts import kube_names
 from egressgw.controller_flags import (
     DEFAULT_TEMPORAL_ADDRESS,
     add_connection_flags,
+    add_metrics_flag,
     parse_duration,
 )
+from egressgw.listen_address import ListenAddress, parse_listen_address
+from egressgw.tracing import TracingSettings, tracing_settings
 
 DEFAULT_PROBE_DRAIN: Final = "10s"
 DEFAULT_CLEANUP_INTERVAL: Final = "1m"
@@ -66,6 +69,8 @@ class AgentOptions:
     orphan_grace: timedelta = timedelta(minutes=5)
     graceful_shutdown: timedelta = timedelta(seconds=10)
     log_level: str = "INFO"
+    metrics: ListenAddress | None = None  # /metrics (egressgw/agent_metrics.py)
+    tracing: TracingSettings | None = None  # from the OTEL_* variables (egressgw/tracing.py)
 
 
 def add_agent_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -173,6 +178,7 @@ def add_agent_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="a gateway applied this recently is kept by the cleanup even when no configuration "
         "names it yet (the workflow list can lag behind a new configuration; default: 5m)",
     )
+    add_metrics_flag(agent)
     agent.add_argument("--log-level", default="INFO", metavar="LEVEL")
 
 
@@ -254,6 +260,8 @@ def agent_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Agent
         cleanup_interval=_positive("--cleanup-interval", args.cleanup_interval),
         orphan_grace=parse_duration(args.orphan_grace),
         log_level=args.log_level,
+        metrics=parse_listen_address(args.metrics_address),
+        tracing=tracing_settings(environ),
     )
 
 

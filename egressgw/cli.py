@@ -147,7 +147,9 @@ def _controller(args: argparse.Namespace) -> int:
     from contracts import resource_names
     from egressgw.cloud_config import CloudConfigError, load_cloud_config
     from egressgw.controller_flags import parse_duration, resolve_secret_namespace
-    from egressgw.telemetry import configure_logging, parse_health_address
+    from egressgw.listen_address import parse_listen_address
+    from egressgw.telemetry import configure_logging
+    from egressgw.tracing import tracing_settings
 
     configure_logging(args.log_level)
     try:
@@ -156,7 +158,9 @@ def _controller(args: argparse.Namespace) -> int:
         batch_window = parse_duration(args.batch_window)
         batch_quiet = parse_duration(args.batch_quiet)
         node_start_timeout = parse_duration(args.node_start_timeout)
-        health = parse_health_address(args.health_address)
+        health = parse_listen_address(args.health_address)
+        metrics = parse_listen_address(args.metrics_address)
+        tracing = tracing_settings(os.environ)
         secret_namespace = resolve_secret_namespace(args.secret_namespace, os.environ)
         loaded = load_cloud_config(args.cloud_config, environ=dict(os.environ))
 
@@ -172,6 +176,8 @@ def _controller(args: argparse.Namespace) -> int:
             drift_check=drift_check,
             task_queue=args.task_queue or resource_names.CONTROLLER_TASK_QUEUE,
             health=health,
+            metrics=metrics,
+            tracing=tracing,
             graceful_shutdown=graceful_shutdown,
             max_cached_workflows=args.max_cached_workflows,
             batch_window=batch_window,

@@ -19,6 +19,8 @@ DEFAULT_BATCH_WINDOW: Final = "2s"  # contracts.workflow_io.DEFAULT_BATCH_WINDOW
 DEFAULT_NODE_START_TIMEOUT: Final = "30s"
 DEFAULT_BATCH_QUIET: Final = "200ms"  # contracts.workflow_io.DEFAULT_BATCH_QUIET_SECONDS
 DEFAULT_HEALTH_ADDRESS: Final = ":8081"
+# kube-egress-gateway's metrics port (--metrics-bind-port), for all three processes.
+DEFAULT_METRICS_ADDRESS: Final = ":8080"
 SECRET_NAMESPACE_VARIABLE: Final = "MY_POD_NAMESPACE"
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -78,6 +80,18 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("TEMPORAL_NAMESPACE", "default"),
         metavar="NS",
         help="Temporal namespace (default: $TEMPORAL_NAMESPACE or default)",
+    )
+
+
+def add_metrics_flag(parser: argparse.ArgumentParser) -> None:
+    """--metrics-address, as every long-running command takes it (kube-egress-gateway's
+    --metrics-bind-port 8080)."""
+    parser.add_argument(
+        "--metrics-address",
+        default=DEFAULT_METRICS_ADDRESS,
+        metavar="[HOST]:PORT",
+        help="serve Prometheus metrics on /metrics here; 'off', or port 0 for any free port "
+        f"(default: {DEFAULT_METRICS_ADDRESS})",
     )
 
 
@@ -141,6 +155,7 @@ def add_controller_parser(commands: argparse._SubParsersAction[argparse.Argument
         metavar="[HOST]:PORT",
         help=f"serve /healthz and /readyz here, or 'off' (default: {DEFAULT_HEALTH_ADDRESS})",
     )
+    add_metrics_flag(controller)
     controller.add_argument(
         "--graceful-shutdown",
         default=DEFAULT_GRACEFUL_SHUTDOWN,

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import kubernetes_asyncio
 from kubernetes_asyncio.client import ApiClient
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
 log = logging.getLogger(__name__)
@@ -29,13 +31,24 @@ async def kube_api_client(kubeconfig: Path | None) -> ApiClient:
 
 
 async def connect_temporal(
-    address: str, namespace: str, stop: asyncio.Event, *, max_wait: float = 5.0
+    address: str,
+    namespace: str,
+    stop: asyncio.Event,
+    *,
+    max_wait: float = 5.0,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Client | None:
-    """Connect, retrying with backoff until the server answers; None if asked to stop first."""
+    """Connect, retrying with backoff until the server answers; None if asked to stop first.
+
+    `runtime`: the one whose metrics the process serves (egressgw/temporal_metrics.py);
+    `interceptors`: tracing (egressgw/tracing.py). Workers built from the client get both."""
     delay = 0.2
     while not stop.is_set():
         try:
-            return await Client.connect(address, namespace=namespace)
+            return await Client.connect(
+                address, namespace=namespace, runtime=runtime, interceptors=interceptors
+            )
         except (RPCError, RuntimeError, OSError) as err:
             log.warning("Temporal at %s not reachable yet: %s", address, err)
         with contextlib.suppress(TimeoutError):
