@@ -71,9 +71,7 @@ async def test_controller_metrics_count_arm_calls_reconciles_failures_and_repair
 
     # ARM calls by operation and status (the load balancer PUT answered 2xx).
     lb_puts = [
-        s
-        for s in ready.matching("egressgw_arm_requests_total")
-        if s.labels["operation"] == LB_PUT
+        s for s in ready.matching("egressgw_arm_requests_total") if s.labels["operation"] == LB_PUT
     ]
     assert lb_puts and all(s.labels["status"].startswith("2") for s in lb_puts), lb_puts
     assert ready.value("egressgw_arm_requests_total", operation=VMSS_GET) >= 1
@@ -102,8 +100,9 @@ async def test_controller_metrics_count_arm_calls_reconciles_failures_and_repair
     await strip_ip_config(stack, await async_compute_client(), uid)
     repaired = await scraped_until(
         port,
-        lambda s: s.value("egressgw_drift_repairs_total", namespace=namespace, part="gateway_pool")
-        >= 1,
+        lambda s: (
+            s.value("egressgw_drift_repairs_total", namespace=namespace, part="gateway_pool") >= 1
+        ),
         "a drift repair counted",
     )
     assert repaired.value("controller_reconcile_latency_count", **labels) > ready.value(
@@ -129,11 +128,13 @@ async def test_controller_metrics_count_arm_calls_reconciles_failures_and_repair
     await stack.wait_gone("metered")
     await scraped_until(
         port,
-        lambda s: s.value(
-            "controller_reconcile_latency_count",
-            namespace=namespace,
-            operation="delete_static_gateway_configuration",
-        )
-        >= 1,
+        lambda s: (
+            s.value(
+                "controller_reconcile_latency_count",
+                namespace=namespace,
+                operation="delete_static_gateway_configuration",
+            )
+            >= 1
+        ),
         "the deletion pass observed",
     )

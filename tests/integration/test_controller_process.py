@@ -80,6 +80,7 @@ def test_cloud_config_keys_it_does_not_act_on_are_warned_about_once_at_start_up(
     log_path = tmp_path / "controller.log"
     command = [sys.executable, "-m", "egressgw", "controller", "--cloud-config", str(cloud_config)]
     command += ["--secret-namespace", "s", "--temporal-address", f"127.0.0.1:{free_port()}"]
+    command += ["--metrics-address", "off"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:

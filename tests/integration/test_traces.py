@@ -63,7 +63,9 @@ async def provisioning_trace(jaeger: Jaeger, sgc: str) -> Trace:
 
     async def complete() -> bool:
         traces = await find_traces(
-            jaeger.query_url, SERVICE, {"egressgw.object": sgc, "egressgw.kind": kube_names.SGC_KIND}
+            jaeger.query_url,
+            SERVICE,
+            {"egressgw.object": sgc, "egressgw.kind": kube_names.SGC_KIND},
         )
         starting = [t for t in traces if "RunWorkflow:GatewayConfigWorkflow" in t.names()]
         if not starting:
