@@ -52,8 +52,8 @@ from contracts.workflow_io import GATEWAY_CONFIG_WORKFLOW
 from egressgw.agent_flags import AgentOptions, HostFacts, startup_problem
 from egressgw.agent_process import NodeSync, QueryOutcome, plan_sync, startup_finished
 from egressgw.dev.temporal_server import TemporalDevServer
-from tests.fixtures.cluster import KubeObjects
 from sim.ports import free_port
+from tests.fixtures.cluster import KubeObjects
 from tests.fixtures.kube_grants import Granted
 from tests.fixtures.metrics_scrape import scrape
 from tests.fixtures.waiting import wait_for
