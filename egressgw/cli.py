@@ -64,8 +64,28 @@ def _parser() -> argparse.ArgumentParser:
         help="first part of every namespace and link name of the node network (default: egw)",
     )
 
+    up.add_argument(
+        "--traces",
+        action="store_true",
+        help="run Jaeger (built from tools/jaeger on first use) and send the controller's and "
+        "agents' traces to it; `egressgw dev trace NAMESPACE/NAME` prints one",
+    )
+
     down = dev_commands.add_parser("down", help="stop a stack started with --detach")
     down.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
+
+    trace = dev_commands.add_parser(
+        "trace",
+        help="print a configuration's trace from a stack started with --traces",
+        description="Print the trace of the reconcile that started a StaticGatewayConfiguration's "
+        "workflow (its activities and Azure and Kubernetes calls, later passes included) as a "
+        "tree, from the stack's Jaeger.",
+    )
+    trace.add_argument("configuration", metavar="NAMESPACE/NAME")
+    trace.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
+    trace.add_argument(
+        "--max-lines", type=int, default=400, metavar="N", help="spans to print at most"
+    )
 
     add_controller_parser(commands)
     add_agent_parser(commands)
@@ -123,12 +143,19 @@ def _dev(args: argparse.Namespace) -> int:
     try:
         if args.dev_command == "down":
             return stop_detached(args.state_dir, sys.stdout)
+        if args.dev_command == "trace":
+            from egressgw.dev.trace_view import print_trace
+
+            return asyncio.run(
+                print_trace(args.state_dir, args.configuration, sys.stdout, args.max_lines)
+            )
         options = DevOptions(
             state_dir=args.state_dir,
             port_base=args.port_base,
             ui=not args.headless,
             network=args.network,
             net_prefix=args.net_prefix,
+            traces=args.traces,
         )
         if args.detach:
             return start_detached(options, sys.stdout)

@@ -56,13 +56,16 @@ def kube_operation(method: str, path: str, query: str = "") -> str:
 
 
 def http_span_name(method: str, url: str) -> str:
-    """`ARM PUT Microsoft.Network/loadBalancers`, `kube GET secrets`, else `HTTP POST`."""
+    """`ARM PUT Microsoft.Network/loadBalancers`, `kube GET secrets`, `identity POST token`,
+    else `HTTP POST`."""
     parts = urlsplit(url)
     path = parts.path
     if path.lower().startswith("/subscriptions/"):
         return f"ARM {arm_operation(method, path)}"
     if path.startswith(("/api/", "/apis/")):
         return f"kube {kube_operation(method, path, parts.query)}"
+    if "/oauth2/" in path or path.rstrip("/").endswith("/token"):
+        return f"identity {method.upper()} token"  # Entra ID or the managed identity endpoint
     return f"HTTP {method.upper()}"
 
 
