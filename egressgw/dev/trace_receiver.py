@@ -2,10 +2,10 @@
 variables that send the controller's and the agents' spans to it.
 
 Jaeger takes its usual ports (OTLP 4317 gRPC and 4318 HTTP, query 16686 and 16685) when they are
-free and no --port-base was given, else a free block (endpoints.json names them). Its query API answers at http://127.0.0.1:<query>/api/traces; the web UI
-cannot be served (its assets are not in Jaeger's Go module nor on the npm registry:
-tools/jaeger/README.md), so `egressgw dev trace NAMESPACE/NAME` prints a configuration's trace
-instead.
+free and no --port-base was given, else a free block (endpoints.json names them). Its query API
+answers at http://127.0.0.1:<query>/api/traces; the web UI cannot be served (its assets are not
+in Jaeger's Go module nor on the npm registry: tools/jaeger/README.md), so
+`egressgw dev trace NAMESPACE/NAME` prints a configuration's trace instead.
 """
 
 from __future__ import annotations
