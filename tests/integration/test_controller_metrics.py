@@ -138,3 +138,27 @@ async def test_controller_metrics_count_arm_calls_reconciles_failures_and_repair
         ),
         "the deletion pass observed",
     )
+
+
+async def test_nodes_whose_agent_never_picks_up_work_are_counted_by_node(
+    controller_stack: ControllerStack,
+) -> None:
+    stack = controller_stack
+    controller = await stack.start_controller(
+        flags=("--configure-nodes", "--node-start-timeout", "1s")
+    )
+    await stack.create_sgc("agentless")
+    pool = stack.topology.vmss_pools[0]
+    nodes = {pool.computer_name(i) for i in range(pool.instance_count)}
+
+    counted = await scraped_until(
+        controller.metrics_port,
+        lambda s: (
+            {x.labels["node"] for x in s.matching("egressgw_node_schedule_to_start_failures_total")}
+            >= nodes
+        ),
+        "schedule-to-start failures of every gateway node",
+    )
+    assert {
+        x.labels["node"] for x in counted.matching("egressgw_node_schedule_to_start_failures_total")
+    } == nodes
