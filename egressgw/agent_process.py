@@ -293,7 +293,6 @@ class AgentProcess:
         self.options = options
         self.agent_instance = agent_instance or str(uuid.uuid4())
         self.metrics: AgentMetrics | None = None
-        self.metrics_port: int | None = None
 
     async def run(self, stop: asyncio.Event) -> int:
         from agent.probe_server import ProbeServer, listening_socket
@@ -317,7 +316,6 @@ class AgentProcess:
                 AGENT_SERVICE,
                 {"k8s.node.name": options.node_name, "service.instance.id": self.agent_instance},
             )
-            self.metrics_port = telemetry.metrics_port
             temporal = await connect_temporal(
                 options.temporal_address,
                 options.temporal_namespace,

@@ -158,7 +158,6 @@ class Controller:
         self._ready_problem: str | None = "starting"
         # What traces and the worker call this process (the SDK's default identity).
         self.instance = options.identity or f"{os.getpid()}@{socket.gethostname()}"
-        self.metrics_port: int | None = None
 
     def readiness(self) -> str | None:
         return self._ready_problem
@@ -189,7 +188,6 @@ class Controller:
             await telemetry.start(
                 options.tracing, CONTROLLER_SERVICE, {"service.instance.id": self.instance}
             )
-            self.metrics_port = telemetry.metrics_port
             self._ready_problem = "connecting to Temporal"
             temporal = await connect_temporal(
                 options.temporal_address,

@@ -47,10 +47,6 @@ class ProcessTelemetry:
         self._drain: asyncio.Task[None] | None = None
 
     @property
-    def metrics_port(self) -> int | None:
-        return self._server.port if self._server is not None else None
-
-    @property
     def runtime(self) -> Runtime | None:
         """The Temporal runtime to connect with, so that its metrics reach /metrics."""
         return self.temporal.runtime if self.temporal is not None else None
