@@ -162,7 +162,10 @@ def test_the_catalog_keeps_names_unique_upstreams_where_it_has_them_and_labels_b
 def test_a_trace_prints_as_a_tree_in_start_order() -> None:
     raw = {
         "traceID": "t1",
-        "processes": {"p1": {"serviceName": "egressgw-controller"}, "p2": {"serviceName": "egressgw-agent"}},
+        "processes": {
+            "p1": {"serviceName": "egressgw-controller"},
+            "p2": {"serviceName": "egressgw-agent"},
+        },
         "spans": [
             {"traceID": "t1", "spanID": "c", "operationName": "RunActivity:a", "processID": "p2",
              "startTime": 3000, "duration": 500,
