@@ -77,7 +77,7 @@ async def provisioning_trace(jaeger: Jaeger, sgc: str) -> Trace:
         return all(name in trace.names() for name in EXPECTED)
 
     try:
-        await wait_for(complete, 60, f"the trace of {sgc}'s provisioning")
+        await wait_for(complete, 120, f"the trace of {sgc}'s provisioning")
     except AssertionError as err:
         partial = found.get("trace")
         tree = "\n".join(trace_tree(partial)) if partial else "(no trace)"
@@ -93,15 +93,16 @@ async def raw_trace(jaeger: Jaeger, trace_id: str) -> str:
         return await answer.text()
 
 
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 async def test_one_configuration_is_one_trace_from_reconcile_to_azure_calls(
-    controller_stack: ControllerStack, jaeger: Jaeger
+    controller_stack: ControllerStack, jaeger: Jaeger, protocol: str
 ) -> None:
     stack = controller_stack
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update(jaeger.otel_environment())
+    env.update(jaeger.otel_environment(grpc=protocol == "grpc"))
     await stack.start_controller(env=env)
     uid = await stack.create_sgc("traced")
-    await stack.wait_ready("traced")
+    await stack.wait_ready("traced", timeout=120)
 
     trace = await provisioning_trace(jaeger, f"{stack.namespace}/traced")
 
