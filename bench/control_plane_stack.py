@@ -54,6 +54,12 @@ REALISTIC_LATENCY: Mapping[str, float] = {
 }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -145,10 +151,11 @@ async def bench_stack(
     drift_check: str = "5m",
     controller_flags: tuple[str, ...] = (),
     *,
-    telemetry: bool = False,
+    metrics: bool = False,
+    tracing: bool = False,
 ) -> AsyncIterator[BenchStack]:
-    """`telemetry`: the controller serves /metrics (scraped every second by this process) and
-    sends its traces to a Jaeger started here (sim/jaeger); else both are off."""
+    """`metrics`: the controller serves /metrics, scraped every second by this process;
+    `tracing`: it sends its traces to a Jaeger started here (sim/jaeger). Both off by default."""
     topology = topology or Topology()
     async with contextlib.AsyncExitStack() as cleanup:  # stops what started, in reverse
         root = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="egressgw-bench-")))
@@ -187,7 +194,7 @@ async def bench_stack(
         cleanup.push_async_callback(api.close)
         environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         metrics_address = "off"
-        if telemetry:
+        if tracing:
             jaeger = Jaeger(
                 root / "jaeger",
                 JaegerPorts.from_base(free_port_block(4, start=random.randrange(42000, 58000))),
@@ -196,6 +203,7 @@ async def bench_stack(
             await jaeger.start()
             cleanup.push_async_callback(jaeger.stop)
             environment.update(jaeger.otel_environment())
+        if metrics:
             metrics_port = free_port()
             metrics_address = f"127.0.0.1:{metrics_port}"
             scraping = asyncio.create_task(scrape_every_second(metrics_port))
