@@ -317,19 +317,14 @@ class AgentProcess:
                 {"k8s.node.name": options.node_name, "service.instance.id": self.agent_instance},
             )
             temporal = await connect_temporal(
-                options.temporal_address,
-                options.temporal_namespace,
+                options.temporal,
                 stop,
                 runtime=telemetry.runtime,
                 interceptors=telemetry.interceptors,
             )
             if temporal is None:
                 return 0
-            log.info(
-                "connected to Temporal at %s, namespace %s",
-                options.temporal_address,
-                options.temporal_namespace,
-            )
+            log.info("connected to Temporal at %s", options.temporal.describe())
             kube = await kube_api_client(options.kubeconfig)
             try:
                 return await self._serve(temporal, kube, probe, stop)

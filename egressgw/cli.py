@@ -176,6 +176,7 @@ def _controller(args: argparse.Namespace) -> int:
     from egressgw.controller_flags import parse_duration, resolve_secret_namespace
     from egressgw.listen_address import parse_listen_address
     from egressgw.telemetry import configure_logging
+    from egressgw.temporal_connection import temporal_connection
     from egressgw.tracing import tracing_settings
 
     configure_logging(args.log_level)
@@ -189,6 +190,7 @@ def _controller(args: argparse.Namespace) -> int:
         metrics = parse_listen_address(args.metrics_address)
         tracing = tracing_settings(os.environ)
         secret_namespace = resolve_secret_namespace(args.secret_namespace, os.environ)
+        temporal = temporal_connection(args, os.environ)
         loaded = load_cloud_config(args.cloud_config, environ=dict(os.environ))
 
         from egressgw.controller import ControllerOptions, run_controller
@@ -196,8 +198,10 @@ def _controller(args: argparse.Namespace) -> int:
         options = ControllerOptions(
             cloud_config=args.cloud_config,
             kubeconfig=args.kubeconfig,
-            temporal_address=args.temporal_address,
-            temporal_namespace=args.temporal_namespace,
+            temporal_address=temporal.address,
+            temporal_namespace=temporal.namespace,
+            temporal_tls=temporal.tls,
+            temporal_api_key=temporal.api_key,
             secret_namespace=secret_namespace,
             azure_ca_file=args.azure_ca_file,
             drift_check=drift_check,

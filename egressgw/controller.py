@@ -21,7 +21,7 @@ import os
 import signal
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Final
@@ -38,15 +38,16 @@ from egressgw.azure_credential import (
     resolve_cloud_environment,
 )
 from egressgw.cloud_config import CloudConfig, LoadedCloudConfig, load_cloud_config
-from egressgw.controller_flags import (
-    DEFAULT_CLOUD_CONFIG,
-    DEFAULT_TEMPORAL_ADDRESS,
-    resolve_secret_namespace,
-)
+from egressgw.controller_flags import DEFAULT_CLOUD_CONFIG, resolve_secret_namespace
 from egressgw.controller_metrics import controller_telemetry
 from egressgw.listen_address import ListenAddress
 from egressgw.service_clients import connect_temporal, kube_api_client
 from egressgw.telemetry import HealthServer
+from egressgw.temporal_connection import (
+    DEFAULT_TEMPORAL_ADDRESS,
+    TemporalConnection,
+    TemporalTls,
+)
 from egressgw.tracing import TracingSettings
 from egressgw.worker import (
     DEFAULT_BATCH_QUIET,
@@ -114,6 +115,8 @@ class ControllerOptions:
     kubeconfig: Path | None = None  # None: in-cluster, else ~/.kube/config
     temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
     temporal_namespace: str = "default"
+    temporal_tls: TemporalTls | None = None  # None: plaintext
+    temporal_api_key: str | None = field(default=None, repr=False)
     secret_namespace: str = ""
     azure_ca_file: Path | None = None
     drift_check: timedelta = DEFAULT_DRIFT_CHECK
@@ -128,6 +131,15 @@ class ControllerOptions:
     batch_quiet: timedelta = DEFAULT_BATCH_QUIET
     configure_nodes: bool = True  # False: Azure and status only, no node agents asked
     node_start_timeout: timedelta = DEFAULT_NODE_START_TIMEOUT
+
+    @property
+    def temporal(self) -> TemporalConnection:
+        return TemporalConnection(
+            self.temporal_address,
+            self.temporal_namespace,
+            self.temporal_tls,
+            self.temporal_api_key,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -190,19 +202,14 @@ class Controller:
             )
             self._ready_problem = "connecting to Temporal"
             temporal = await connect_temporal(
-                options.temporal_address,
-                options.temporal_namespace,
+                options.temporal,
                 stop,
                 runtime=telemetry.runtime,
                 interceptors=telemetry.interceptors,
             )
             if temporal is None:
                 return 0
-            log.info(
-                "connected to Temporal at %s, namespace %s",
-                options.temporal_address,
-                options.temporal_namespace,
-            )
+            log.info("connected to Temporal at %s", options.temporal.describe())
             async with _azure_clients(loaded.config, options.azure_ca_file, arm_metrics) as azure:
                 kube = await kube_api_client(options.kubeconfig)
                 try:

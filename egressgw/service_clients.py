@@ -13,7 +13,9 @@ import kubernetes_asyncio
 from kubernetes_asyncio.client import ApiClient
 from temporalio.client import Client, Interceptor
 from temporalio.runtime import Runtime
-from temporalio.service import RPCError
+from temporalio.service import RPCError, TLSConfig
+
+from egressgw.temporal_connection import TemporalConnection
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +32,20 @@ async def kube_api_client(kubeconfig: Path | None) -> ApiClient:
     return ApiClient(configuration)
 
 
+def _tls(connection: TemporalConnection) -> TLSConfig | bool:
+    tls = connection.tls
+    if tls is None:
+        return False  # also with an API key: TLS was switched off on purpose
+    return TLSConfig(
+        server_root_ca_cert=tls.server_ca,
+        domain=tls.server_name,
+        client_cert=tls.client_cert,
+        client_private_key=tls.client_key,
+    )
+
+
 async def connect_temporal(
-    address: str,
-    namespace: str,
+    connection: TemporalConnection,
     stop: asyncio.Event,
     *,
     max_wait: float = 5.0,
@@ -40,6 +53,8 @@ async def connect_temporal(
     interceptors: Sequence[Interceptor] = (),
 ) -> Client | None:
     """Connect, retrying with backoff until the server answers; None if asked to stop first.
+    The settings were checked before (egressgw/temporal_connection.py): what is retried here is
+    a server that is not reachable yet.
 
     `runtime`: the one whose metrics the process serves (egressgw/temporal_metrics.py);
     `interceptors`: tracing (egressgw/tracing.py). Workers built from the client get both."""
@@ -47,10 +62,15 @@ async def connect_temporal(
     while not stop.is_set():
         try:
             return await Client.connect(
-                address, namespace=namespace, runtime=runtime, interceptors=interceptors
+                connection.address,
+                namespace=connection.namespace,
+                tls=_tls(connection),
+                api_key=connection.api_key,
+                runtime=runtime,
+                interceptors=interceptors,
             )
         except (RPCError, RuntimeError, OSError) as err:
-            log.warning("Temporal at %s not reachable yet: %s", address, err)
+            log.warning("Temporal at %s not reachable yet: %s", connection.describe(), err)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
         delay = min(delay * 2, max_wait)

@@ -52,6 +52,7 @@ from sim.tls import ensure_ca
 from sim.topology import Topology
 
 if TYPE_CHECKING:
+    from egressgw.dev.node_metadata import NodeMetadata
     from egressgw.dev.node_runtimes import NodeRuntimes
     from sim.arm.server import ArmEmulator
     from sim.control_plane.cluster import ControlPlane
@@ -184,6 +185,7 @@ class DevStack:
         self.arm: ArmEmulator | None = None
         self.controller: subprocess.Popen[bytes] | None = None
         self.network: NodeNetwork | None = None
+        self.metadata: NodeMetadata | None = None
         self.agents: NodeAgents | None = None
         self.runtimes: NodeRuntimes | None = None
         self.traces: DevTraces | None = None  # --traces
@@ -226,8 +228,12 @@ class DevStack:
             )
             self.agents.launch()
             if self.network is not None:
-                assert self.arm is not None
+                assert self.arm is not None and self.network.fabric is not None
                 self.network.follow(self.arm)
+                from egressgw.dev.node_metadata import NodeMetadata
+
+                self.metadata = NodeMetadata(self.topology, self.network.fabric.plan)
+                await self.metadata.start()
             await self._wait_serving([p.node_name for p in placements])
         except BaseException:
             await self.stop()
@@ -495,6 +501,9 @@ class DevStack:
         traces, self.traces = self.traces, None
         if traces is not None:  # after the processes that send to it flushed their spans
             await traces.stop()
+        metadata, self.metadata = self.metadata, None
+        if metadata is not None:
+            await metadata.stop()
         network, self.network = self.network, None
         if network is not None:
             self._progress("removing the node network")
