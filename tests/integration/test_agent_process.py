@@ -561,6 +561,9 @@ async def test_agent_metrics_show_peers_per_gateway_and_its_worker(
         private_key_secret=SecretRef(kube_namespace, "sgc-6000-key"),
     )
     await kube.create(key_secret(mine.private_key_secret, private_key))
+    # A configuration that wants the gateway here: the agent's cleanup keeps it.
+    await start_configuration(client, "holds", StandInInput(NODE, mine))
+    await listed(client, 1)
     peers = tuple(
         GatewayPeer(to_base64(public_key_of(generate_private_key())), f"10.244.1.{i}", f"ns/p{i}")
         for i in range(2, 5)
