@@ -241,9 +241,13 @@ def _agent(args: argparse.Namespace) -> int:
         print(f"egressgw agent: {problem}", file=sys.stderr)
         return 2
     from egressgw.agent_process import run_agent
+    from egressgw.telemetry import ListenError
 
     try:
         return asyncio.run(run_agent(options))
+    except ListenError as err:
+        print(f"egressgw agent: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -266,9 +270,13 @@ def _cni_manager(args: argparse.Namespace) -> int:
         )
         return 2
     from egressgw.cni_manager_process import run_cni_manager
+    from egressgw.telemetry import ListenError
 
     try:
         return asyncio.run(run_cni_manager(options))
+    except ListenError as err:
+        print(f"egressgw cni-manager: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

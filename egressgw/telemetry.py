@@ -28,6 +28,11 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+class ListenError(ValueError):
+    """An address from the flags that cannot be listened on (taken, not ours): a flag to fix,
+    reported like any other unusable flag value."""
+
+
 class PlainHttpServer:
     """A few GET routes over plain HTTP on one address, without access logs."""
 
@@ -45,7 +50,14 @@ class PlainHttpServer:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._address.host, self._address.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            await self.stop()
+            raise ListenError(
+                f"cannot listen on {self._address.host}:{self._address.port} "
+                f"({err.strerror or err}); choose another address or 'off'"
+            ) from None
         server = site._server  # aiohttp has no public accessor for the bound port
         sockets = getattr(server, "sockets", None) or []
         if sockets:
