@@ -139,9 +139,18 @@ class NodeActivities:
         self._status = status
         # interface -> (when, what) it was last applied here; the gateway names its owner's UID
         self._applied: dict[str, tuple[float, NodeGateway]] = {}
+        self._peer_counts: dict[str, int] = {}  # interface -> pod peers last configured on it
 
     def activities(self) -> list[Callable[..., Any]]:
         return [self.apply_gateway, self.remove_gateway, self.sync_peers]
+
+    def gateway_peers(self) -> dict[tuple[str, str], int]:
+        """(configuration namespace, name) -> pod peers configured on its gateway here, for
+        every gateway this agent holds (the agent's metrics read it on each scrape)."""
+        return {
+            (gateway.sgc_namespace, gateway.sgc_name): self._peer_counts.get(name, 0)
+            for name, (_, gateway) in self._applied.items()
+        }
 
     # --- activities ------------------------------------------------------------------------------
 
@@ -190,6 +199,8 @@ class NodeActivities:
             self._status.set_gateway(f"{gateway.sgc_namespace}/{gateway.sgc_name}", name)
             if checked is not None:
                 self._status.set_peers(name, checked.status_entries)
+        if checked is not None:
+            self._peer_counts[name] = len(checked.accepted)
         await self._flush()
         rejected = checked.rejected if checked is not None else ()
         return ApplyGatewayResult(
@@ -215,6 +226,7 @@ class NodeActivities:
         owner = self._applied.get(name)
         if owner is None or owner[1].sgc_uid == request.sgc_uid:
             self._applied.pop(name, None)
+            self._peer_counts.pop(name, None)
             if self._status is not None:
                 self._status.remove_gateway(name)
         await self._flush()
@@ -253,6 +265,7 @@ class NodeActivities:
         )
         if self._status is not None:
             self._status.set_peers(name, checked.status_entries)
+        self._peer_counts[name] = len(checked.accepted)
         await self._flush()
         return sync_result(changes, checked.rejected)
 
@@ -271,6 +284,7 @@ class NodeActivities:
             if (name, gateway.sgc_uid) in wanted:
                 continue
             del self._applied[name]
+            self._peer_counts.pop(name, None)
             self._probe.deactivate(gateway.sgc_uid)
             if self._status is not None:
                 self._status.remove_gateway(name)
@@ -303,6 +317,7 @@ class NodeActivities:
             if self._status is not None:
                 self._status.remove_gateway(name)
         self._applied.clear()
+        self._peer_counts.clear()
         await self._flush()
         return changes
 

@@ -22,13 +22,15 @@ from typing import Final
 
 from agent.node_settings import NodeSettings, WireguardBackend
 from contracts import kube_names
-from egressgw.controller_flags import add_connection_flags, parse_duration
+from egressgw.controller_flags import add_connection_flags, add_metrics_flag, parse_duration
+from egressgw.listen_address import ListenAddress, parse_listen_address
 from egressgw.temporal_connection import (
     DEFAULT_TEMPORAL_ADDRESS,
     TemporalConnection,
     TemporalTls,
     temporal_connection,
 )
+from egressgw.tracing import TracingSettings, tracing_settings
 
 DEFAULT_PROBE_DRAIN: Final = "10s"
 DEFAULT_CLEANUP_INTERVAL: Final = "1m"
@@ -70,6 +72,8 @@ class AgentOptions:
     orphan_grace: timedelta = timedelta(minutes=5)
     graceful_shutdown: timedelta = timedelta(seconds=10)
     log_level: str = "INFO"
+    metrics: ListenAddress | None = None  # /metrics (egressgw/agent_metrics.py)
+    tracing: TracingSettings | None = None  # from the OTEL_* variables (egressgw/tracing.py)
 
     @property
     def temporal(self) -> TemporalConnection:
@@ -186,6 +190,7 @@ def add_agent_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="a gateway applied this recently is kept by the cleanup even when no configuration "
         "names it yet (the workflow list can lag behind a new configuration; default: 5m)",
     )
+    add_metrics_flag(agent)
     agent.add_argument("--log-level", default="INFO", metavar="LEVEL")
 
 
@@ -270,6 +275,8 @@ def agent_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Agent
         cleanup_interval=_positive("--cleanup-interval", args.cleanup_interval),
         orphan_grace=parse_duration(args.orphan_grace),
         log_level=args.log_level,
+        metrics=parse_listen_address(args.metrics_address),
+        tracing=tracing_settings(environ),
     )
 
 

@@ -66,8 +66,28 @@ def _parser() -> argparse.ArgumentParser:
         help="first part of every namespace and link name of the node network (default: egw)",
     )
 
+    up.add_argument(
+        "--traces",
+        action="store_true",
+        help="run Jaeger (built from tools/jaeger on first use) and send the controller's and "
+        "agents' traces to it; `egressgw dev trace NAMESPACE/NAME` prints one",
+    )
+
     down = dev_commands.add_parser("down", help="stop a stack started with --detach")
     down.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
+
+    trace = dev_commands.add_parser(
+        "trace",
+        help="print a configuration's trace from a stack started with --traces",
+        description="Print the trace of the reconcile that started a StaticGatewayConfiguration's "
+        "workflow (its activities and Azure and Kubernetes calls, later passes included) as a "
+        "tree, from the stack's Jaeger.",
+    )
+    trace.add_argument("configuration", metavar="NAMESPACE/NAME")
+    trace.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
+    trace.add_argument(
+        "--max-lines", type=int, default=400, metavar="N", help="spans to print at most"
+    )
 
     add_controller_parser(commands)
     add_agent_parser(commands)
@@ -129,12 +149,19 @@ def _dev(args: argparse.Namespace) -> int:
     try:
         if args.dev_command == "down":
             return stop_detached(args.state_dir, sys.stdout)
+        if args.dev_command == "trace":
+            from egressgw.dev.trace_view import print_trace
+
+            return asyncio.run(
+                print_trace(args.state_dir, args.configuration, sys.stdout, args.max_lines)
+            )
         options = DevOptions(
             state_dir=args.state_dir,
             port_base=args.port_base,
             ui=not args.headless,
             network=args.network,
             net_prefix=args.net_prefix,
+            traces=args.traces,
         )
         if args.detach:
             return start_detached(options, sys.stdout)
@@ -153,8 +180,10 @@ def _controller(args: argparse.Namespace) -> int:
     from contracts import resource_names
     from egressgw.cloud_config import CloudConfigError, load_cloud_config
     from egressgw.controller_flags import parse_duration, resolve_secret_namespace
-    from egressgw.telemetry import configure_logging, parse_health_address
+    from egressgw.listen_address import parse_listen_address
+    from egressgw.telemetry import configure_logging
     from egressgw.temporal_connection import temporal_connection
+    from egressgw.tracing import tracing_settings
 
     configure_logging(args.log_level)
     try:
@@ -163,7 +192,9 @@ def _controller(args: argparse.Namespace) -> int:
         batch_window = parse_duration(args.batch_window)
         batch_quiet = parse_duration(args.batch_quiet)
         node_start_timeout = parse_duration(args.node_start_timeout)
-        health = parse_health_address(args.health_address)
+        health = parse_listen_address(args.health_address)
+        metrics = parse_listen_address(args.metrics_address)
+        tracing = tracing_settings(os.environ)
         secret_namespace = resolve_secret_namespace(args.secret_namespace, os.environ)
         temporal = temporal_connection(args, os.environ)
         loaded = load_cloud_config(args.cloud_config, environ=dict(os.environ))
@@ -182,6 +213,8 @@ def _controller(args: argparse.Namespace) -> int:
             drift_check=drift_check,
             task_queue=args.task_queue or resource_names.CONTROLLER_TASK_QUEUE,
             health=health,
+            metrics=metrics,
+            tracing=tracing,
             graceful_shutdown=graceful_shutdown,
             max_cached_workflows=args.max_cached_workflows,
             batch_window=batch_window,
@@ -214,9 +247,13 @@ def _agent(args: argparse.Namespace) -> int:
         print(f"egressgw agent: {problem}", file=sys.stderr)
         return 2
     from egressgw.agent_process import run_agent
+    from egressgw.telemetry import ListenError
 
     try:
         return asyncio.run(run_agent(options))
+    except ListenError as err:
+        print(f"egressgw agent: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -239,9 +276,13 @@ def _cni_manager(args: argparse.Namespace) -> int:
         )
         return 2
     from egressgw.cni_manager_process import run_cni_manager
+    from egressgw.telemetry import ListenError
 
     try:
         return asyncio.run(run_cni_manager(options))
+    except ListenError as err:
+        print(f"egressgw cni-manager: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

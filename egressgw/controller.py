@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,6 +31,7 @@ from temporalio.worker import Worker
 from contracts import resource_names
 from contracts.azure_state import AzureScope
 from contracts.workflow_io import ControllerSettings
+from egressgw.arm_metrics import ArmRequestMetrics
 from egressgw.azure_credential import (
     ManagementClients,
     build_async_credential,
@@ -37,13 +39,16 @@ from egressgw.azure_credential import (
 )
 from egressgw.cloud_config import CloudConfig, LoadedCloudConfig, load_cloud_config
 from egressgw.controller_flags import DEFAULT_CLOUD_CONFIG, resolve_secret_namespace
+from egressgw.controller_metrics import controller_telemetry
+from egressgw.listen_address import ListenAddress
 from egressgw.service_clients import connect_temporal, kube_api_client
-from egressgw.telemetry import HealthAddress, HealthServer
+from egressgw.telemetry import HealthServer
 from egressgw.temporal_connection import (
     DEFAULT_TEMPORAL_ADDRESS,
     TemporalConnection,
     TemporalTls,
 )
+from egressgw.tracing import TracingSettings
 from egressgw.worker import (
     DEFAULT_BATCH_QUIET,
     DEFAULT_BATCH_WINDOW,
@@ -57,6 +62,7 @@ from watchers.supervisor import Watchers
 log = logging.getLogger(__name__)
 
 DEFAULT_DRIFT_CHECK: Final = timedelta(minutes=5)
+CONTROLLER_SERVICE: Final = "egressgw-controller"  # service.name of its spans
 
 
 class ControllerError(ValueError):
@@ -115,7 +121,9 @@ class ControllerOptions:
     azure_ca_file: Path | None = None
     drift_check: timedelta = DEFAULT_DRIFT_CHECK
     task_queue: str = resource_names.CONTROLLER_TASK_QUEUE
-    health: HealthAddress | None = None
+    health: ListenAddress | None = None
+    metrics: ListenAddress | None = None  # /metrics (egressgw/controller_metrics.py)
+    tracing: TracingSettings | None = None  # from the OTEL_* variables (egressgw/tracing.py)
     graceful_shutdown: timedelta = DEFAULT_GRACEFUL_SHUTDOWN
     identity: str | None = None  # Temporal worker identity; the SDK's default is pid@host
     max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS
@@ -136,13 +144,15 @@ class ControllerOptions:
 
 @contextlib.asynccontextmanager
 async def _azure_clients(
-    config: CloudConfig, ca_file: Path | None
+    config: CloudConfig, ca_file: Path | None, observer: ArmRequestMetrics | None
 ) -> AsyncIterator[ManagementClients]:
     verify: bool | str = str(ca_file) if ca_file is not None else True
     cloud = await resolve_cloud_environment(config, connection_verify=verify)
     arm = build_async_credential(config, cloud, connection_verify=verify)
     async with arm.credential:
-        clients = management_clients(config, arm, connection_verify=verify)
+        clients = management_clients(
+            config, arm, connection_verify=verify, observers=[observer] if observer else []
+        )
         async with clients:
             yield clients
 
@@ -158,6 +168,8 @@ class Controller:
         self.options = options
         self._loaded = cloud_config
         self._ready_problem: str | None = "starting"
+        # What traces and the worker call this process (the SDK's default identity).
+        self.instance = options.identity or f"{os.getpid()}@{socket.gethostname()}"
 
     def readiness(self) -> str | None:
         return self._ready_problem
@@ -183,13 +195,22 @@ class Controller:
         if health is not None:
             await health.start()
             log.info("health endpoints on port %d: /healthz, /readyz", health.port)
+        telemetry, arm_metrics = controller_telemetry(options.metrics)
         try:
+            await telemetry.start(
+                options.tracing, CONTROLLER_SERVICE, {"service.instance.id": self.instance}
+            )
             self._ready_problem = "connecting to Temporal"
-            temporal = await connect_temporal(options.temporal, stop)
+            temporal = await connect_temporal(
+                options.temporal,
+                stop,
+                runtime=telemetry.runtime,
+                interceptors=telemetry.interceptors,
+            )
             if temporal is None:
                 return 0
             log.info("connected to Temporal at %s", options.temporal.describe())
-            async with _azure_clients(loaded.config, options.azure_ca_file) as azure:
+            async with _azure_clients(loaded.config, options.azure_ca_file, arm_metrics) as azure:
                 kube = await kube_api_client(options.kubeconfig)
                 try:
                     worker = controller_worker(
@@ -207,6 +228,7 @@ class Controller:
                 finally:
                     await kube.close()
         finally:
+            await telemetry.stop()
             if health is not None:
                 await health.stop()
 

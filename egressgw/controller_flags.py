@@ -20,6 +20,8 @@ DEFAULT_BATCH_WINDOW: Final = "2s"  # contracts.workflow_io.DEFAULT_BATCH_WINDOW
 DEFAULT_NODE_START_TIMEOUT: Final = "30s"
 DEFAULT_BATCH_QUIET: Final = "200ms"  # contracts.workflow_io.DEFAULT_BATCH_QUIET_SECONDS
 DEFAULT_HEALTH_ADDRESS: Final = ":8081"
+# kube-egress-gateway's metrics port (--metrics-bind-port), for all three processes.
+DEFAULT_METRICS_ADDRESS: Final = ":8080"
 SECRET_NAMESPACE_VARIABLE: Final = "MY_POD_NAMESPACE"
 # Where a container (docker-compose.yml) that cannot take flags says where its cloud config is.
 CLOUD_CONFIG_VARIABLE: Final = "EGRESSGW_CLOUD_CONFIG"
@@ -72,6 +74,18 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
         "~/.kube/config)",
     )
     add_temporal_flags(parser)
+
+
+def add_metrics_flag(parser: argparse.ArgumentParser) -> None:
+    """--metrics-address, as every long-running command takes it (kube-egress-gateway's
+    --metrics-bind-port 8080)."""
+    parser.add_argument(
+        "--metrics-address",
+        default=DEFAULT_METRICS_ADDRESS,
+        metavar="[HOST]:PORT",
+        help="serve Prometheus metrics on /metrics here; 'off', or port 0 for any free port "
+        f"(default: {DEFAULT_METRICS_ADDRESS})",
+    )
 
 
 def add_controller_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -134,6 +148,7 @@ def add_controller_parser(commands: argparse._SubParsersAction[argparse.Argument
         metavar="[HOST]:PORT",
         help=f"serve /healthz and /readyz here, or 'off' (default: {DEFAULT_HEALTH_ADDRESS})",
     )
+    add_metrics_flag(controller)
     controller.add_argument(
         "--graceful-shutdown",
         default=DEFAULT_GRACEFUL_SHUTDOWN,

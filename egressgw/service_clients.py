@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
 import kubernetes_asyncio
 from kubernetes_asyncio.client import ApiClient
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, TLSConfig
 
 from egressgw.temporal_connection import TemporalConnection
@@ -66,11 +67,19 @@ async def connect_temporal_once(connection: TemporalConnection) -> Client:
 
 
 async def connect_temporal(
-    connection: TemporalConnection, stop: asyncio.Event, *, max_wait: float = 5.0
+    connection: TemporalConnection,
+    stop: asyncio.Event,
+    *,
+    max_wait: float = 5.0,
+    runtime: Runtime | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Client | None:
     """Connect, retrying with backoff until the server answers; None if asked to stop first.
     The settings were checked before (egressgw/temporal_connection.py): what is retried here is
-    a server that is not reachable yet."""
+    a server that is not reachable yet.
+
+    `runtime`: the one whose metrics the process serves (egressgw/temporal_metrics.py);
+    `interceptors`: tracing (egressgw/tracing.py). Workers built from the client get both."""
     delay = 0.2
     while not stop.is_set():
         try:
@@ -79,6 +88,8 @@ async def connect_temporal(
                 namespace=connection.namespace,
                 tls=_tls(connection),
                 api_key=connection.api_key,
+                runtime=runtime,
+                interceptors=interceptors,
             )
         except (RPCError, RuntimeError, OSError) as err:
             log.warning("Temporal at %s not reachable yet: %s", connection.describe(), err)

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.fixtures.temporal",
     "tests.fixtures.workflow_stack",
     "tests.fixtures.controller_stack",
+    "tests.fixtures.trace_receiver",
     "tests.fixtures.dev_stack",
     "tests.fixtures.netns",
     "tests.fixtures.host_requirements",

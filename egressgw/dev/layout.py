@@ -26,6 +26,7 @@ class DevOptions:
     ui: bool = True
     network: str = "auto"  # build the node network: "on", "off", or "auto" (when root)
     net_prefix: str = "egw"  # starts every namespace and link name of the node network
+    traces: bool = False  # run Jaeger and send the controller's and agents' spans to it
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from egressgw.dev.node_network import (
     network_wanted,
 )
 from egressgw.dev.temporal_server import TemporalDevServer, TemporalServerSettings
+from egressgw.dev.trace_receiver import DevTraces
 from sim.tls import ensure_ca
 from sim.topology import Topology
 
@@ -124,9 +125,12 @@ def controller_command(ports: DevPorts, paths: StatePaths) -> list[str]:
         "default",
         "--secret-namespace",
         SYSTEM_NAMESPACE,
-        # Health is for a kubelet; the stack's six ports stay all it needs.
+        # Health is for a kubelet; the stack's six ports stay all it needs. Metrics on a free
+        # port, which its log names ("metrics on port N").
         "--health-address",
         "off",
+        "--metrics-address",
+        f"{LOCALHOST}:0",
         "--graceful-shutdown",
         CONTROLLER_GRACEFUL_SHUTDOWN,
     ]
@@ -184,6 +188,7 @@ class DevStack:
         self.metadata: NodeMetadata | None = None
         self.agents: NodeAgents | None = None
         self.runtimes: NodeRuntimes | None = None
+        self.traces: DevTraces | None = None  # --traces
 
     async def start(self) -> dict[str, Any]:
         """Start everything and seed it; returns the endpoints document it also wrote."""
@@ -212,8 +217,15 @@ class DevStack:
             if self.network is not None:
                 assert self.network.fabric is not None
                 self._launch_node_runtimes(seed_nodes, self.network.fabric.plan)
+            if self.options.traces:
+                self.traces = DevTraces(
+                    paths, self._progress, usual_ports=self.options.port_base is None
+                )
+                await self.traces.start()
             self._launch_controller()
-            self.agents = NodeAgents(placements, self.ports, paths, self._progress)
+            self.agents = NodeAgents(
+                placements, self.ports, paths, self._progress, env=self._process_environment()
+            )
             self.agents.launch()
             if self.network is not None:
                 assert self.arm is not None and self.network.fabric is not None
@@ -245,8 +257,14 @@ class DevStack:
                 name: info["pid"] for name, info in self._runtimes_document().items()
             },
         )
+        if self.traces is not None:
+            document.update(self.traces.document())
         write_json_atomic(paths.endpoints, document)
         return document
+
+    def _process_environment(self) -> dict[str, str]:
+        """The controller's and agents' environment: ours, plus where to send traces."""
+        return {**os.environ, **(self.traces.environment() if self.traces else {})}
 
     async def _ready_nodes(
         self, build_network: bool, why_not: str, prefix: str
@@ -360,6 +378,7 @@ class DevStack:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=self._process_environment(),
                 # Ctrl-C reaches the supervisor only, which stops the controller first.
                 start_new_session=True,
             )
@@ -479,6 +498,9 @@ class DevStack:
         agents, self.agents = self.agents, None
         if agents is not None:
             await agents.stop()
+        traces, self.traces = self.traces, None
+        if traces is not None:  # after the processes that send to it flushed their spans
+            await traces.stop()
         metadata, self.metadata = self.metadata, None
         if metadata is not None:
             await metadata.stop()

@@ -54,6 +54,19 @@ def _network_lines(document: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _trace_lines(document: dict[str, Any]) -> list[str]:
+    """With --traces: where Jaeger listens and how to see a configuration's trace."""
+    query = document.get("jaeger_query_url")
+    if not query:
+        return []
+    return [
+        f"  traces          Jaeger (pid {document.get('jaeger_pid')}), OTLP "
+        f"{document.get('otlp_http_endpoint')}, query API {query}/api/traces "
+        "(no web UI: tools/jaeger/README.md)",
+        "                  print one: egressgw dev trace NAMESPACE/NAME",
+    ]
+
+
 def describe(document: dict[str, Any], state_dir: Path) -> str:
     ports = document["ports"]
     return "\n".join(
@@ -68,6 +81,7 @@ def describe(document: dict[str, Any], state_dir: Path) -> str:
             f"  controller      pid {document.get('controller_pid')}, "
             f"log {document.get('controller_log')}",
             *_network_lines(document),
+            *_trace_lines(document),
             f"  state dir       {state_dir.resolve()}",
             f"  try:  kubectl --kubeconfig {document['kubeconfig']} get nodes",
             f"        kubectl --kubeconfig {document['kubeconfig']} apply -f "
@@ -177,6 +191,8 @@ def _mark_stopped(paths: StatePaths) -> None:
     data["agent_pids"] = {}
     data["kube_pids"] = {}
     data["node_runtime_pids"] = {}
+    if "jaeger_pid" in data:
+        data["jaeger_pid"] = None
     write_json_atomic(paths.endpoints, data)
 
 
@@ -236,12 +252,21 @@ def start_detached(options: DevOptions, out: TextIO, timeout: float = 180.0) -> 
         kube_binaries()
     except BinariesError as err:
         raise DevStackError(str(err)) from err
+    if options.traces:
+        from sim.jaeger.server import JaegerError, jaeger_binary
+
+        try:
+            jaeger_binary()
+        except JaegerError as err:
+            raise DevStackError(str(err)) from err
     cmd = [sys.executable, "-m", "egressgw", "dev", "up", "--state-dir", str(paths.root)]
     if options.port_base is not None:
         cmd += ["--port-base", str(options.port_base)]
     if not options.ui:
         cmd.append("--headless")
     cmd += ["--network", options.network, "--net-prefix", options.net_prefix]
+    if options.traces:
+        cmd.append("--traces")
     log_path = paths.logs / "dev.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     with log_path.open("ab") as log:
@@ -324,6 +349,7 @@ def _stop_orphans(paths: StatePaths) -> None:
         *((value, (b"agent",), "") for value in agent_pids),
         *((value, (b"sim.node_runtime",), "") for value in runtime_pids),
         (document.get("temporal_pid"), (b"start-dev",), ""),
+        (document.get("jaeger_pid"), (), "jaeger"),
         *((kube_pids.get(name), (), name) for name in kube_order),
     ):
         with contextlib.suppress(OSError, ValueError, TypeError):

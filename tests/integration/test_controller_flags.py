@@ -13,8 +13,8 @@ from kubernetes_asyncio.client import CoreV1Api
 from egressgw.cloud_config import parse_cloud_config
 from egressgw.controller import azure_scope
 from egressgw.controller_flags import parse_duration, resolve_secret_namespace
+from egressgw.listen_address import ListenAddress, parse_listen_address
 from egressgw.service_clients import kube_api_client
-from egressgw.telemetry import HealthAddress, parse_health_address
 from tests.fixtures.cluster import Cluster
 
 
@@ -40,12 +40,12 @@ def test_other_durations_are_refused(text: str) -> None:
 
 
 def test_health_address_forms() -> None:
-    assert parse_health_address(":8081") == HealthAddress("0.0.0.0", 8081)
-    assert parse_health_address("127.0.0.1:9000") == HealthAddress("127.0.0.1", 9000)
-    assert parse_health_address("[::1]:9000") == HealthAddress("::1", 9000)
-    assert parse_health_address("off") is None
+    assert parse_listen_address(":8081") == ListenAddress("0.0.0.0", 8081)
+    assert parse_listen_address("127.0.0.1:9000") == ListenAddress("127.0.0.1", 9000)
+    assert parse_listen_address("[::1]:9000") == ListenAddress("::1", 9000)
+    assert parse_listen_address("off") is None
     with pytest.raises(ValueError, match="HOST:PORT"):
-        parse_health_address("localhost")
+        parse_listen_address("localhost")
 
 
 def test_secret_namespace_comes_from_the_flag_then_the_pod() -> None:

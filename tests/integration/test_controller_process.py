@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -67,6 +68,27 @@ def test_unusable_settings_are_refused_with_the_reason(tmp_path: Path) -> None:
     assert no_kubeconfig.returncode == 2 and "--kubeconfig" in no_kubeconfig.stderr
 
 
+def test_unusable_metrics_and_tracing_settings_are_refused_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    valid = tmp_path / "valid.json"
+    valid.write_text(json.dumps(azure_cloud_config(Topology(), "https://127.0.0.1:1", "s")))
+    base = ["--cloud-config", str(valid), "--secret-namespace", "s", "--health-address", "off"]
+    otel = {**os.environ, "OTEL_TRACES_EXPORTER": "zipkin"}
+
+    address = controller(*base, "--metrics-address", "localhost")
+    exporter = controller(*base, "--metrics-address", "off", env=otel)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = controller(*base, "--metrics-address", f"127.0.0.1:{port}")
+
+    assert address.returncode == 2 and "HOST:PORT" in address.stderr
+    assert exporter.returncode == 2 and "OTEL_TRACES_EXPORTER" in exporter.stderr
+    assert busy.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+
+
 def test_a_temporal_connection_it_cannot_use_is_refused_at_start(tmp_path: Path) -> None:
     """Not retried like a server that is down: the process exits at once, naming the flag."""
     valid = tmp_path / "valid.json"
@@ -105,6 +127,7 @@ def test_cloud_config_keys_it_does_not_act_on_are_warned_about_once_at_start_up(
     log_path = tmp_path / "controller.log"
     command = [sys.executable, "-m", "egressgw", "controller", "--cloud-config", str(cloud_config)]
     command += ["--secret-namespace", "s", "--temporal-address", f"127.0.0.1:{free_port()}"]
+    command += ["--metrics-address", "off"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -264,14 +264,17 @@ async def test_the_controller_runs_from_the_compose_environment(
         **service["environment"],
         **at_stack,
     }
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     entrypoint = service["entrypoint"]
     assert entrypoint[0] == "egressgw"
     command = [sys.executable, "-m", "egressgw", *entrypoint[1:]]
-    # What only the test needs: the emulator's CA, a free health port, no node agents.
+    # What only the test needs: the emulator's CA, free health and metrics ports, no node agents.
     command += ["--azure-ca-file", str(stack.arm.ca_path), "--health-address", f"127.0.0.1:{port}"]
+    command += ["--metrics-address", f"127.0.0.1:{metrics_port}"]
     command += ["--no-configure-nodes", "--graceful-shutdown", "2s"]
-    process = ControllerProcess(command, stack.root / "compose-controller.log", port, env=env)
+    process = ControllerProcess(
+        command, stack.root / "compose-controller.log", port, metrics_port, env=env
+    )
     stack.controllers.append(process)
     process.start()
     await process.wait_ready()
