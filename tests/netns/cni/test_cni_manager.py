@@ -154,9 +154,7 @@ async def test_a_node_registered_after_the_manager_started_loses_its_taint_at_th
         )
         await eventually(lambda: "could not remove" in made.manager_log.read_text())
         await create_node_object(admin_objects, made.node_name)
-        assert "example.com/kept" in await eventually(
-            lambda: _without_taint(kube, made.node_name)
-        )
+        assert "example.com/kept" in await eventually(lambda: _without_taint(kube, made.node_name))
     finally:
         made.destroy()
         await admin_objects.delete("v1", "Node", made.node_name)
