@@ -58,6 +58,16 @@ API = kube_names.GROUP_VERSION
 # Private configurations on the gateway VMSS pool: the echo sees the gateways' secondary IPs,
 # which the configuration's status lists.
 VMSS_PRIVATE: dict[str, Any] = {"gatewayNodepoolName": "gwpool", "provisionPublicIps": False}
+# Public ones: the fabric's edge translates each gateway's secondary IP to a public IP of the
+# configuration's prefix, as Azure's does.
+VMSS_PUBLIC: dict[str, Any] = {
+    "gatewayVmssProfile": {
+        "vmssResourceGroup": "egressgw-dev",
+        "vmssName": "aks-gwpool-12345678-vmss",
+        "publicIpPrefixSize": 31,
+    },
+    "provisionPublicIps": True,
+}
 # The failover bound of the agent's e2e test (test_gateway_traffic.py): the probe interval of the
 # load balancer (5 s) plus 5 s.
 FAILOVER_BOUND = 5 + 5
@@ -353,18 +363,21 @@ async def test_exclude_cidrs_holding_the_echo_bypass_the_gateway(
 async def test_two_configurations_in_one_namespace_keep_their_own_addresses(
     egress: PodEgress, namespace: str
 ) -> None:
-    blue = await egress.ready_sgc(namespace, "blue", VMSS_PRIVATE)
-    green = await egress.ready_sgc(namespace, "green", VMSS_PRIVATE)
-    blue_ips, green_ips = ips_of(blue), ips_of(green)
-    assert len(blue_ips) == len(green_ips) == 2 and not blue_ips & green_ips
+    """Two public configurations of one pool: each pod leaves from its own prefix."""
+    blue = await egress.ready_sgc(namespace, "blue", VMSS_PUBLIC)
+    green = await egress.ready_sgc(namespace, "green", VMSS_PUBLIC)
+    blue_prefix = ipaddress.ip_network(blue["status"]["egressIpPrefix"])
+    green_prefix = ipaddress.ip_network(green["status"]["egressIpPrefix"])
+    assert not blue_prefix.overlaps(green_prefix)
     node = egress.regular_nodes[1]
     blue_pod = await egress.run_pod(namespace, "b", node, "sleep 3600", gateway="blue")
     green_pod = await egress.run_pod(namespace, "g", node, "sleep 3600", gateway="green")
 
-    assert await egress.first_answer(blue_pod) in blue_ips
-    assert await egress.first_answer(green_pod) in green_ips
-    assert await egress.first_answer(blue_pod, "tcp") in blue_ips
-    assert await egress.first_answer(green_pod, "tcp") in green_ips
+    for proto in ("udp", "tcp"):
+        blue_seen = ipaddress.ip_address(await egress.first_answer(blue_pod, proto))
+        green_seen = ipaddress.ip_address(await egress.first_answer(green_pod, proto))
+        assert blue_seen in blue_prefix, (proto, blue_seen, blue_prefix)
+        assert green_seen in green_prefix, (proto, green_seen, green_prefix)
 
 
 async def test_a_private_configuration_on_the_vm_pool_with_azure_networking(
