@@ -16,8 +16,8 @@ on the host's loopback, which the node namespaces do not reach. The plugin it se
 node's namespace (the node runtime starts it there).
 
 Stopping: SIGTERM (the socket closes; our conflist stays, as without the uninstall ConfigMap on a
-cluster). The pods' wireguard-go daemons, which the plugin started and which outlive the stack's
-processes, are stopped with the node network (`stop_pod_daemons`).
+cluster). What pods leave behind when their node runtime could not run their DEL is removed by
+egressgw/dev/pod_leftovers.py.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -186,28 +186,6 @@ def _wait_or_kill(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-def pod_daemon_sockets(plugin_state_dirs: Iterable[Path], socket_dir: Path) -> list[Path]:
-    """The UAPI sockets of the wireguard-go daemons the plugin started for pods, as its
-    attachment records name them."""
-    from agent.cni import attachment_state
-
-    sockets = []
-    for directory in plugin_state_dirs:
-        for _path, record in attachment_state.records(str(directory)):
-            if record is not None and record.daemon:
-                sockets.append(socket_dir / f"{record.daemon}.sock")
-    return sockets
-
-
-def stop_pod_daemons(plugin_state_dirs: Iterable[Path]) -> int:
-    """Stop the pods' wireguard-go daemons (they run in the pods' namespaces, outside any of the
-    stack's processes); how many. The records stay: a later DEL of the pod finds the daemon
-    gone, which it takes as done."""
-    from egressgw.dev.node_network import WIREGUARD_SOCKET_DIR, stop_daemons_at
-
-    return stop_daemons_at(pod_daemon_sockets(plugin_state_dirs, WIREGUARD_SOCKET_DIR))
 
 
 def tainted_nodes(nodes: Sequence[Mapping[str, Any]]) -> set[str]:

@@ -17,7 +17,7 @@ chain, inside that namespace.
 Stopping: the agents first (by the stack), then the wireguard-go daemons they left (gateway
 interfaces deliberately outlive an agent), the gateway namespaces, and the fabric. The pods'
 wireguard-go daemons (started by the CNI plugin) are stopped by the stack before
-(egressgw/dev/cni_managers.py).
+(egressgw/dev/pod_leftovers.py).
 """
 
 from __future__ import annotations
@@ -291,7 +291,7 @@ def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> N
     if isinstance(echo_pid, int) and _cmdline_has(echo_pid, b"sim.fabric.echo"):
         with contextlib.suppress(ProcessLookupError):
             os.kill(echo_pid, signal.SIGTERM)
-    from egressgw.dev.cni_managers import stop_pod_daemons
+    from egressgw.dev.pod_leftovers import remove_pod_namespaces, stop_pod_daemons
 
     managers: Mapping[str, Mapping[str, Any]] = document.get("cni_managers") or {}
     stop_pod_daemons(
@@ -299,6 +299,7 @@ def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> N
         for info in managers.values()
         if info.get("plugin_state_dir")
     )
+    remove_pod_namespaces(str(document["prefix"]))
     agents = document.get("agents") or {}
     remove_agent_leftovers(
         AgentPlacement(

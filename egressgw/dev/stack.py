@@ -523,12 +523,16 @@ class DevStack:
             await runtimes.stop()
         managers, self.cni_managers = self.cni_managers, None
         if managers is not None:
-            from egressgw.dev.cni_managers import stop_pod_daemons
-
             await managers.stop()
-            await asyncio.to_thread(
-                stop_pod_daemons, [p.plugin_state_dir for p in managers.placements]
-            )
+        if self.network is not None:
+            # What pods of a runtime that could not run their CNI DEL (it crashed) left.
+            from egressgw.dev.pod_leftovers import remove_pod_namespaces, stop_pod_daemons
+
+            if managers is not None:
+                await asyncio.to_thread(
+                    stop_pod_daemons, [p.plugin_state_dir for p in managers.placements]
+                )
+            await asyncio.to_thread(remove_pod_namespaces, self.network.prefix)
         agents, self.agents = self.agents, None
         if agents is not None:
             await agents.stop()
