@@ -22,10 +22,12 @@ from typing import Final
 
 from agent.node_settings import NodeSettings, WireguardBackend
 from contracts import kube_names
-from egressgw.controller_flags import (
+from egressgw.controller_flags import add_connection_flags, parse_duration
+from egressgw.temporal_connection import (
     DEFAULT_TEMPORAL_ADDRESS,
-    add_connection_flags,
-    parse_duration,
+    TemporalConnection,
+    TemporalTls,
+    temporal_connection,
 )
 
 DEFAULT_PROBE_DRAIN: Final = "10s"
@@ -52,6 +54,8 @@ class AgentOptions:
     namespace: str  # where the node's GatewayStatus goes and whose Secrets it may read
     temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
     temporal_namespace: str = "default"
+    temporal_tls: TemporalTls | None = None  # None: plaintext
+    temporal_api_key: str | None = field(default=None, repr=False)
     kubeconfig: Path | None = None  # None: in-cluster configuration, then ~/.kube/config
     settings: NodeSettings = field(default_factory=NodeSettings)
     host_netns: str = ""  # "" = the process's own namespace is the node's host namespace
@@ -66,6 +70,15 @@ class AgentOptions:
     orphan_grace: timedelta = timedelta(minutes=5)
     graceful_shutdown: timedelta = timedelta(seconds=10)
     log_level: str = "INFO"
+
+    @property
+    def temporal(self) -> TemporalConnection:
+        return TemporalConnection(
+            self.temporal_address,
+            self.temporal_namespace,
+            self.temporal_tls,
+            self.temporal_api_key,
+        )
 
 
 def add_agent_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -238,11 +251,14 @@ def agent_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Agent
         wireguard_backend=WireguardBackend(args.wireguard_backend),
         socket_tag=_check_socket_tag(args.socket_tag),
     )
+    temporal = temporal_connection(args, environ)
     return AgentOptions(
         node_name=_check_node_name(args.node_name),
         namespace=resolve_namespace(args.namespace, environ),
-        temporal_address=args.temporal_address,
-        temporal_namespace=args.temporal_namespace,
+        temporal_address=temporal.address,
+        temporal_namespace=temporal.namespace,
+        temporal_tls=temporal.tls,
+        temporal_api_key=temporal.api_key,
         kubeconfig=args.kubeconfig,
         settings=settings,
         host_netns=_check_netns("--host-netns", args.host_netns, required=False),

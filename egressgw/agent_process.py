@@ -297,16 +297,10 @@ class AgentProcess:
         where = f" in network namespace {options.host_netns}" if options.host_netns else ""
         log.info("health probe on port %d%s", probe.port, where)
         try:
-            temporal = await connect_temporal(
-                options.temporal_address, options.temporal_namespace, stop
-            )
+            temporal = await connect_temporal(options.temporal, stop)
             if temporal is None:
                 return 0
-            log.info(
-                "connected to Temporal at %s, namespace %s",
-                options.temporal_address,
-                options.temporal_namespace,
-            )
+            log.info("connected to Temporal at %s", options.temporal.describe())
             kube = await kube_api_client(options.kubeconfig)
             try:
                 return await self._serve(temporal, kube, probe, stop)

@@ -148,6 +148,7 @@ def _controller(args: argparse.Namespace) -> int:
     from egressgw.cloud_config import CloudConfigError, load_cloud_config
     from egressgw.controller_flags import parse_duration, resolve_secret_namespace
     from egressgw.telemetry import configure_logging, parse_health_address
+    from egressgw.temporal_connection import temporal_connection
 
     configure_logging(args.log_level)
     try:
@@ -158,6 +159,7 @@ def _controller(args: argparse.Namespace) -> int:
         node_start_timeout = parse_duration(args.node_start_timeout)
         health = parse_health_address(args.health_address)
         secret_namespace = resolve_secret_namespace(args.secret_namespace, os.environ)
+        temporal = temporal_connection(args, os.environ)
         loaded = load_cloud_config(args.cloud_config, environ=dict(os.environ))
 
         from egressgw.controller import ControllerOptions, run_controller
@@ -165,8 +167,10 @@ def _controller(args: argparse.Namespace) -> int:
         options = ControllerOptions(
             cloud_config=args.cloud_config,
             kubeconfig=args.kubeconfig,
-            temporal_address=args.temporal_address,
-            temporal_namespace=args.temporal_namespace,
+            temporal_address=temporal.address,
+            temporal_namespace=temporal.namespace,
+            temporal_tls=temporal.tls,
+            temporal_api_key=temporal.api_key,
             secret_namespace=secret_namespace,
             azure_ca_file=args.azure_ca_file,
             drift_check=drift_check,

@@ -20,7 +20,7 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Final
@@ -36,13 +36,14 @@ from egressgw.azure_credential import (
     resolve_cloud_environment,
 )
 from egressgw.cloud_config import CloudConfig, LoadedCloudConfig, load_cloud_config
-from egressgw.controller_flags import (
-    DEFAULT_CLOUD_CONFIG,
-    DEFAULT_TEMPORAL_ADDRESS,
-    resolve_secret_namespace,
-)
+from egressgw.controller_flags import DEFAULT_CLOUD_CONFIG, resolve_secret_namespace
 from egressgw.service_clients import connect_temporal, kube_api_client
 from egressgw.telemetry import HealthAddress, HealthServer
+from egressgw.temporal_connection import (
+    DEFAULT_TEMPORAL_ADDRESS,
+    TemporalConnection,
+    TemporalTls,
+)
 from egressgw.worker import (
     DEFAULT_BATCH_QUIET,
     DEFAULT_BATCH_WINDOW,
@@ -108,6 +109,8 @@ class ControllerOptions:
     kubeconfig: Path | None = None  # None: in-cluster, else ~/.kube/config
     temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
     temporal_namespace: str = "default"
+    temporal_tls: TemporalTls | None = None  # None: plaintext
+    temporal_api_key: str | None = field(default=None, repr=False)
     secret_namespace: str = ""
     azure_ca_file: Path | None = None
     drift_check: timedelta = DEFAULT_DRIFT_CHECK
@@ -120,6 +123,15 @@ class ControllerOptions:
     batch_quiet: timedelta = DEFAULT_BATCH_QUIET
     configure_nodes: bool = True  # False: Azure and status only, no node agents asked
     node_start_timeout: timedelta = DEFAULT_NODE_START_TIMEOUT
+
+    @property
+    def temporal(self) -> TemporalConnection:
+        return TemporalConnection(
+            self.temporal_address,
+            self.temporal_namespace,
+            self.temporal_tls,
+            self.temporal_api_key,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -173,16 +185,10 @@ class Controller:
             log.info("health endpoints on port %d: /healthz, /readyz", health.port)
         try:
             self._ready_problem = "connecting to Temporal"
-            temporal = await connect_temporal(
-                options.temporal_address, options.temporal_namespace, stop
-            )
+            temporal = await connect_temporal(options.temporal, stop)
             if temporal is None:
                 return 0
-            log.info(
-                "connected to Temporal at %s, namespace %s",
-                options.temporal_address,
-                options.temporal_namespace,
-            )
+            log.info("connected to Temporal at %s", options.temporal.describe())
             async with _azure_clients(loaded.config, options.azure_ca_file) as azure:
                 kube = await kube_api_client(options.kubeconfig)
                 try:

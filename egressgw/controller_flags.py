@@ -11,8 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
+from egressgw.temporal_connection import add_temporal_flags
+
 DEFAULT_CLOUD_CONFIG: Final = Path("/etc/kubernetes/kube-egress-gateway/azure.json")
-DEFAULT_TEMPORAL_ADDRESS: Final = "localhost:7233"
 DEFAULT_DRIFT_CHECK: Final = "5m"
 DEFAULT_GRACEFUL_SHUTDOWN: Final = "20s"
 DEFAULT_BATCH_WINDOW: Final = "2s"  # contracts.workflow_io.DEFAULT_BATCH_WINDOW_SECONDS
@@ -58,8 +59,8 @@ def resolve_secret_namespace(flag: str, environ: Mapping[str, str]) -> str:
 
 
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
-    """--kubeconfig, --temporal-address and --temporal-namespace, as every long-running
-    command (controller, agent) takes them."""
+    """--kubeconfig and the Temporal connection (address, namespace, TLS, API key), as every
+    long-running command (controller, agent) takes them."""
     parser.add_argument(
         "--kubeconfig",
         type=Path,
@@ -67,18 +68,7 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="kubeconfig (default: in-cluster configuration, then ~/.kube/config)",
     )
-    parser.add_argument(
-        "--temporal-address",
-        default=os.environ.get("TEMPORAL_ADDRESS", DEFAULT_TEMPORAL_ADDRESS),
-        metavar="HOST:PORT",
-        help=f"Temporal frontend (default: $TEMPORAL_ADDRESS or {DEFAULT_TEMPORAL_ADDRESS})",
-    )
-    parser.add_argument(
-        "--temporal-namespace",
-        default=os.environ.get("TEMPORAL_NAMESPACE", "default"),
-        metavar="NS",
-        help="Temporal namespace (default: $TEMPORAL_NAMESPACE or default)",
-    )
+    add_temporal_flags(parser)
 
 
 def add_controller_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

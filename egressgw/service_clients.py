@@ -11,7 +11,9 @@ from pathlib import Path
 import kubernetes_asyncio
 from kubernetes_asyncio.client import ApiClient
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, TLSConfig
+
+from egressgw.temporal_connection import TemporalConnection
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +30,35 @@ async def kube_api_client(kubeconfig: Path | None) -> ApiClient:
     return ApiClient(configuration)
 
 
+def _tls(connection: TemporalConnection) -> TLSConfig | bool:
+    tls = connection.tls
+    if tls is None:
+        return False  # also with an API key: TLS was switched off on purpose
+    return TLSConfig(
+        server_root_ca_cert=tls.server_ca,
+        domain=tls.server_name,
+        client_cert=tls.client_cert,
+        client_private_key=tls.client_key,
+    )
+
+
 async def connect_temporal(
-    address: str, namespace: str, stop: asyncio.Event, *, max_wait: float = 5.0
+    connection: TemporalConnection, stop: asyncio.Event, *, max_wait: float = 5.0
 ) -> Client | None:
-    """Connect, retrying with backoff until the server answers; None if asked to stop first."""
+    """Connect, retrying with backoff until the server answers; None if asked to stop first.
+    The settings were checked before (egressgw/temporal_connection.py): what is retried here is
+    a server that is not reachable yet."""
     delay = 0.2
     while not stop.is_set():
         try:
-            return await Client.connect(address, namespace=namespace)
+            return await Client.connect(
+                connection.address,
+                namespace=connection.namespace,
+                tls=_tls(connection),
+                api_key=connection.api_key,
+            )
         except (RPCError, RuntimeError, OSError) as err:
-            log.warning("Temporal at %s not reachable yet: %s", address, err)
+            log.warning("Temporal at %s not reachable yet: %s", connection.describe(), err)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
         delay = min(delay * 2, max_wait)

@@ -112,6 +112,8 @@ def test_unusable_flags_are_refused_with_the_reason(tmp_path: Path) -> None:
     kubeconfig = agent_cli(*ok, "--kubeconfig", str(tmp_path / "nope"))
     backend = agent_cli(*ok, "--wireguard-backend", "magic")
     host_netns = agent_cli(*ok, "--host-netns", f"egressgw-absent-{uuid.uuid4().hex[:6]}")
+    temporal = agent_cli(*ok, "--temporal-address", "temporal.example.com")
+    tls = agent_cli(*ok, "--temporal-tls-key-file", str(tmp_path / "key.pem"))
 
     assert no_node.returncode == 2 and "MY_NODE_NAME" in no_node.stderr
     assert bad_node.returncode == 2 and "'Not_A_Node'" in bad_node.stderr
@@ -123,6 +125,8 @@ def test_unusable_flags_are_refused_with_the_reason(tmp_path: Path) -> None:
     assert kubeconfig.returncode == 2 and "--kubeconfig" in kubeconfig.stderr
     assert backend.returncode == 2 and "invalid choice" in backend.stderr
     assert host_netns.returncode == 2 and "no such network namespace" in host_netns.stderr
+    assert temporal.returncode == 2 and "is not HOST:PORT" in temporal.stderr
+    assert tls.returncode == 2 and "mTLS needs both" in tls.stderr
 
 
 def facts(

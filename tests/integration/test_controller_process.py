@@ -67,6 +67,31 @@ def test_unusable_settings_are_refused_with_the_reason(tmp_path: Path) -> None:
     assert no_kubeconfig.returncode == 2 and "--kubeconfig" in no_kubeconfig.stderr
 
 
+def test_a_temporal_connection_it_cannot_use_is_refused_at_start(tmp_path: Path) -> None:
+    """Not retried like a server that is down: the process exits at once, naming the flag."""
+    valid = tmp_path / "valid.json"
+    valid.write_text(json.dumps(azure_cloud_config(Topology(), "https://127.0.0.1:1", "s")))
+    base = ["--cloud-config", str(valid), "--secret-namespace", "s"]
+
+    no_port = controller(*base, "--temporal-address", "temporal-frontend")
+    scheme = controller(*base, "--temporal-address", "https://temporal:7233")
+    missing_ca = controller(*base, "--temporal-tls-ca-file", str(tmp_path / "ca.pem"))
+    half_mtls = controller(*base, "--temporal-tls-cert-file", str(valid))
+    env = dict(os.environ, TEMPORAL_TLS_SERVER_CA_CERT_PATH=str(valid))
+    not_pem = controller(*base, env=env)
+
+    assert no_port.returncode == 2, no_port.stderr
+    assert "--temporal-address 'temporal-frontend' is not HOST:PORT" in no_port.stderr
+    assert scheme.returncode == 2 and "is not HOST:PORT" in scheme.stderr
+    assert missing_ca.returncode == 2
+    assert f"--temporal-tls-ca-file {tmp_path / 'ca.pem'}: no such file" in missing_ca.stderr
+    assert half_mtls.returncode == 2 and "mTLS needs both" in half_mtls.stderr
+    assert not_pem.returncode == 2 and "holds no PEM certificate" in not_pem.stderr
+    for refused in (no_port, scheme, missing_ca, half_mtls, not_pem):
+        assert "Traceback" not in refused.stderr
+        assert "not reachable yet" not in refused.stderr
+
+
 def test_cloud_config_keys_it_does_not_act_on_are_warned_about_once_at_start_up(
     tmp_path: Path,
 ) -> None:
