@@ -56,7 +56,7 @@ class AgentOptions:
     temporal_namespace: str = "default"
     temporal_tls: TemporalTls | None = None  # None: plaintext
     temporal_api_key: str | None = field(default=None, repr=False)
-    kubeconfig: Path | None = None  # None: in-cluster configuration, then ~/.kube/config
+    kubeconfig: Path | None = None  # None: $KUBECONFIG, in-cluster, ~/.kube/config
     settings: NodeSettings = field(default_factory=NodeSettings)
     host_netns: str = ""  # "" = the process's own namespace is the node's host namespace
     probe_host: str = "0.0.0.0"

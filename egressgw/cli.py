@@ -14,6 +14,8 @@ from typing import NoReturn
 from egressgw.agent_flags import add_agent_parser
 from egressgw.cni_manager_flags import add_cni_manager_parser
 from egressgw.controller_flags import add_controller_parser
+from egressgw.plan.command import add_plan_parser
+from egressgw.status.command import add_status_parser
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     add_agent_parser(commands)
     add_cni_manager_parser(commands)
     _replay_parser(commands)
+    add_status_parser(commands)
+    add_plan_parser(commands)
     return parser
 
 
@@ -102,12 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "dev":
         return _dev(args)
-    if args.command in ("controller", "agent", "cni-manager", "replay"):
+    if args.command in ("controller", "agent", "cni-manager", "replay", "status", "plan"):
         run = {
             "controller": _controller,
             "agent": _agent,
             "cni-manager": _cni_manager,
             "replay": _replay,
+            "status": _status,
+            "plan": _plan,
         }[args.command]
         code = run(args)
         if argv is None:  # a real process, not a caller in the same interpreter
@@ -248,6 +254,18 @@ def _replay(args: argparse.Namespace) -> int:
             args.paths, args.workflow_id, args.address, args.namespace, sys.stdout, sys.stderr
         )
     )
+
+
+def _status(args: argparse.Namespace) -> int:
+    from egressgw.status.command import run_status
+
+    return run_status(args, sys.stdout, sys.stderr)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from egressgw.plan.command import run_plan
+
+    return run_plan(args, sys.stdout, sys.stderr)
 
 
 def _exit_now(code: int) -> NoReturn:

@@ -64,7 +64,8 @@ def add_cni_manager_parser(commands: argparse._SubParsersAction[argparse.Argumen
         type=Path,
         default=None,
         metavar="FILE",
-        help="kubeconfig (default: in-cluster configuration, then ~/.kube/config)",
+        help="kubeconfig (default: $KUBECONFIG, then in-cluster configuration, then "
+        "~/.kube/config)",
     )
     manager.add_argument(
         "--socket-path",

@@ -106,7 +106,7 @@ def controller_settings(
 @dataclass(frozen=True)
 class ControllerOptions:
     cloud_config: Path = DEFAULT_CLOUD_CONFIG
-    kubeconfig: Path | None = None  # None: in-cluster, else ~/.kube/config
+    kubeconfig: Path | None = None  # None: $KUBECONFIG, in-cluster, ~/.kube/config
     temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
     temporal_namespace: str = "default"
     temporal_tls: TemporalTls | None = None  # None: plaintext

@@ -21,6 +21,8 @@ DEFAULT_NODE_START_TIMEOUT: Final = "30s"
 DEFAULT_BATCH_QUIET: Final = "200ms"  # contracts.workflow_io.DEFAULT_BATCH_QUIET_SECONDS
 DEFAULT_HEALTH_ADDRESS: Final = ":8081"
 SECRET_NAMESPACE_VARIABLE: Final = "MY_POD_NAMESPACE"
+# Where a container (docker-compose.yml) that cannot take flags says where its cloud config is.
+CLOUD_CONFIG_VARIABLE: Final = "EGRESSGW_CLOUD_CONFIG"
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
@@ -66,7 +68,8 @@ def add_connection_flags(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="kubeconfig (default: in-cluster configuration, then ~/.kube/config)",
+        help="kubeconfig (default: $KUBECONFIG, then in-cluster configuration, then "
+        "~/.kube/config)",
     )
     add_temporal_flags(parser)
 
@@ -81,9 +84,9 @@ def add_controller_parser(commands: argparse._SubParsersAction[argparse.Argument
     controller.add_argument(
         "--cloud-config",
         type=Path,
-        default=DEFAULT_CLOUD_CONFIG,
+        default=Path(os.environ.get(CLOUD_CONFIG_VARIABLE) or DEFAULT_CLOUD_CONFIG),
         metavar="FILE",
-        help=f"Azure cloud config (default: {DEFAULT_CLOUD_CONFIG})",
+        help=f"Azure cloud config (default: ${CLOUD_CONFIG_VARIABLE} or {DEFAULT_CLOUD_CONFIG})",
     )
     add_connection_flags(controller)
     controller.add_argument(

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Final
 
 import kubernetes_asyncio
 from kubernetes_asyncio.client import ApiClient
@@ -17,11 +20,20 @@ from egressgw.temporal_connection import TemporalConnection
 
 log = logging.getLogger(__name__)
 
+KUBECONFIG_VARIABLE: Final = "KUBECONFIG"
 
-async def kube_api_client(kubeconfig: Path | None) -> ApiClient:
-    """From `kubeconfig`; without one, in-cluster configuration, then ~/.kube/config."""
+
+async def kube_api_client(
+    kubeconfig: Path | None, environ: Mapping[str, str] | None = None
+) -> ApiClient:
+    """From `kubeconfig`; without one, as controller-runtime's Go controllers look: the files
+    `$KUBECONFIG` names (one, or several separated by ':', merged as kubectl merges them), then
+    the in-cluster configuration, then ~/.kube/config."""
     if kubeconfig is not None:
         return await kubernetes_asyncio.config.new_client_from_config(config_file=str(kubeconfig))
+    listed = (os.environ if environ is None else environ).get(KUBECONFIG_VARIABLE, "")
+    if listed:
+        return await kubernetes_asyncio.config.new_client_from_config(config_file=listed)
     configuration = kubernetes_asyncio.client.Configuration()
     try:
         kubernetes_asyncio.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
@@ -39,6 +51,17 @@ def _tls(connection: TemporalConnection) -> TLSConfig | bool:
         domain=tls.server_name,
         client_cert=tls.client_cert,
         client_private_key=tls.client_key,
+    )
+
+
+async def connect_temporal_once(connection: TemporalConnection) -> Client:
+    """One attempt, for commands that report an unreachable server instead of waiting for it
+    (`egressgw status`); raises what `Client.connect` raises."""
+    return await Client.connect(
+        connection.address,
+        namespace=connection.namespace,
+        tls=_tls(connection),
+        api_key=connection.api_key,
     )
 
 

@@ -17,4 +17,5 @@ pytest_plugins = [
     "tests.fixtures.dev_stack",
     "tests.fixtures.netns",
     "tests.fixtures.host_requirements",
+    "tests.fixtures.compose_checker",
 ]

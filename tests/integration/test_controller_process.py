@@ -176,3 +176,15 @@ async def test_waits_for_temporal_serves_health_and_stops_cleanly(
     assert "not reachable yet" in log and "controller stopped" in log
     secret = json.loads(stack.cloud_config.read_text())["aadClientSecret"]
     assert secret not in log
+
+
+def test_the_cloud_config_path_comes_from_the_flag_then_the_environment(tmp_path: Path) -> None:
+    env = {**os.environ, "EGRESSGW_CLOUD_CONFIG": str(tmp_path / "from-env.json")}
+
+    from_env = controller("--secret-namespace", "s", env=env)
+    from_flag = controller(
+        "--cloud-config", str(tmp_path / "from-flag.json"), "--secret-namespace", "s", env=env
+    )
+
+    assert from_env.returncode == 2 and "from-env.json" in from_env.stderr
+    assert from_flag.returncode == 2 and "from-flag.json" in from_flag.stderr
