@@ -165,6 +165,10 @@ class CniManagers:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signal.SIGTERM)
         await asyncio.gather(*(asyncio.to_thread(_wait_or_kill, p) for p in running))
+        # Each manager removed its socket; the short sockets' directory goes once empty (a
+        # manager making its socket there makes the directory again).
+        with contextlib.suppress(OSError):
+            SHORT_SOCKET_DIR.rmdir()
 
     def document(self) -> dict[str, dict[str, Any]]:
         """Per node: its manager's PID, log, socket and the plugin's record directory."""
