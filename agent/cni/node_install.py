@@ -6,7 +6,8 @@
 - our conflist (conflist.py), written atomically and regenerated whenever the main one changes
   (the conf dir is polled: a few small reads per interval);
 - the node's taint `egressgateway.kubernetes.azure.com/cni-not-ready`, removed once both are
-  installed, and looked at again every `taint_check_interval`;
+  installed, and looked at again every `taint_check_interval` (at the next poll when the look
+  failed, e.g. before the node has registered its Node);
 - on stop, our conflist removed only when the uninstall ConfigMap says `uninstall: "true"` (the
   launchers stay: pods set up by the plugin still need it for their DEL).
 """
@@ -231,18 +232,23 @@ class NodeInstaller:
             if state.installed:
                 installed.set()
                 if state.changed or loop.time() >= next_taint_check:
-                    next_taint_check = loop.time() + settings.taint_check_interval
-                    await self._remove_taint_logged()
+                    looked = await self._remove_taint_logged()
+                    # A look that failed (the Node not registered yet, the API server away) is
+                    # tried again at the next poll: pods wait for the taint to go.
+                    wait = settings.taint_check_interval if looked else settings.poll_interval
+                    next_taint_check = loop.time() + wait
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=settings.poll_interval)
 
-    async def _remove_taint_logged(self) -> None:
+    async def _remove_taint_logged(self) -> bool:
+        """Whether the node could be looked at (and the taint, if there, removed)."""
         try:
             await self.remove_taint()
         except _TAINT_ERRORS as exc:
-            # Tried again at the next check; pods wait for the taint, nothing breaks meanwhile.
             detail = api_failure(exc).describe() if isinstance(exc, ApiException) else f"{exc}"
             log.warning("could not remove the node's not-ready taint: %s", detail)
+            return False
+        return True
 
     async def uninstall_if_requested(self) -> bool:
         if await self.uninstall_requested():

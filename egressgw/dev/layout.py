@@ -103,6 +103,11 @@ class StatePaths:
         return self.kube_state / "agent.kubeconfig"
 
     @property
+    def cni_manager_kubeconfig(self) -> Path:
+        """The CNI managers' ServiceAccount token (deploy/rbac/cni-manager.yaml)."""
+        return self.kube_state / "cni-manager.kubeconfig"
+
+    @property
     def arm_state(self) -> Path:
         return self.root / "arm"
 
@@ -117,7 +122,9 @@ class StatePaths:
 
     @property
     def nodes_dir(self) -> Path:
-        """Per node `<node>/`: its CNI configuration (`cni/net.d`, `cni/bin`, `cni/ipam`)."""
+        """Per node `<node>/`: its CNI configuration (`cni/net.d`, `cni/bin`, `cni/ipam`), and on
+        regular nodes the CNI manager's socket `cni/manager.sock` and the plugin's records
+        `cni/attachments/`."""
         return self.root / "nodes"
 
     @property

@@ -15,7 +15,9 @@ cni/{net.d,bin,ipam}`, sim/fabric/cni.py): a node runtime runs the node's pods t
 chain, inside that namespace.
 
 Stopping: the agents first (by the stack), then the wireguard-go daemons they left (gateway
-interfaces deliberately outlive an agent), the gateway namespaces, and the fabric.
+interfaces deliberately outlive an agent), the gateway namespaces, and the fabric. The pods'
+wireguard-go daemons (started by the CNI plugin) are stopped by the stack before
+(egressgw/dev/cni_managers.py).
 """
 
 from __future__ import annotations
@@ -103,8 +105,10 @@ def network_document(
     reason: str,
     agents: Mapping[str, Mapping[str, Any]],
     nodes_dir: Path | None = None,
+    cni_managers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """What network.json says; with `nodes_dir`, each node's CNI directories too."""
+    """What network.json says; with `nodes_dir`, each node's CNI directories too, and with
+    `cni_managers` each regular node's CNI manager (pid, log, socket, plugin records)."""
     if fabric is None:
         return {"built": False, "reason": reason, "agents": dict(agents)}
     plan = fabric.plan
@@ -148,6 +152,7 @@ def network_document(
         },
         "nodes": nodes,
         "agents": dict(agents),
+        "cni_managers": dict(cni_managers or {}),
     }
 
 
@@ -159,10 +164,15 @@ def _daemon_names(tags: Iterable[str]) -> re.Pattern[str]:
 def stop_wireguard_daemons(tags: Iterable[str], socket_dir: Path = WIREGUARD_SOCKET_DIR) -> int:
     """Stop the wireguard-go daemons the agents with these socket tags started; how many."""
     names = _daemon_names(tags)
+    found = sorted(socket_dir.glob("wg*.sock")) if socket_dir.is_dir() else []
+    return stop_daemons_at(path for path in found if names.fullmatch(path.stem))
+
+
+def stop_daemons_at(sockets: Iterable[Path]) -> int:
+    """Stop the wireguard-go daemons answering on these UAPI sockets (by the PID each socket
+    reports, checked to be wireguard-go); how many."""
     pids: list[int] = []
-    for path in sorted(socket_dir.glob("wg*.sock")) if socket_dir.is_dir() else []:
-        if not names.fullmatch(path.stem):
-            continue
+    for path in sockets:
         with contextlib.suppress(OSError):
             pid = wireguard_uapi.daemon_pid(path)
             if pid is not None and _is_wireguard_go(pid):
@@ -281,6 +291,14 @@ def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> N
     if isinstance(echo_pid, int) and _cmdline_has(echo_pid, b"sim.fabric.echo"):
         with contextlib.suppress(ProcessLookupError):
             os.kill(echo_pid, signal.SIGTERM)
+    from egressgw.dev.cni_managers import stop_pod_daemons
+
+    managers: Mapping[str, Mapping[str, Any]] = document.get("cni_managers") or {}
+    stop_pod_daemons(
+        Path(str(info["plugin_state_dir"]))
+        for info in managers.values()
+        if info.get("plugin_state_dir")
+    )
     agents = document.get("agents") or {}
     remove_agent_leftovers(
         AgentPlacement(

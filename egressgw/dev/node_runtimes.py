@@ -43,8 +43,12 @@ def node_labels(seed: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def node_taints(seed: Mapping[str, Any]) -> tuple[str, ...]:
+    """As `kubectl taint` writes them: `key=value:Effect`, or `key:Effect` without a value."""
     taints = (seed.get("spec") or {}).get("taints") or []
-    return tuple(f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in taints)
+    return tuple(
+        f"{t['key']}={t['value']}:{t['effect']}" if t.get("value") else f"{t['key']}:{t['effect']}"
+        for t in taints
+    )
 
 
 def runtime_placements(

@@ -1,7 +1,8 @@
 """The embedded stack itself: Temporal dev server, a real Kubernetes control plane
 (sim/control_plane), the ARM emulator, the seed, the controller, and one gateway agent per seeded
-node (in the node network when run as root, as dry runs otherwise). The controller and the agents
-run with their own ServiceAccount tokens and the roles of deploy/rbac/.
+node (in the node network when run as root, as dry runs otherwise); as root also a node runtime
+per node and a CNI manager per regular node. The controller, the agents and the CNI managers run
+with their own ServiceAccount tokens and the roles of deploy/rbac/.
 
 Start-up overlaps Temporal's boot with ours: the server process is launched first and the control
 plane, the heavy imports (Azure SDK, emulator) and the node network's build happen while it boots.
@@ -51,7 +52,9 @@ from sim.tls import ensure_ca
 from sim.topology import Topology
 
 if TYPE_CHECKING:
+    from egressgw.dev.cni_managers import CniManagers
     from egressgw.dev.node_runtimes import NodeRuntimes
+    from egressgw.dev.readiness import NodesWaiting
     from sim.arm.server import ArmEmulator
     from sim.control_plane.cluster import ControlPlane
     from sim.fabric.plan import FabricPlan
@@ -81,6 +84,7 @@ def endpoints_document(
     network_built: bool = False,
     kube_pids: dict[str, int | None] | None = None,
     node_runtime_pids: dict[str, int | None] | None = None,
+    cni_manager_pids: dict[str, int | None] | None = None,
 ) -> dict[str, Any]:
     return {
         "temporal_address": f"{LOCALHOST}:{ports.temporal}",
@@ -99,6 +103,7 @@ def endpoints_document(
         "agent_pids": agent_pids or {},
         "kube_pids": kube_pids or {},  # etcd, kube-apiserver, controller manager, scheduler
         "node_runtime_pids": node_runtime_pids or {},
+        "cni_manager_pids": cni_manager_pids or {},
         "network": str(paths.network_file.resolve()),
         "network_built": network_built,
     }
@@ -182,6 +187,7 @@ class DevStack:
         self.network: NodeNetwork | None = None
         self.agents: NodeAgents | None = None
         self.runtimes: NodeRuntimes | None = None
+        self.cni_managers: CniManagers | None = None
 
     async def start(self) -> dict[str, Any]:
         """Start everything and seed it; returns the endpoints document it also wrote."""
@@ -203,13 +209,14 @@ class DevStack:
             await self._launch_temporal()
             await self._start_kube()
             await self._start_arm()
-            seed_nodes = await self._seed(register_nodes=not build_network)
+            seed_nodes = await self._seed(networked=build_network)
             self._progress("waiting for Temporal to accept connections")
             assert self.temporal is not None
             placements = await self._ready_nodes(build_network, why_not, prefix)
             if self.network is not None:
                 assert self.network.fabric is not None
                 self._launch_node_runtimes(seed_nodes, self.network.fabric.plan)
+                self._launch_cni_managers(self.network.fabric.plan)
             self._launch_controller()
             self.agents = NodeAgents(placements, self.ports, paths, self._progress)
             self.agents.launch()
@@ -223,8 +230,10 @@ class DevStack:
         assert self.temporal is not None and self.controller is not None
         fabric = self.network.fabric if self.network is not None else None
         agents = self.agents.document()
+        managers = self.cni_managers.document() if self.cni_managers is not None else {}
         write_json_atomic(
-            paths.network_file, network_document(fabric, why_not, agents, paths.nodes_dir)
+            paths.network_file,
+            network_document(fabric, why_not, agents, paths.nodes_dir, managers),
         )
         document = endpoints_document(
             self.ports,
@@ -238,6 +247,7 @@ class DevStack:
             node_runtime_pids={
                 name: info["pid"] for name, info in self._runtimes_document().items()
             },
+            cni_manager_pids={name: info["pid"] for name, info in managers.items()},
         )
         write_json_atomic(paths.endpoints, document)
         return document
@@ -296,8 +306,9 @@ class DevStack:
         ready, not before (egressgw/dev/readiness.py)."""
         from temporalio.client import Client
 
+        from egressgw.dev.cni_managers import manager_answers, tainted_nodes
         from egressgw.dev.node_runtimes import ready_nodes
-        from egressgw.dev.readiness import wait_serving
+        from egressgw.dev.readiness import NodesWaiting, wait_serving
 
         assert self.temporal is not None and self.kube is not None
         kube = self.kube
@@ -308,13 +319,27 @@ class DevStack:
             return [item for item in listed.get("items", []) if isinstance(item, dict)]
 
         runtime_nodes = [p.spec.name for p in self.runtimes.placements] if self.runtimes else []
+        sockets = (
+            {p.node_name: p.socket_path for p in self.cni_managers.placements}
+            if self.cni_managers
+            else {}
+        )
 
-        async def nodes_not_ready() -> tuple[str, ...]:
+        async def nodes_waiting() -> NodesWaiting:
             if not runtime_nodes:
-                return ()
+                return NodesWaiting()
             listed = await kube.get_json("/api/v1/nodes")
-            ready = ready_nodes(listed.get("items", []))
-            return tuple(n for n in runtime_nodes if n not in ready)
+            items = listed.get("items", [])
+            ready, tainted = ready_nodes(items), tainted_nodes(items)
+            return NodesWaiting(
+                not_ready=tuple(n for n in runtime_nodes if n not in ready),
+                # A local socket: answered (or refused) within a millisecond.
+                cni_not_installed=tuple(
+                    node
+                    for node, socket in sockets.items()
+                    if node in tainted or not manager_answers(socket)
+                ),
+            )
 
         self._progress("waiting for the nodes, the controller and agents, and the nodes' gateways")
         report = await wait_serving(
@@ -323,7 +348,7 @@ class DevStack:
             read_gateway_statuses,
             timeout=SERVING_TIMEOUT,
             progress=self._progress,
-            nodes_not_ready=nodes_not_ready,
+            nodes_waiting=nodes_waiting,
         )
         if not report.serving:
             raise DevStackError(
@@ -423,12 +448,30 @@ class DevStack:
         )
         self.runtimes.launch()
 
+    def _launch_cni_managers(self, plan: FabricPlan) -> None:
+        from egressgw.dev.cni_managers import CniManagers, manager_placements
+        from sim.control_plane.pki import SERVICE_CLUSTER_IP_RANGE
+
+        self.cni_managers = CniManagers(
+            manager_placements(
+                [node.name for node in plan.regular_nodes], self.paths.nodes_dir, self.paths.root
+            ),
+            self.paths.cni_manager_kubeconfig,
+            # What stays on a pod's eth0 under staticEgressGateway: the pods, the services,
+            # the nodes (the whole VNet).
+            (plan.pod_cidr, SERVICE_CLUSTER_IP_RANGE, self.topology.vnet_cidr),
+            self.paths,
+            self._progress,
+        )
+        self.cni_managers.launch()
+
     def _runtimes_document(self) -> dict[str, dict[str, Any]]:
         return self.runtimes.document() if self.runtimes is not None else {}
 
-    async def _seed(self, *, register_nodes: bool) -> list[dict[str, Any]]:
+    async def _seed(self, *, networked: bool) -> list[dict[str, Any]]:
         """Seed ARM and Kubernetes; returns the Nodes as AKS would have them. They are created
-        here only when no node runtime will register them (no node network)."""
+        here only when no node runtime will register them (no node network); with the node
+        network the CNI managers get their ServiceAccount too."""
         from egressgw.dev.azure_inventory import node_ips
         from sim.control_plane.service_accounts import service_account_kubeconfig
 
@@ -444,21 +487,29 @@ class DevStack:
             mode=0o600,  # it holds the dev service principal's secret
         )
         self._progress(
-            "seeding Kubernetes: namespaces, the controller's and agents' ServiceAccounts and "
-            "roles (deploy/rbac), labelled and tainted gateway nodes, regular nodes"
+            "seeding Kubernetes: namespaces, the controller's, agents' and CNI managers' "
+            "ServiceAccounts and roles (deploy/rbac), labelled and tainted gateway nodes, "
+            "regular nodes"
         )
         await self.kube.apply_objects(namespaces(self.topology))
-        await asyncio.gather(
+        accounts = [
             service_account_kubeconfig(
                 self.kube, "controller", SYSTEM_NAMESPACE, self.paths.controller_kubeconfig
             ),
             service_account_kubeconfig(
                 self.kube, "agent", SYSTEM_NAMESPACE, self.paths.agent_kubeconfig
             ),
-        )
+        ]
+        if networked:
+            accounts.append(
+                service_account_kubeconfig(
+                    self.kube, "cni-manager", SYSTEM_NAMESPACE, self.paths.cni_manager_kubeconfig
+                )
+            )
+        await asyncio.gather(*accounts)
         ips = await node_ips(self.topology, self.paths.azure_config, self.paths.ca)
         nodes = gateway_nodes(self.topology, ips) + regular_nodes(self.topology, ips)
-        if register_nodes:
+        if not networked:
             await self.kube.apply_objects(nodes)
         return nodes
 
@@ -470,6 +521,14 @@ class DevStack:
         runtimes, self.runtimes = self.runtimes, None
         if runtimes is not None:
             await runtimes.stop()
+        managers, self.cni_managers = self.cni_managers, None
+        if managers is not None:
+            from egressgw.dev.cni_managers import stop_pod_daemons
+
+            await managers.stop()
+            await asyncio.to_thread(
+                stop_pod_daemons, [p.plugin_state_dir for p in managers.placements]
+            )
         agents, self.agents = self.agents, None
         if agents is not None:
             await agents.stop()

@@ -37,6 +37,13 @@ def _network_lines(document: dict[str, Any]) -> list[str]:
     pids = ", ".join(str(info.get("pid")) for info in agents.values())
     logs = {str(Path(str(info.get("log"))).parent) for info in agents.values()}
     lines = [f"  gateway agents  {len(agents)} (pids {pids}), logs {' '.join(logs)}/agent-*.log"]
+    managers: dict[str, dict[str, Any]] = network.get("cni_managers") or {}
+    if managers:
+        manager_pids = ", ".join(str(info.get("pid")) for info in managers.values())
+        lines.append(
+            f"  CNI managers    {len(managers)} (pids {manager_pids}), one per regular node, "
+            f"logs {' '.join(logs)}/cni-manager-*.log"
+        )
     if not network.get("built"):
         lines.append(
             f"  node network    not built ({network.get('reason')}): agents record what they "
@@ -72,6 +79,14 @@ def describe(document: dict[str, Any], state_dir: Path) -> str:
             f"  try:  kubectl --kubeconfig {document['kubeconfig']} get nodes",
             f"        kubectl --kubeconfig {document['kubeconfig']} apply -f "
             "deploy/samples/sgc-public.yaml",
+            *(
+                [
+                    f"        kubectl --kubeconfig {document['kubeconfig']} apply -f "
+                    "deploy/samples/pod-egress.yaml"
+                ]
+                if document.get("cni_manager_pids")
+                else []
+            ),
         ]
     )
 
@@ -115,6 +130,7 @@ async def run_foreground(options: DevOptions, out: TextIO) -> int:
         watching = asyncio.gather(
             _report_controller_exit(stack, document, progress),
             _report_agent_exits(stack, progress),
+            _report_cni_manager_exits(stack, progress),
         )
         await stop_requested.wait()
         watching.cancel()
@@ -166,6 +182,23 @@ async def _report_agent_exits(stack: DevStack, progress: Callable[[str], None]) 
                 del running[node]
 
 
+async def _report_cni_manager_exits(stack: DevStack, progress: Callable[[str], None]) -> None:
+    """Say so when a CNI manager dies on its own: its node's pods that use a gateway cannot
+    start (the plugin answers "try again later") until the stack is started again."""
+    managers = stack.cni_managers
+    if managers is None:
+        return
+    running = dict(managers.processes)
+    while running and stack.cni_managers is managers:
+        await asyncio.sleep(AGENT_WATCH_INTERVAL)
+        for node, process in list(running.items()):
+            if process.poll() is not None and stack.cni_managers is managers:
+                progress(
+                    f"the CNI manager of {node} exited with code {process.returncode}; see its log"
+                )
+                del running[node]
+
+
 def _mark_stopped(paths: StatePaths) -> None:
     # endpoints.json stays (it documents the layout) but no longer names a live process.
     data = json.loads(paths.endpoints.read_text())
@@ -177,6 +210,7 @@ def _mark_stopped(paths: StatePaths) -> None:
     data["agent_pids"] = {}
     data["kube_pids"] = {}
     data["node_runtime_pids"] = {}
+    data["cni_manager_pids"] = {}
     write_json_atomic(paths.endpoints, data)
 
 
@@ -308,9 +342,10 @@ def stop_detached(state_dir: Path, out: TextIO, timeout: float = 30.0) -> int:
 
 def _stop_orphans(paths: StatePaths) -> None:
     """A supervisor killed with SIGKILL leaves its children running: the controller (first, so it
-    does not spend its shutdown retrying a vanished Temporal), the agents, the Temporal server,
-    the Kubernetes control plane (scheduler and controller manager, API server, then etcd); and,
-    when it built one, the node network."""
+    does not spend its shutdown retrying a vanished Temporal), the node runtimes, the CNI
+    managers, the agents, the Temporal server, the Kubernetes control plane (scheduler and
+    controller manager, API server, then etcd); and, when it built one, the node network (with
+    the pods' wireguard-go daemons)."""
     try:
         document = json.loads(paths.endpoints.read_text())
     except (OSError, ValueError):
@@ -318,11 +353,13 @@ def _stop_orphans(paths: StatePaths) -> None:
     agent_pids = list((document.get("agent_pids") or {}).values())
     kube_pids: dict[str, Any] = document.get("kube_pids") or {}
     runtime_pids = list((document.get("node_runtime_pids") or {}).values())
+    manager_pids = list((document.get("cni_manager_pids") or {}).values())
     kube_order = ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
     for pid_value, words, program in (
         (document.get("controller_pid"), (b"controller",), ""),
-        *((value, (b"agent",), "") for value in agent_pids),
         *((value, (b"sim.node_runtime",), "") for value in runtime_pids),
+        *((value, (b"cni-manager",), "") for value in manager_pids),
+        *((value, (b"agent",), "") for value in agent_pids),
         (document.get("temporal_pid"), (b"start-dev",), ""),
         *((kube_pids.get(name), (), name) for name in kube_order),
     ):

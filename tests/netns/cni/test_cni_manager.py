@@ -136,6 +136,30 @@ async def test_conflist_launchers_and_taint(
     assert [p["type"] for p in wrapped["plugins"]] == ["ptp", "kube-egress-cni"]
 
 
+async def test_a_node_registered_after_the_manager_started_loses_its_taint_at_the_next_poll(
+    kube_cluster: Cluster,
+    admin_objects: KubeObjects,
+    kube: KubeObjects,
+    manager_access: ManagerAccess,
+) -> None:
+    """A node's runtime may register the Node after the manager started (the dev stack starts
+    both at once): the failed first look is repeated at the poll interval, not after a whole
+    taint-check interval (an hour here)."""
+    tag = "m" + uuid.uuid4().hex[:4]
+    made = CniNode(tag, kube_cluster.binaries, node_name=f"{tag}-node")
+    (made.conf_dir / "10-main.conflist").write_text(json.dumps(MAIN))
+    try:
+        made.start_manager(
+            manager_access.kubeconfig, manager_access.namespace, "--taint-check-interval", "1h"
+        )
+        await eventually(lambda: "could not remove" in made.manager_log.read_text())
+        await create_node_object(admin_objects, made.node_name)
+        assert "example.com/kept" in await eventually(lambda: _without_taint(kube, made.node_name))
+    finally:
+        made.destroy()
+        await admin_objects.delete("v1", "Node", made.node_name)
+
+
 async def _without_taint(kube: KubeObjects, name: str) -> list[str] | None:
     keys = await taint_keys(kube, name)
     return None if kube_names.CNI_NOT_READY_TAINT_KEY in keys else keys
