@@ -64,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         help="first part of every namespace and link name of the node network (default: egw)",
     )
 
+    up.add_argument(
+        "--no-egressgw",
+        action="store_true",
+        help="start the cluster, Temporal, the ARM emulator and the node network without the "
+        "controller, agents and CNI managers (to install them with the Helm chart)",
+    )
+
     down = dev_commands.add_parser("down", help="stop a stack started with --detach")
     down.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
 
@@ -129,6 +136,7 @@ def _dev(args: argparse.Namespace) -> int:
             ui=not args.headless,
             network=args.network,
             net_prefix=args.net_prefix,
+            egressgw=not args.no_egressgw,
         )
         if args.detach:
             return start_detached(options, sys.stdout)

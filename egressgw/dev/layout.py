@@ -26,6 +26,9 @@ class DevOptions:
     ui: bool = True
     network: str = "auto"  # build the node network: "on", "off", or "auto" (when root)
     net_prefix: str = "egw"  # starts every namespace and link name of the node network
+    # Run the controller, the gateway agents and the CNI managers; False leaves the cluster
+    # without them, for installing them another way (the Helm chart: docs/install.md).
+    egressgw: bool = True
 
 
 @dataclass(frozen=True)

@@ -276,6 +276,8 @@ def start_detached(options: DevOptions, out: TextIO, timeout: float = 180.0) -> 
     if not options.ui:
         cmd.append("--headless")
     cmd += ["--network", options.network, "--net-prefix", options.net_prefix]
+    if not options.egressgw:
+        cmd.append("--no-egressgw")
     log_path = paths.logs / "dev.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     with log_path.open("ab") as log:

@@ -22,7 +22,7 @@ from sim.arm.faults import FaultRule, Faults, rule_from_json
 from sim.arm.request_log import LoggedRequest, RequestLog
 from sim.arm.seed import seed_topology
 from sim.arm.store import STATE_FILE, Store, Transaction
-from sim.tls import ensure_server_certificate
+from sim.tls import DEFAULT_HOSTS, ensure_server_certificate
 from sim.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -77,11 +77,13 @@ class ArmEmulator:
         latency: Mapping[str, float] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         tls_dir: Path | None = None,
+        tls_hosts: tuple[str, ...] = DEFAULT_HOSTS,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # tls_dir: where the CA lives when several servers share one (the dev stack's state dir).
-        self._cert = ensure_server_certificate(Path(tls_dir or self.state_dir), "arm")
+        # tls_hosts: the names clients dial it by (the dev stack adds its services address).
+        self._cert = ensure_server_certificate(Path(tls_dir or self.state_dir), "arm", tls_hosts)
         self.ca_path: Path = self._cert.ca_path
         self._host = host
         self._port = port
