@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -74,6 +75,13 @@ def _parser() -> argparse.ArgumentParser:
     down = dev_commands.add_parser("down", help="stop a stack started with --detach")
     down.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
 
+    values = dev_commands.add_parser(
+        "chart-values",
+        help="print Helm values (JSON) that install the chart into a running stack started "
+        "with --no-egressgw",
+    )
+    values.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
+
     add_controller_parser(commands)
     add_agent_parser(commands)
     add_cni_manager_parser(commands)
@@ -130,6 +138,11 @@ def _dev(args: argparse.Namespace) -> int:
     try:
         if args.dev_command == "down":
             return stop_detached(args.state_dir, sys.stdout)
+        if args.dev_command == "chart-values":
+            from egressgw.dev.chart_values import stack_chart_values
+
+            print(json.dumps(stack_chart_values(args.state_dir), indent=2))
+            return 0
         options = DevOptions(
             state_dir=args.state_dir,
             port_base=args.port_base,

@@ -55,12 +55,12 @@ def listen_in_netns(netns: str, address: str, port: int) -> socket.socket:
     """A listening TCP socket inside the named namespace: made by a short-lived thread that
     joins the namespace (setns acts on the calling thread only); the socket stays there."""
     made: list[socket.socket] = []
-    failed: list[BaseException] = []
+    failed: list[OSError] = []
 
     def run() -> None:
         try:
             libc = ctypes.CDLL(None, use_errno=True)
-            with open(f"/var/run/netns/{netns}", "rb") as handle:  # noqa: PTH123
+            with open(f"/var/run/netns/{netns}", "rb") as handle:
                 if libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
                     err = ctypes.get_errno()
                     raise OSError(err, f"setns {netns}: {os.strerror(err)}")
@@ -70,7 +70,7 @@ def listen_in_netns(netns: str, address: str, port: int) -> socket.socket:
             server.listen(128)
             server.setblocking(False)
             made.append(server)
-        except BaseException as err:  # reported to the caller below
+        except OSError as err:  # reported to the caller below
             failed.append(err)
 
     thread = threading.Thread(target=run, name=f"listen-{netns}")
@@ -130,9 +130,7 @@ class ServiceFront:
                 self._connections.discard(task)
                 return
             try:
-                await asyncio.gather(
-                    _pipe(reader, upstream_writer), _pipe(upstream_reader, writer)
-                )
+                await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
             finally:
                 for w in (writer, upstream_writer):
                     w.close()

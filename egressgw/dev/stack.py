@@ -88,7 +88,11 @@ def endpoints_document(
     cni_manager_pids: dict[str, int | None] | None = None,
     egressgw: bool = True,
 ) -> dict[str, Any]:
-    from egressgw.dev.service_front import KUBERNETES_SERVICE_IP, KUBERNETES_SERVICE_PORT, SERVICES_IP
+    from egressgw.dev.service_front import (
+        KUBERNETES_SERVICE_IP,
+        KUBERNETES_SERVICE_PORT,
+        SERVICES_IP,
+    )
 
     return {
         "temporal_address": f"{LOCALHOST}:{ports.temporal}",

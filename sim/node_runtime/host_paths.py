@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Final
 
-
 NETNS_DIRS: Final = ("/var/run/netns", "/run/netns")
 
 
