@@ -103,12 +103,16 @@ class ServiceFront:
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
+    def _add_addresses(self) -> None:
         from sim.fabric import namespaces
 
         with namespaces.open_handle(self.router_netns) as ipr:
             for address in sorted({relay.listen_ip for relay in self.wanted}):
                 namespaces.add_address(ipr, "lo", address, 32)
+
+    async def start(self) -> None:
+        # pyroute2's synchronous handle runs an event loop of its own: not on this thread.
+        await asyncio.to_thread(self._add_addresses)
         for relay in self.wanted:
             sock = listen_in_netns(self.router_netns, relay.listen_ip, relay.listen_port)
             server = await asyncio.start_server(self._handler(relay.target_port), sock=sock)

@@ -68,9 +68,12 @@ def _make_mount_point(target: str, is_file: bool) -> None:
 
 
 def bind_mounts(libc: ctypes.CDLL, mounts: list[dict[str, object]]) -> None:
-    # Every source is opened before the first mount: a volume mounted over a directory that
-    # holds another volume's source (an emptyDir at /tmp while the runtime's state dir is under
-    # /tmp) would otherwise hide that source from the binds after it.
+    _check(libc.unshare(CLONE_NEWNS), "unshare mount namespace")
+    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / rprivate")
+    # Every source is opened before the first mount (in the new namespace: a bind source must
+    # be a mount of the caller's): a volume mounted over a directory that holds another
+    # volume's source (an emptyDir at /tmp while the runtime's state dir is under /tmp) would
+    # otherwise hide that source from the binds after it.
     sources = []
     for mount in mounts:
         source = str(mount["source"])
@@ -79,8 +82,6 @@ def bind_mounts(libc: ctypes.CDLL, mounts: list[dict[str, object]]) -> None:
         except FileNotFoundError:
             raise LaunchError(f"mount source {source} does not exist") from None
         sources.append((fd, source))
-    _check(libc.unshare(CLONE_NEWNS), "unshare mount namespace")
-    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / rprivate")
     for mount, (fd, source) in zip(mounts, sources, strict=True):
         target = str(mount["target"])
         _make_mount_point(target, not os.path.isdir(f"/proc/self/fd/{fd}"))  # noqa: PTH112

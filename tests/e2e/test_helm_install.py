@@ -202,6 +202,8 @@ async def test_helm_install_upgrade_uninstall(
     second = yaml.safe_load((SAMPLES / "sgc-public.yaml").read_text())
     second["metadata"]["name"] = "public-egress-2"
     cluster.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(second))
+    provisioning = cluster.get(kube_names.SGC_PLURAL, "-n", DEMO, "public-egress-2")
+    assert not is_ready(provisioning), "the second configuration must be rolled over, not done"
     old_uids = {p["metadata"]["uid"] for p in first}
     upgrade = [
         f"--set={component}.podLabels.rollout=second"
