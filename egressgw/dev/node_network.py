@@ -320,7 +320,9 @@ def clear_cni_leases(plan: FabricPlan, nodes_dir: Path) -> None:
     clear_leases(node_cni(nodes_dir, node.name) for node in plan.nodes)
 
 
-def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> None:
+def teardown_leftover_network(
+    document: Mapping[str, Any], state_dir: Path, nodes_dir: Path | None = None
+) -> None:
     """`dev down` after the supervisor died: remove what its network.json names."""
     if not document.get("built") or os.geteuid() != 0:
         return
@@ -348,6 +350,13 @@ def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> N
         )
         for name, info in agents.items()
     )
+    # The gateway namespaces dev up made for the chart's agents (--no-egressgw), bound in the
+    # nodes' netns directories.
+    if nodes_dir is not None:
+        unbind_gateway_netns(nodes_dir)
+    for node in document["nodes"]:
+        if node.get("gateway_netns"):
+            namespaces.remove(str(node["gateway_netns"]))
     # The nodes' host-local leases stay until the next build clears them.
     Fabric(fabric_plan(document), state_dir).destroy()
     # Namespaces named by an older version's rules, too.
