@@ -53,6 +53,7 @@ from sim.topology import Topology
 
 if TYPE_CHECKING:
     from egressgw.dev.cni_managers import CniManagers
+    from egressgw.dev.node_metadata import NodeMetadata
     from egressgw.dev.node_runtimes import NodeRuntimes
     from egressgw.dev.readiness import NodesWaiting
     from egressgw.dev.service_front import ServiceFront
@@ -205,6 +206,7 @@ class DevStack:
         self.arm: ArmEmulator | None = None
         self.controller: subprocess.Popen[bytes] | None = None
         self.network: NodeNetwork | None = None
+        self.metadata: NodeMetadata | None = None
         self.agents: NodeAgents | None = None
         self.runtimes: NodeRuntimes | None = None
         self.cni_managers: CniManagers | None = None
@@ -254,8 +256,12 @@ class DevStack:
             )
             self.agents.launch()
             if self.network is not None:
-                assert self.arm is not None
+                assert self.arm is not None and self.network.fabric is not None
                 self.network.follow(self.arm)
+                from egressgw.dev.node_metadata import NodeMetadata
+
+                self.metadata = NodeMetadata(self.topology, self.network.fabric.plan)
+                await self.metadata.start()
             if run_egressgw:
                 await self._wait_serving([p.node_name for p in placements])
             else:
@@ -607,6 +613,9 @@ class DevStack:
         agents, self.agents = self.agents, None
         if agents is not None:
             await agents.stop()
+        metadata, self.metadata = self.metadata, None
+        if metadata is not None:
+            await metadata.stop()
         front, self.service_front = self.service_front, None
         if front is not None:
             await front.stop()

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sim.arm import identity, ids, lro
+from sim.arm import api_versions, identity, ids, lro
 from sim.arm.api import ArmApi, ArmRequest, ArmResponse
 from sim.arm.body import JsonObject
 from sim.arm.errors import ArmError, bad_request, not_found
@@ -33,7 +33,6 @@ _REQUEST_BASE: ContextVar[str | None] = ContextVar("arm_request_base", default=N
 
 log = logging.getLogger(__name__)
 
-API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-(preview|beta|privatepreview|alpha))?$")
 MAX_BODY = 4 * 1024 * 1024
 DEFAULT_PAGE_SIZE = 100
 SAVE_DELAY = 0.05  # seconds; bounds how much a crash can lose
@@ -297,18 +296,14 @@ class ArmEmulator:
                 "The api-version query parameter (?api-version=) is required for all requests.",
                 "MissingApiVersionParameter",
             )
-        if not API_VERSION.match(api_version):
-            raise bad_request(
-                f"The api-version '{api_version[:40]}' is invalid. The supported versions are "
-                "of the form YYYY-MM-DD[-preview].",
-                "InvalidApiVersionParameter",
-            )
         path = ids.parse_path(request.path)
         resource_type = path.resource_type
         method = request.method
         raw = await request.read() if method in ("PUT", "PATCH", "POST") else b""
         if lro.settle(self.store, time.time()):
             self._save()
+        # ARM checks the version before any provider sees the request (faults included).
+        api_versions.check(resource_type, api_version, self.api.location_of(path))
         rule = self.faults.pick(method, resource_type, lro=method in _WRITE_METHODS)
         if rule is not None and rule.effect == "drop":
             raise _Drop

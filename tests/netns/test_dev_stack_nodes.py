@@ -161,6 +161,25 @@ def send_to_echo(network: dict[str, Any], netns: str) -> str:
     return done.stdout.strip()
 
 
+def imds_from(netns: str, path: str) -> str:
+    """What the VM's IMDS at 169.254.169.254 answers inside `netns` (text format)."""
+    script = (
+        "import sys, urllib.request\n"
+        "url = 'http://169.254.169.254/metadata/instance/' + sys.argv[1]\n"
+        "request = urllib.request.Request(url + '?api-version=2021-10-01&format=text',\n"
+        "                                 headers={'Metadata': 'true'})\n"
+        "print(urllib.request.urlopen(request, timeout=5).read().decode())\n"
+    )
+    done = subprocess.run(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", script, path],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def sgc(name: str) -> dict[str, Any]:
     return {
         "apiVersion": f"{kube_names.API_GROUP}/{kube_names.API_VERSION}",
@@ -213,6 +232,11 @@ def test_dev_up_brings_up_the_node_network_and_agents_and_dev_down_removes_them(
         assert (Path(node["cni"]["bin_dir"]) / "bridge").exists()
     assert len({n["pod_cidr"] for n in every}) == len(every)
     assert send_to_echo(network, regular[0]["netns"]) == network["outbound_ip"]
+
+    # Each node's VM describes itself at 169.254.169.254 inside its namespace, as on Azure.
+    for node in (nodes[0], regular[0]):
+        assert imds_from(node["netns"], "compute/osProfile/computerName") == node["name"]
+    assert imds_from(regular[0]["netns"], "compute/vmScaleSetName") in regular[0]["name"]
 
     # Each agent's probe server answers the load balancer inside its node's namespace.
     for node in nodes:
