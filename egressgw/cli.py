@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -72,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         help="run Jaeger (built from tools/jaeger on first use) and send the controller's and "
         "agents' traces to it; `egressgw dev trace NAMESPACE/NAME` prints one",
     )
+    up.add_argument(
+        "--no-egressgw",
+        action="store_true",
+        help="start the cluster, Temporal, the ARM emulator and the node network without the "
+        "controller, agents and CNI managers (to install them with the Helm chart)",
+    )
 
     down = dev_commands.add_parser("down", help="stop a stack started with --detach")
     down.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
@@ -88,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     trace.add_argument(
         "--max-lines", type=int, default=400, metavar="N", help="spans to print at most"
     )
+    values = dev_commands.add_parser(
+        "chart-values",
+        help="print Helm values (JSON) that install the chart into a running stack started "
+        "with --no-egressgw",
+    )
+    values.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
 
     add_controller_parser(commands)
     add_agent_parser(commands)
@@ -155,6 +168,11 @@ def _dev(args: argparse.Namespace) -> int:
             return asyncio.run(
                 print_trace(args.state_dir, args.configuration, sys.stdout, args.max_lines)
             )
+        if args.dev_command == "chart-values":
+            from egressgw.dev.chart_values import stack_chart_values
+
+            print(json.dumps(stack_chart_values(args.state_dir), indent=2))
+            return 0
         options = DevOptions(
             state_dir=args.state_dir,
             port_base=args.port_base,
@@ -162,6 +180,7 @@ def _dev(args: argparse.Namespace) -> int:
             network=args.network,
             net_prefix=args.net_prefix,
             traces=args.traces,
+            egressgw=not args.no_egressgw,
         )
         if args.detach:
             return start_detached(options, sys.stdout)

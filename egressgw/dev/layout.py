@@ -27,6 +27,9 @@ class DevOptions:
     network: str = "auto"  # build the node network: "on", "off", or "auto" (when root)
     net_prefix: str = "egw"  # starts every namespace and link name of the node network
     traces: bool = False  # run Jaeger and send the controller's and agents' spans to it
+    # Run the controller, the gateway agents and the CNI managers; False leaves the cluster
+    # without them, for installing them another way (the Helm chart: docs/install.md).
+    egressgw: bool = True
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -198,6 +199,40 @@ def _is_wireguard_go(pid: int) -> bool:
     return comm.endswith("(wireguard-go") and not rest.startswith("Z")
 
 
+def node_netns_dir(nodes_dir: Path, node_name: str) -> Path:
+    """What the node's pods see as /var/run/netns (the node runtime's --host-path)."""
+    return nodes_dir / node_name / "netns"
+
+
+def bind_gateway_netns(nodes_dir: Path, placements: Iterable[AgentPlacement]) -> None:
+    """Each gateway node's gateway namespace, created (as the chart's init container would) and
+    bound under the default name in the node's own netns directory, where the chart's agent
+    finds it with createGatewayNetns: false and gatewayNetns left at its default."""
+    from contracts import kube_names
+    from sim.fabric import namespaces
+
+    for placement in placements:
+        if not placement.gateway_netns:
+            continue
+        namespaces.create(placement.gateway_netns)
+        target = node_netns_dir(nodes_dir, placement.node_name) / kube_names.GATEWAY_NETNS
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch(exist_ok=True)
+        if not os.path.ismount(target):
+            subprocess.run(
+                ["mount", "--bind", f"/var/run/netns/{placement.gateway_netns}", str(target)],
+                check=True,
+                capture_output=True,
+            )
+
+
+def unbind_gateway_netns(nodes_dir: Path) -> None:
+    """Undo bind_gateway_netns (also what a crashed run left), so the namespaces can go."""
+    for target in sorted(nodes_dir.glob("*/netns/*")):
+        if os.path.ismount(target):
+            subprocess.run(["umount", "-l", str(target)], check=False, capture_output=True)
+
+
 def remove_agent_leftovers(placements: Iterable[AgentPlacement]) -> None:
     """What agents leave on purpose when they stop: wireguard-go daemons, gateway namespaces."""
     from sim.fabric import namespaces
@@ -236,9 +271,13 @@ class NodeNetwork:
 
         fabric = Fabric(plan, self.state_dir)
         self.fabric = fabric
+        await asyncio.to_thread(unbind_gateway_netns, self.nodes_dir)
         await asyncio.to_thread(remove_agent_leftovers, list(leftovers))
         await asyncio.to_thread(fabric.build)
         await asyncio.to_thread(install_cni, plan, self.nodes_dir)
+
+    def node_gateway_netns(self, placements: Iterable[AgentPlacement]) -> None:
+        bind_gateway_netns(self.nodes_dir, placements)
 
     def follow(self, arm: ArmEmulator) -> None:
         """Keep routes and load balancer in step with ARM, and probe like Azure (every 5 s)."""
@@ -256,6 +295,7 @@ class NodeNetwork:
             with contextlib.suppress(asyncio.CancelledError):
                 await following
         fabric, self.fabric = self.fabric, None
+        await asyncio.to_thread(unbind_gateway_netns, self.nodes_dir)
         await asyncio.to_thread(remove_agent_leftovers, list(placements))
         if fabric is not None:
             await asyncio.to_thread(fabric.destroy)
@@ -280,7 +320,9 @@ def clear_cni_leases(plan: FabricPlan, nodes_dir: Path) -> None:
     clear_leases(node_cni(nodes_dir, node.name) for node in plan.nodes)
 
 
-def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> None:
+def teardown_leftover_network(
+    document: Mapping[str, Any], state_dir: Path, nodes_dir: Path | None = None
+) -> None:
     """`dev down` after the supervisor died: remove what its network.json names."""
     if not document.get("built") or os.geteuid() != 0:
         return
@@ -309,6 +351,13 @@ def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> N
         )
         for name, info in agents.items()
     )
+    # The gateway namespaces dev up made for the chart's agents (--no-egressgw), bound in the
+    # nodes' netns directories.
+    if nodes_dir is not None:
+        unbind_gateway_netns(nodes_dir)
+    for node in document["nodes"]:
+        if node.get("gateway_netns"):
+            namespaces.remove(str(node["gateway_netns"]))
     # The nodes' host-local leases stay until the next build clears them.
     Fabric(fabric_plan(document), state_dir).destroy()
     # Namespaces named by an older version's rules, too.

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from egressgw.dev.node_metadata import NodeMetadata
     from egressgw.dev.node_runtimes import NodeRuntimes
     from egressgw.dev.readiness import NodesWaiting
+    from egressgw.dev.service_front import ServiceFront
     from sim.arm.server import ArmEmulator
     from sim.control_plane.cluster import ControlPlane
     from sim.fabric.plan import FabricPlan
@@ -87,7 +88,14 @@ def endpoints_document(
     kube_pids: dict[str, int | None] | None = None,
     node_runtime_pids: dict[str, int | None] | None = None,
     cni_manager_pids: dict[str, int | None] | None = None,
+    egressgw: bool = True,
 ) -> dict[str, Any]:
+    from egressgw.dev.service_front import (
+        KUBERNETES_SERVICE_IP,
+        KUBERNETES_SERVICE_PORT,
+        SERVICES_IP,
+    )
+
     return {
         "temporal_address": f"{LOCALHOST}:{ports.temporal}",
         "temporal_namespace": "default",
@@ -108,6 +116,18 @@ def endpoints_document(
         "cni_manager_pids": cni_manager_pids or {},
         "network": str(paths.network_file.resolve()),
         "network_built": network_built,
+        # False: started with --no-egressgw (no controller, agents or CNI managers of its own).
+        "egressgw": egressgw,
+        # The same services as the node network's nodes and pods reach them (service_front.py).
+        "from_nodes": (
+            {
+                "kube_api_url": f"https://{KUBERNETES_SERVICE_IP}:{KUBERNETES_SERVICE_PORT}",
+                "temporal_address": f"{SERVICES_IP}:{ports.temporal}",
+                "arm_url": f"https://{SERVICES_IP}:{ports.arm}",
+            }
+            if network_built
+            else {}
+        ),
     }
 
 
@@ -195,6 +215,8 @@ class DevStack:
         self.runtimes: NodeRuntimes | None = None
         self.traces: DevTraces | None = None  # --traces
         self.cni_managers: CniManagers | None = None
+        self.service_front: ServiceFront | None = None
+        self._gateway_placements: list[AgentPlacement] = []
 
     async def start(self) -> dict[str, Any]:
         """Start everything and seed it; returns the endpoints document it also wrote."""
@@ -220,18 +242,31 @@ class DevStack:
             self._progress("waiting for Temporal to accept connections")
             assert self.temporal is not None
             placements = await self._ready_nodes(build_network, why_not, prefix)
+            self._gateway_placements = placements
+            run_egressgw = self.options.egressgw
             if self.network is not None:
                 assert self.network.fabric is not None
-                self._launch_node_runtimes(seed_nodes, self.network.fabric.plan)
-                self._launch_cni_managers(self.network.fabric.plan)
+                plan = self.network.fabric.plan
+                await self._start_service_front(plan.router_netns)
+                if not run_egressgw:
+                    # What the chart's agents find on their nodes (createGatewayNetns: false).
+                    await asyncio.to_thread(self.network.node_gateway_netns, placements)
+                self._launch_node_runtimes(seed_nodes, plan)
+                if run_egressgw:
+                    self._launch_cni_managers(plan)
             if self.options.traces:
                 self.traces = DevTraces(
                     paths, self._progress, usual_ports=self.options.port_base is None
                 )
                 await self.traces.start()
-            self._launch_controller()
+            if run_egressgw:
+                self._launch_controller()
             self.agents = NodeAgents(
-                placements, self.ports, paths, self._progress, env=self._process_environment()
+                placements if run_egressgw else [],
+                self.ports,
+                paths,
+                self._progress,
+                env=self._process_environment(),
             )
             self.agents.launch()
             if self.network is not None:
@@ -241,11 +276,14 @@ class DevStack:
 
                 self.metadata = NodeMetadata(self.topology, self.network.fabric.plan)
                 await self.metadata.start()
-            await self._wait_serving([p.node_name for p in placements])
+            if run_egressgw:
+                await self._wait_serving([p.node_name for p in placements])
+            else:
+                await self._wait_nodes_ready()
         except BaseException:
             await self.stop()
             raise
-        assert self.temporal is not None and self.controller is not None
+        assert self.temporal is not None
         fabric = self.network.fabric if self.network is not None else None
         agents = self.agents.document()
         managers = self.cni_managers.document() if self.cni_managers is not None else {}
@@ -258,7 +296,7 @@ class DevStack:
             paths,
             os.getpid(),
             self.temporal.pid,
-            self.controller.pid,
+            self.controller.pid if self.controller is not None else None,
             {name: info["pid"] for name, info in agents.items()},
             network_built=fabric is not None,
             kube_pids=self.kube.pids() if self.kube is not None else {},
@@ -266,6 +304,7 @@ class DevStack:
                 name: info["pid"] for name, info in self._runtimes_document().items()
             },
             cni_manager_pids={name: info["pid"] for name, info in managers.items()},
+            egressgw=self.options.egressgw,
         )
         if self.traces is not None:
             document.update(self.traces.document())
@@ -380,6 +419,36 @@ class DevStack:
                 f"{report.waiting_for()}; see the logs in {self.paths.logs.resolve()}"
             )
 
+    async def _start_service_front(self, router_netns: str) -> None:
+        from egressgw.dev.service_front import ServiceFront, relays
+
+        front = ServiceFront(
+            router_netns, relays(self.ports.kube_api, self.ports.temporal, self.ports.arm)
+        )
+        self.service_front = front
+        await front.start()
+
+    async def _wait_nodes_ready(self) -> None:
+        """Without our own components: until every node's runtime has made its Node Ready (the
+        regular nodes keep their cni-not-ready taint until a CNI manager is installed)."""
+        from egressgw.dev.node_runtimes import ready_nodes
+
+        assert self.kube is not None
+        wanted = {p.spec.name for p in self.runtimes.placements} if self.runtimes else set()
+        self._progress("waiting for the nodes to be Ready")
+        deadline = asyncio.get_running_loop().time() + SERVING_TIMEOUT
+        while True:
+            listed = await self.kube.get_json("/api/v1/nodes")
+            missing = wanted - ready_nodes(listed.get("items", []))
+            if not missing:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise DevStackError(
+                    f"the nodes {', '.join(sorted(missing))} are not Ready after "
+                    f"{SERVING_TIMEOUT:.0f} s; see {self.paths.logs.resolve()}/node-*.log"
+                )
+            await asyncio.sleep(0.5)
+
     async def _build_network(self, plan: FabricPlan, placements: list[AgentPlacement]) -> None:
         from pyroute2 import NetlinkError
 
@@ -456,8 +525,16 @@ class DevStack:
         self._progress(
             f"starting Azure Resource Manager emulator on https://{LOCALHOST}:{self.ports.arm}"
         )
+        from egressgw.dev.service_front import SERVICES_IP
+        from sim.tls import DEFAULT_HOSTS
+
         self.arm = ArmEmulator(
-            self.paths.arm_state, host=LOCALHOST, port=self.ports.arm, tls_dir=self.paths.root
+            self.paths.arm_state,
+            host=LOCALHOST,
+            port=self.ports.arm,
+            tls_dir=self.paths.root,
+            # Pods and nodes dial it at the services address (egressgw/dev/service_front.py).
+            tls_hosts=(*DEFAULT_HOSTS, SERVICES_IP),
         )
         await self.arm.start()
 
@@ -567,10 +644,14 @@ class DevStack:
         metadata, self.metadata = self.metadata, None
         if metadata is not None:
             await metadata.stop()
+        front, self.service_front = self.service_front, None
+        if front is not None:
+            await front.stop()
         network, self.network = self.network, None
         if network is not None:
             self._progress("removing the node network")
-            await network.stop(agents.placements if agents is not None else ())
+            # The gateway namespaces the stack made for the chart's agents go the same way.
+            await network.stop(self._gateway_placements)
         if self.arm is not None:
             await self.arm.stop()
         if self.kube is not None:

@@ -85,8 +85,25 @@ def describe(document: dict[str, Any], state_dir: Path) -> str:
             f"metrics {LOCALHOST}:{ports['temporal_metrics']}",
             f"  Kubernetes API  {document['kube_api_url']}",
             f"  Azure ARM       {document['arm_url']}",
-            f"  controller      pid {document.get('controller_pid')}, "
-            f"log {document.get('controller_log')}",
+            *(
+                [
+                    f"  controller      pid {document.get('controller_pid')}, "
+                    f"log {document.get('controller_log')}"
+                ]
+                if document.get("egressgw", True)
+                else [
+                    "  egressgw        not started (--no-egressgw); values for the Helm chart: "
+                    f"egressgw dev chart-values --state-dir {state_dir}"
+                ]
+            ),
+            *(
+                [
+                    f"  from the nodes  Kubernetes {from_nodes['kube_api_url']}, Temporal "
+                    f"{from_nodes['temporal_address']}, ARM {from_nodes['arm_url']}"
+                ]
+                if (from_nodes := document.get("from_nodes"))
+                else []
+            ),
             *_network_lines(document),
             *_trace_lines(document),
             f"  state dir       {state_dir.resolve()}",
@@ -301,6 +318,8 @@ def start_detached(options: DevOptions, out: TextIO, timeout: float = 180.0) -> 
     cmd += ["--network", options.network, "--net-prefix", options.net_prefix]
     if options.traces:
         cmd.append("--traces")
+    if not options.egressgw:
+        cmd.append("--no-egressgw")
     log_path = paths.logs / "dev.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     with log_path.open("ab") as log:
@@ -399,7 +418,7 @@ def _stop_orphans(paths: StatePaths) -> None:
             network = json.loads(paths.network_file.read_text())
             from egressgw.dev.node_network import teardown_leftover_network
 
-            teardown_leftover_network(network, paths.network_state)
+            teardown_leftover_network(network, paths.network_state, paths.nodes_dir)
             network["built"] = False
             network["reason"] = "removed by dev down"
             write_json_atomic(paths.network_file, network)

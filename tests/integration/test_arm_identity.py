@@ -96,6 +96,29 @@ async def test_metadata_refuses_a_missing_or_malformed_version(
     assert (status, body["error"]["code"]) == (400, code)
 
 
+async def test_links_name_the_address_a_client_reached_it_by(
+    arm_emulator: ArmEmulator, tls: ssl.SSLContext
+) -> None:
+    """A client that reaches the emulator by another of its certificate's names (a dev pod by
+    the services address) is sent on by that name, not by the one the emulator listens on."""
+    other = arm_emulator.url.replace("127.0.0.1", "localhost")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            f"{other}/metadata/endpoints?api-version=2022-09-01", ssl=tls
+        ) as resp:
+            (cloud,) = await resp.json()
+        # A name outside the certificate is not echoed back.
+        async with session.get(
+            f"{arm_emulator.url}/metadata/endpoints?api-version=2022-09-01",
+            ssl=tls,
+            headers={"Host": "evil.example:1"},
+        ) as resp:
+            (spoofed,) = await resp.json()
+    assert cloud["authentication"]["loginEndpoint"].rstrip("/") == other
+    assert cloud["resourceManager"] == other + "/"
+    assert spoofed["authentication"]["loginEndpoint"].rstrip("/") == arm_emulator.url
+
+
 async def test_token_endpoint_refuses_requests_without_a_secret(
     arm_emulator: ArmEmulator, tls: ssl.SSLContext, arm_topology: Topology
 ) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from contracts import kube_names
 from egressgw.cli import _parser
 from egressgw.cloud_config import parse_cloud_config
 from tests.fixtures.helm_chart import CHART, REPO, Rendered, helm, render
@@ -125,6 +126,9 @@ def test_gateway_agents_run_on_gateway_nodes_with_the_network_capabilities(
     init = pod["initContainers"][0]
     assert init["volumeMounts"][0]["mountPropagation"] == "Bidirectional"
     assert init["command"][-1] == "ns-static-egress-gateway"
+    # wireguard-go's UAPI sockets are the pod's own, never another agent's on the same node.
+    assert {"name": "wireguard-run", "mountPath": "/var/run/wireguard"} in agent["volumeMounts"]
+    assert {"name": "wireguard-run", "emptyDir": {}} in pod["volumes"]
 
 
 def test_cni_managers_run_on_the_other_nodes_and_own_the_cni_dirs(
@@ -134,7 +138,10 @@ def test_cni_managers_run_on_the_other_nodes_and_own_the_cni_dirs(
     pod = pod_spec(rendered, "DaemonSet", CNI_MANAGER)
     manager = rendered.container("DaemonSet", CNI_MANAGER)
 
-    assert "tolerations" not in pod  # the gateway taint keeps it off gateway nodes
+    # Only the taint it removes itself: the gateway taint keeps it off gateway nodes.
+    assert pod["tolerations"] == [
+        {"key": kube_names.CNI_NOT_READY_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"}
+    ]
     (term,) = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
         "nodeSelectorTerms"
     ]
