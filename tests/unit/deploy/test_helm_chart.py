@@ -446,3 +446,39 @@ def test_components_can_be_switched_off(helm_path: Path, tmp_path: Path) -> None
     assert {o["kind"] for o in rendered.objects if "cni" in o["metadata"]["name"]} == set()
     assert rendered.of_kind("DaemonSet") == []
     assert len(rendered.of_kind("Deployment")) == 1
+
+
+def test_every_component_serves_metrics_where_its_scrape_annotations_say(
+    helm_path: Path, tmp_path: Path
+) -> None:
+    values = {"gatewayDaemonManager": {"metricsBindPort": 9464, "podAnnotations": {"team": "net"}}}
+    rendered = render(helm_path, tmp_path, values)
+    for kind, name, port in (
+        ("Deployment", CONTROLLER, 8080),
+        ("DaemonSet", AGENT, 9464),
+        ("DaemonSet", CNI_MANAGER, 8080),
+    ):
+        annotations = rendered.get(kind, name)["spec"]["template"]["metadata"]["annotations"]
+        container = rendered.container(kind, name)
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert annotations["prometheus.io/port"] == str(port), name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+        assert f"--metrics-address=:{port}" in container["args"], name
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["metrics"] == port, name
+    agent_pod = rendered.get("DaemonSet", AGENT)["spec"]["template"]["metadata"]
+    assert agent_pod["annotations"]["team"] == "net"
+
+
+def test_metrics_can_be_switched_off(helm_path: Path, tmp_path: Path) -> None:
+    rendered = render(helm_path, tmp_path, {"metrics": {"enabled": False}})
+    for kind, name in (
+        ("Deployment", CONTROLLER),
+        ("DaemonSet", AGENT),
+        ("DaemonSet", CNI_MANAGER),
+    ):
+        metadata = rendered.get(kind, name)["spec"]["template"]["metadata"]
+        container = rendered.container(kind, name)
+        assert "prometheus.io/scrape" not in (metadata.get("annotations") or {}), name
+        assert "--metrics-address=off" in container["args"], name
+        assert "metrics" not in {p["name"] for p in container.get("ports", [])}, name

@@ -135,3 +135,37 @@ true
 - name: PYTHONUNBUFFERED
   value: "1"
 {{- end -}}
+
+
+{{/* Prometheus: the scrape annotations of a component's pods (metrics.scrapeAnnotations). */}}
+{{- define "egressgw.scrapeAnnotations" -}}
+{{- $root := index . 0 -}}
+{{- $values := index . 1 -}}
+{{- if and $root.Values.metrics.enabled $root.Values.metrics.scrapeAnnotations -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ $values.metricsBindPort | quote }}
+prometheus.io/path: /metrics
+{{- end -}}
+{{- end -}}
+
+{{/* The --metrics-address argument: the component's port, or off. */}}
+{{- define "egressgw.metricsArg" -}}
+{{- $root := index . 0 -}}
+{{- $values := index . 1 -}}
+{{- if $root.Values.metrics.enabled -}}
+- --metrics-address=:{{ $values.metricsBindPort }}
+{{- else -}}
+- --metrics-address=off
+{{- end -}}
+{{- end -}}
+
+{{/* The container port Prometheus scrapes. */}}
+{{- define "egressgw.metricsPort" -}}
+{{- $root := index . 0 -}}
+{{- $values := index . 1 -}}
+{{- if $root.Values.metrics.enabled -}}
+- name: metrics
+  containerPort: {{ $values.metricsBindPort }}
+  protocol: TCP
+{{- end -}}
+{{- end -}}
