@@ -148,9 +148,18 @@ class NodeActivities:
         # interface -> the peer rows its last request parsed (check_peers need not parse again)
         self._parsed: dict[str, Mapping[GatewayPeer, PeerSpec]] = {}
         self._flush_again = False
+        self._peer_counts: dict[str, int] = {}  # interface -> pod peers last configured on it
 
     def activities(self) -> list[Callable[..., Any]]:
         return [self.apply_gateway, self.remove_gateway, self.sync_peers]
+
+    def gateway_peers(self) -> dict[tuple[str, str], int]:
+        """(configuration namespace, name) -> pod peers configured on its gateway here, for
+        every gateway this agent holds (the agent's metrics read it on each scrape)."""
+        return {
+            (gateway.sgc_namespace, gateway.sgc_name): self._peer_counts.get(name, 0)
+            for name, (_, gateway) in self._applied.items()
+        }
 
     # --- activities ------------------------------------------------------------------------------
 
@@ -219,6 +228,8 @@ class NodeActivities:
             self._status.set_gateway(f"{gateway.sgc_namespace}/{gateway.sgc_name}", name)
             if checked is not None:
                 self._status.set_peers(name, checked.status_entries)
+        if checked is not None:
+            self._peer_counts[name] = len(checked.accepted)
         await self._flush()
         rejected = checked.rejected if checked is not None else ()
         return ApplyGatewayResult(
@@ -244,6 +255,7 @@ class NodeActivities:
         if owner is None or owner[1].sgc_uid == request.sgc_uid:
             self._applied.pop(name, None)
             self._parsed.pop(name, None)
+            self._peer_counts.pop(name, None)
             if self._status is not None:
                 self._status.remove_gateway(name)
         await self._flush()
@@ -282,6 +294,7 @@ class NodeActivities:
         self._parsed[name] = checked.parsed
         if self._status is not None:
             self._status.set_peers(name, checked.status_entries)
+        self._peer_counts[name] = len(checked.accepted)
         self._flush_soon()
         return sync_result(changes, checked.rejected)
 
@@ -301,6 +314,7 @@ class NodeActivities:
                 continue
             del self._applied[name]
             self._parsed.pop(name, None)
+            self._peer_counts.pop(name, None)
             self._probe.deactivate(gateway.sgc_uid)
             if self._status is not None:
                 self._status.remove_gateway(name)
@@ -347,6 +361,7 @@ class NodeActivities:
                 self._status.remove_gateway(name)
         self._applied.clear()
         self._parsed.clear()
+        self._peer_counts.clear()
         await self._flush()
         return changes
 

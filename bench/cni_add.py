@@ -207,6 +207,8 @@ class Bench:
                 str(self.dir / "state"),
                 "--cluster-cidrs",
                 "10.244.0.0/16,10.96.0.0/16",
+                "--metrics-address",
+                "off",
                 "--log-level",
                 "WARNING",
             ],

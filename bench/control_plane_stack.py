@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import kubernetes_asyncio
 from kubernetes_asyncio.client import ApiClient, CustomObjectsApi
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -34,7 +36,8 @@ from sim.arm.server import ArmEmulator
 from sim.control_plane.binaries import kube_binaries
 from sim.control_plane.cluster import ControlPlane, ControlPlanePorts
 from sim.control_plane.service_accounts import service_account_kubeconfig
-from sim.ports import free_port_block
+from sim.jaeger.server import Jaeger, JaegerPorts, jaeger_binary
+from sim.ports import free_port, free_port_block
 from sim.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +52,12 @@ REALISTIC_LATENCY: Mapping[str, float] = {
     "PUT virtualMachineScaleSets": 5.0,
     "PUT virtualMachineScaleSets/virtualMachines": 10.0,
 }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -141,7 +150,12 @@ async def bench_stack(
     latency: Mapping[str, float] | None = None,
     drift_check: str = "5m",
     controller_flags: tuple[str, ...] = (),
+    *,
+    metrics: bool = False,
+    tracing: bool = False,
 ) -> AsyncIterator[BenchStack]:
+    """`metrics`: the controller serves /metrics, scraped every second by this process;
+    `tracing`: it sends its traces to a Jaeger started here (sim/jaeger). Both off by default."""
     topology = topology or Topology()
     async with contextlib.AsyncExitStack() as cleanup:  # stops what started, in reverse
         root = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="egressgw-bench-")))
@@ -178,6 +192,22 @@ async def bench_stack(
             config_file=str(kube.paths.admin_kubeconfig)
         )
         cleanup.push_async_callback(api.close)
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        metrics_address = "off"
+        if tracing:
+            jaeger = Jaeger(
+                root / "jaeger",
+                JaegerPorts.from_base(free_port_block(4, start=random.randrange(42000, 58000))),
+                await asyncio.to_thread(jaeger_binary),
+            )
+            await jaeger.start()
+            cleanup.push_async_callback(jaeger.stop)
+            environment.update(jaeger.otel_environment())
+        if metrics:
+            metrics_port = free_port()
+            metrics_address = f"127.0.0.1:{metrics_port}"
+            scraping = asyncio.create_task(scrape_every_second(metrics_port))
+            cleanup.callback(scraping.cancel)
         log = cleanup.enter_context((root / "controller.log").open("ab"))
         controller = await asyncio.to_thread(
             subprocess.Popen,
@@ -200,15 +230,28 @@ async def bench_stack(
                 drift_check,
                 "--health-address",
                 "off",
+                "--metrics-address",
+                metrics_address,
                 # The control-plane benchmarks measure Azure and status; no node agents run.
                 "--no-configure-nodes",
                 *controller_flags,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=environment,
         )
         cleanup.push_async_callback(stop_controller, controller)
         yield BenchStack(root, temporal, arm, kube, topology, api, controller)
+
+
+async def scrape_every_second(port: int) -> None:
+    """What a (busy) Prometheus does to the controller: a scrape every second."""
+    async with aiohttp.ClientSession() as session:
+        while True:
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as answer:
+                    await answer.read()
+            await asyncio.sleep(1.0)
 
 
 async def stop_controller(controller: subprocess.Popen[bytes]) -> None:

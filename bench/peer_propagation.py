@@ -152,6 +152,8 @@ def start_agent(node: GatewayNode, stack: BenchStack, kubeconfig: Path) -> subpr
                 "0",
                 "--probe-drain",
                 "1s",
+                "--metrics-address",
+                "127.0.0.1:0",  # two agents on one host
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

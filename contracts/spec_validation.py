@@ -142,7 +142,9 @@ def _schema_errors(spec: StaticGatewayConfigurationSpec) -> list[FieldError]:
     return errors
 
 
-def _rule_errors(spec: StaticGatewayConfigurationSpec) -> list[FieldError]:
+def rule_errors(spec: StaticGatewayConfigurationSpec) -> list[FieldError]:
+    """The CRD's CEL rules alone, with their `message`s (the API server checks them once the
+    schema's types, lengths and enums hold; egressgw plan reports them the same way)."""
     errors: list[FieldError] = []
     # Empty strings count as unset, and an all-empty VMSS profile as absent, as upstream does.
     has_nodepool = spec.gateway_nodepool_name != ""
@@ -171,7 +173,7 @@ def _rule_errors(spec: StaticGatewayConfigurationSpec) -> list[FieldError]:
 
 def validate_spec(spec: StaticGatewayConfigurationSpec) -> list[FieldError]:
     """Every reason the API server (with this project's CRD) would reject `spec`; empty if valid."""
-    return _schema_errors(spec) + _rule_errors(spec)
+    return _schema_errors(spec) + rule_errors(spec)
 
 
 def describe_field_errors(errors: list[FieldError]) -> str:

@@ -22,11 +22,15 @@ from typing import Final
 
 from agent.node_settings import NodeSettings, WireguardBackend
 from contracts import kube_names
-from egressgw.controller_flags import (
+from egressgw.controller_flags import add_connection_flags, add_metrics_flag, parse_duration
+from egressgw.listen_address import ListenAddress, parse_listen_address
+from egressgw.temporal_connection import (
     DEFAULT_TEMPORAL_ADDRESS,
-    add_connection_flags,
-    parse_duration,
+    TemporalConnection,
+    TemporalTls,
+    temporal_connection,
 )
+from egressgw.tracing import TracingSettings, tracing_settings
 
 DEFAULT_PROBE_DRAIN: Final = "10s"
 DEFAULT_CLEANUP_INTERVAL: Final = "1m"
@@ -53,7 +57,9 @@ class AgentOptions:
     namespace: str  # where the node's GatewayStatus goes and whose Secrets it may read
     temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
     temporal_namespace: str = "default"
-    kubeconfig: Path | None = None  # None: in-cluster configuration, then ~/.kube/config
+    temporal_tls: TemporalTls | None = None  # None: plaintext
+    temporal_api_key: str | None = field(default=None, repr=False)
+    kubeconfig: Path | None = None  # None: $KUBECONFIG, in-cluster, ~/.kube/config
     settings: NodeSettings = field(default_factory=NodeSettings)
     host_netns: str = ""  # "" = the process's own namespace is the node's host namespace
     probe_host: str = "0.0.0.0"
@@ -69,6 +75,17 @@ class AgentOptions:
     orphan_grace: timedelta = timedelta(minutes=5)
     graceful_shutdown: timedelta = timedelta(seconds=10)
     log_level: str = "INFO"
+    metrics: ListenAddress | None = None  # /metrics (egressgw/agent_metrics.py)
+    tracing: TracingSettings | None = None  # from the OTEL_* variables (egressgw/tracing.py)
+
+    @property
+    def temporal(self) -> TemporalConnection:
+        return TemporalConnection(
+            self.temporal_address,
+            self.temporal_namespace,
+            self.temporal_tls,
+            self.temporal_api_key,
+        )
 
 
 def add_agent_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -184,6 +201,7 @@ def add_agent_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="a gateway applied this recently is kept by the cleanup even when no configuration "
         "names it yet (the workflow list can lag behind a new configuration; default: 5m)",
     )
+    add_metrics_flag(agent)
     agent.add_argument("--log-level", default="INFO", metavar="LEVEL")
 
 
@@ -249,11 +267,14 @@ def agent_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Agent
         wireguard_backend=WireguardBackend(args.wireguard_backend),
         socket_tag=_check_socket_tag(args.socket_tag),
     )
+    temporal = temporal_connection(args, environ)
     return AgentOptions(
         node_name=_check_node_name(args.node_name),
         namespace=resolve_namespace(args.namespace, environ),
-        temporal_address=args.temporal_address,
-        temporal_namespace=args.temporal_namespace,
+        temporal_address=temporal.address,
+        temporal_namespace=temporal.namespace,
+        temporal_tls=temporal.tls,
+        temporal_api_key=temporal.api_key,
         kubeconfig=args.kubeconfig,
         settings=settings,
         host_netns=_check_netns("--host-netns", args.host_netns, required=False),
@@ -266,6 +287,8 @@ def agent_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Agent
         peer_resync_interval=_positive("--peer-resync-interval", args.peer_resync_interval),
         orphan_grace=parse_duration(args.orphan_grace),
         log_level=args.log_level,
+        metrics=parse_listen_address(args.metrics_address),
+        tracing=tracing_settings(environ),
     )
 
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
+from opentelemetry import trace
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
@@ -45,6 +46,7 @@ from contracts import node_io, resource_names
 from contracts.node_io import NodeAgentStarted, NodeGateway
 from contracts.workflow_io import GATEWAY_CONFIG_WORKFLOW
 from egressgw.agent_flags import AgentOptions
+from egressgw.agent_metrics import AgentMetrics, agent_telemetry
 from egressgw.service_clients import connect_temporal, kube_api_client
 
 if TYPE_CHECKING:
@@ -56,6 +58,9 @@ if TYPE_CHECKING:
     from agent.probe_server import ProbeServer
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
+
+AGENT_SERVICE: Final = "egressgw-agent"  # service.name of its spans
 
 RUNNING_GATEWAY_CONFIGS: Final = (
     f"WorkflowType = '{GATEWAY_CONFIG_WORKFLOW}' AND ExecutionStatus = 'Running'"
@@ -168,6 +173,13 @@ class NodeSync:
         self.startup_done = False
 
     async def run_round(self) -> SyncRound:
+        """One round is one span, the parent of its queries and signals."""
+        with _tracer.start_as_current_span(
+            "node sync", attributes={"k8s.node.name": self._node_name}
+        ):
+            return await self._round()
+
+    async def _round(self) -> SyncRound:
         workflow_ids = [
             execution.id async for execution in self._client.list_workflows(self._visibility_query)
         ]
@@ -285,6 +297,7 @@ class AgentProcess:
     def __init__(self, options: AgentOptions, *, agent_instance: str | None = None) -> None:
         self.options = options
         self.agent_instance = agent_instance or str(uuid.uuid4())
+        self.metrics: AgentMetrics | None = None
 
     async def run(self, stop: asyncio.Event) -> int:
         from agent.probe_server import ProbeServer, listening_socket
@@ -301,17 +314,22 @@ class AgentProcess:
         await probe.start(sock)
         where = f" in network namespace {options.host_netns}" if options.host_netns else ""
         log.info("health probe on port %d%s", probe.port, where)
+        telemetry, self.metrics = agent_telemetry(options.metrics)
         try:
+            await telemetry.start(
+                options.tracing,
+                AGENT_SERVICE,
+                {"k8s.node.name": options.node_name, "service.instance.id": self.agent_instance},
+            )
             temporal = await connect_temporal(
-                options.temporal_address, options.temporal_namespace, stop
+                options.temporal,
+                stop,
+                runtime=telemetry.runtime,
+                interceptors=telemetry.interceptors,
             )
             if temporal is None:
                 return 0
-            log.info(
-                "connected to Temporal at %s, namespace %s",
-                options.temporal_address,
-                options.temporal_namespace,
-            )
+            log.info("connected to Temporal at %s", options.temporal.describe())
             kube = await kube_api_client(options.kubeconfig)
             try:
                 return await self._serve(temporal, kube, probe, stop)
@@ -319,6 +337,7 @@ class AgentProcess:
                 await kube.close()
         finally:
             await probe.stop()  # no-op when _serve already drained it
+            await telemetry.stop()
 
     async def _serve(
         self, temporal: Client, kube: ApiClient, probe: ProbeServer, stop: asyncio.Event
@@ -347,6 +366,8 @@ class AgentProcess:
                 status,
                 recent_grace=options.orphan_grace.total_seconds(),
             )
+            if self.metrics is not None:
+                self.metrics.watch(node.gateway_peers)
             worker = Worker(
                 temporal,
                 task_queue=task_queue,

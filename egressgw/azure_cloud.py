@@ -3,7 +3,8 @@
 The names and the `resourceManagerEndpoint` override follow cloud-provider-azure's azclient, which
 the Go implementation uses: cloud names are matched case-insensitively, and when an endpoint is
 given the environment is learned from `<endpoint>/metadata/endpoints` (api-version 2019-05-01,
-which answers with a list of clouds; the newer single-cloud answer is accepted as well).
+which answers with a list of clouds; a single cloud object, the shape of older api-versions and
+of some Azure Stack endpoints, is accepted as well).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,8 @@ from types import TracebackType
 from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.pipeline.policies import UserAgentPolicy
+from azure.core.pipeline.policies import AsyncHTTPPolicy, UserAgentPolicy
+from azure.core.rest import AsyncHttpResponse, HttpRequest
 from azure.identity.aio import (
     CertificateCredential,
     ClientSecretCredential,
@@ -259,8 +260,12 @@ def make_management_clients(
     connection_verify: ConnectionVerify = True,
     polling_interval: float | None = None,
     retry_total: int | None = None,
+    observers: Sequence[AsyncHTTPPolicy[HttpRequest, AsyncHttpResponse]] = (),
 ) -> ManagementClients:
     """Network and compute aio clients for the config's subscription, cloud and user agent.
+
+    `observers` are pipeline policies that see every request sent, after the rate limit (the
+    controller's ARM metrics, egressgw/arm_metrics.py).
 
     `polling_interval` overrides the SDK's 30 s wait between long-running-operation polls when
     ARM sends no Retry-After (tests and the dev stack pass 0). `retry_total=0` turns the SDK's
@@ -285,9 +290,10 @@ def make_management_clients(
             chosen["polling_interval"] = polling_interval
         if retry_total is not None:
             chosen["retry_total"] = retry_total
-        if rate_limit is not None:
-            # After the retry policy, so that every request sent takes a token.
-            chosen["per_retry_policies"] = [rate_limit]
+        per_retry = [*([rate_limit] if rate_limit is not None else []), *observers]
+        if per_retry:
+            # After the retry policy, so that every request sent takes a token (and is seen).
+            chosen["per_retry_policies"] = per_retry
         return chosen
 
     return ManagementClients(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -14,6 +15,8 @@ from typing import NoReturn
 from egressgw.agent_flags import add_agent_parser
 from egressgw.cni_manager_flags import add_cni_manager_parser
 from egressgw.controller_flags import add_controller_parser
+from egressgw.plan.command import add_plan_parser
+from egressgw.status.command import add_status_parser
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,13 +67,47 @@ def _parser() -> argparse.ArgumentParser:
         help="first part of every namespace and link name of the node network (default: egw)",
     )
 
+    up.add_argument(
+        "--traces",
+        action="store_true",
+        help="run Jaeger (built from tools/jaeger on first use) and send the controller's and "
+        "agents' traces to it; `egressgw dev trace NAMESPACE/NAME` prints one",
+    )
+    up.add_argument(
+        "--no-egressgw",
+        action="store_true",
+        help="start the cluster, Temporal, the ARM emulator and the node network without the "
+        "controller, agents and CNI managers (to install them with the Helm chart)",
+    )
+
     down = dev_commands.add_parser("down", help="stop a stack started with --detach")
     down.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
+
+    trace = dev_commands.add_parser(
+        "trace",
+        help="print a configuration's trace from a stack started with --traces",
+        description="Print the trace of the reconcile that started a StaticGatewayConfiguration's "
+        "workflow (its activities and Azure and Kubernetes calls, later passes included) as a "
+        "tree, from the stack's Jaeger.",
+    )
+    trace.add_argument("configuration", metavar="NAMESPACE/NAME")
+    trace.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
+    trace.add_argument(
+        "--max-lines", type=int, default=400, metavar="N", help="spans to print at most"
+    )
+    values = dev_commands.add_parser(
+        "chart-values",
+        help="print Helm values (JSON) that install the chart into a running stack started "
+        "with --no-egressgw",
+    )
+    values.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
 
     add_controller_parser(commands)
     add_agent_parser(commands)
     add_cni_manager_parser(commands)
     _replay_parser(commands)
+    add_status_parser(commands)
+    add_plan_parser(commands)
     return parser
 
 
@@ -102,12 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "dev":
         return _dev(args)
-    if args.command in ("controller", "agent", "cni-manager", "replay"):
+    if args.command in ("controller", "agent", "cni-manager", "replay", "status", "plan"):
         run = {
             "controller": _controller,
             "agent": _agent,
             "cni-manager": _cni_manager,
             "replay": _replay,
+            "status": _status,
+            "plan": _plan,
         }[args.command]
         code = run(args)
         if argv is None:  # a real process, not a caller in the same interpreter
@@ -123,12 +162,25 @@ def _dev(args: argparse.Namespace) -> int:
     try:
         if args.dev_command == "down":
             return stop_detached(args.state_dir, sys.stdout)
+        if args.dev_command == "trace":
+            from egressgw.dev.trace_view import print_trace
+
+            return asyncio.run(
+                print_trace(args.state_dir, args.configuration, sys.stdout, args.max_lines)
+            )
+        if args.dev_command == "chart-values":
+            from egressgw.dev.chart_values import stack_chart_values
+
+            print(json.dumps(stack_chart_values(args.state_dir), indent=2))
+            return 0
         options = DevOptions(
             state_dir=args.state_dir,
             port_base=args.port_base,
             ui=not args.headless,
             network=args.network,
             net_prefix=args.net_prefix,
+            traces=args.traces,
+            egressgw=not args.no_egressgw,
         )
         if args.detach:
             return start_detached(options, sys.stdout)
@@ -147,7 +199,10 @@ def _controller(args: argparse.Namespace) -> int:
     from contracts import resource_names
     from egressgw.cloud_config import CloudConfigError, load_cloud_config
     from egressgw.controller_flags import parse_duration, resolve_secret_namespace
-    from egressgw.telemetry import configure_logging, parse_health_address
+    from egressgw.listen_address import parse_listen_address
+    from egressgw.telemetry import configure_logging
+    from egressgw.temporal_connection import temporal_connection
+    from egressgw.tracing import tracing_settings
 
     configure_logging(args.log_level)
     try:
@@ -157,8 +212,11 @@ def _controller(args: argparse.Namespace) -> int:
         batch_quiet = parse_duration(args.batch_quiet)
         node_start_timeout = parse_duration(args.node_start_timeout)
         peer_sync = parse_duration(args.peer_sync_interval)
-        health = parse_health_address(args.health_address)
+        health = parse_listen_address(args.health_address)
+        metrics = parse_listen_address(args.metrics_address)
+        tracing = tracing_settings(os.environ)
         secret_namespace = resolve_secret_namespace(args.secret_namespace, os.environ)
+        temporal = temporal_connection(args, os.environ)
         loaded = load_cloud_config(args.cloud_config, environ=dict(os.environ))
 
         from egressgw.controller import ControllerOptions, run_controller
@@ -166,13 +224,17 @@ def _controller(args: argparse.Namespace) -> int:
         options = ControllerOptions(
             cloud_config=args.cloud_config,
             kubeconfig=args.kubeconfig,
-            temporal_address=args.temporal_address,
-            temporal_namespace=args.temporal_namespace,
+            temporal_address=temporal.address,
+            temporal_namespace=temporal.namespace,
+            temporal_tls=temporal.tls,
+            temporal_api_key=temporal.api_key,
             secret_namespace=secret_namespace,
             azure_ca_file=args.azure_ca_file,
             drift_check=drift_check,
             task_queue=args.task_queue or resource_names.CONTROLLER_TASK_QUEUE,
             health=health,
+            metrics=metrics,
+            tracing=tracing,
             graceful_shutdown=graceful_shutdown,
             max_cached_workflows=args.max_cached_workflows,
             batch_window=batch_window,
@@ -206,9 +268,13 @@ def _agent(args: argparse.Namespace) -> int:
         print(f"egressgw agent: {problem}", file=sys.stderr)
         return 2
     from egressgw.agent_process import run_agent
+    from egressgw.telemetry import ListenError
 
     try:
         return asyncio.run(run_agent(options))
+    except ListenError as err:
+        print(f"egressgw agent: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -231,9 +297,13 @@ def _cni_manager(args: argparse.Namespace) -> int:
         )
         return 2
     from egressgw.cni_manager_process import run_cni_manager
+    from egressgw.telemetry import ListenError
 
     try:
         return asyncio.run(run_cni_manager(options))
+    except ListenError as err:
+        print(f"egressgw cni-manager: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -246,6 +316,18 @@ def _replay(args: argparse.Namespace) -> int:
             args.paths, args.workflow_id, args.address, args.namespace, sys.stdout, sys.stderr
         )
     )
+
+
+def _status(args: argparse.Namespace) -> int:
+    from egressgw.status.command import run_status
+
+    return run_status(args, sys.stdout, sys.stderr)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from egressgw.plan.command import run_plan
+
+    return run_plan(args, sys.stdout, sys.stderr)
 
 
 def _exit_now(code: int) -> NoReturn:

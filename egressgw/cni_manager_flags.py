@@ -21,7 +21,9 @@ from typing import Final
 from agent.cni.manager_settings import DEFAULT_BIN_DIR, DEFAULT_SOCKET, ManagerSettings
 from agent.cni.plugin_config import BACKENDS, DEFAULT_STATE_DIR
 from contracts import kube_names
-from egressgw.controller_flags import parse_duration
+from egressgw.controller_flags import add_metrics_flag, parse_duration
+from egressgw.listen_address import ListenAddress, parse_listen_address
+from egressgw.tracing import TracingSettings, tracing_settings
 
 NODE_NAME_VARIABLE: Final = kube_names.ENV_NODE_NAME
 POD_NAMESPACE_VARIABLE: Final = kube_names.ENV_POD_NAMESPACE
@@ -34,6 +36,8 @@ class CniManagerOptions:
     settings: ManagerSettings
     kubeconfig: Path | None = None
     log_level: str = "INFO"
+    metrics: ListenAddress | None = None  # /metrics (egressgw/cni_manager_metrics.py)
+    tracing: TracingSettings | None = None  # from the OTEL_* variables (egressgw/tracing.py)
 
 
 def add_cni_manager_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,7 +68,8 @@ def add_cni_manager_parser(commands: argparse._SubParsersAction[argparse.Argumen
         type=Path,
         default=None,
         metavar="FILE",
-        help="kubeconfig (default: in-cluster configuration, then ~/.kube/config)",
+        help="kubeconfig (default: $KUBECONFIG, then in-cluster configuration, then "
+        "~/.kube/config)",
     )
     manager.add_argument(
         "--socket-path",
@@ -152,6 +157,7 @@ def add_cni_manager_parser(commands: argparse._SubParsersAction[argparse.Argumen
         help="how often the node is looked at for the cni-not-ready taint once installed "
         "(default: 1m)",
     )
+    add_metrics_flag(manager)
     manager.add_argument("--log-level", default="INFO", metavar="LEVEL")
 
 
@@ -224,5 +230,9 @@ def cni_manager_options(args: argparse.Namespace, environ: Mapping[str, str]) ->
         taint_check_interval=_positive_seconds("--taint-check-interval", args.taint_check_interval),
     )
     return CniManagerOptions(
-        settings=settings, kubeconfig=args.kubeconfig, log_level=args.log_level
+        settings=settings,
+        kubeconfig=args.kubeconfig,
+        log_level=args.log_level,
+        metrics=parse_listen_address(args.metrics_address),
+        tracing=tracing_settings(environ),
     )

@@ -14,14 +14,20 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import Final
 
+from agent.cni.manager_events import ManagerObserver
 from agent.cni.manager_server import ManagerServer
 from agent.cni.nic_service import NicService
 from agent.cni.node_install import NodeInstaller
 from egressgw.cni_manager_flags import CniManagerOptions
+from egressgw.cni_manager_metrics import CniManagerMetrics
+from egressgw.process_telemetry import ProcessTelemetry
 from egressgw.service_clients import kube_api_client
 
 log = logging.getLogger(__name__)
+
+CNI_MANAGER_SERVICE: Final = "egressgw-cni-manager"  # service.name of its spans
 
 
 async def run_cni_manager(options: CniManagerOptions) -> int:
@@ -30,11 +36,26 @@ async def run_cni_manager(options: CniManagerOptions) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    metrics = CniManagerMetrics() if options.metrics is not None else None
+    telemetry = ProcessTelemetry(options.metrics, metrics.registry if metrics else None)
+    await telemetry.start(
+        options.tracing, CNI_MANAGER_SERVICE, {"k8s.node.name": settings.node_name}
+    )
+    try:
+        return await _serve(options, stop, metrics)
+    finally:
+        await telemetry.stop()
+
+
+async def _serve(
+    options: CniManagerOptions, stop: asyncio.Event, observer: ManagerObserver | None
+) -> int:
+    settings = options.settings
     api = await kube_api_client(options.kubeconfig)
     async with api:
-        server = ManagerServer(NicService(api), settings.socket_path)
+        server = ManagerServer(NicService(api, observer), settings.socket_path, observer)
         await server.start()
-        installer = NodeInstaller(settings, api)
+        installer = NodeInstaller(settings, api, observer=observer)
         installed = asyncio.Event()
         upkeep = asyncio.create_task(installer.run(stop, installed), name="node-install")
         stopping = asyncio.create_task(stop.wait(), name="stop")

@@ -19,8 +19,9 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Final
@@ -30,19 +31,24 @@ from temporalio.worker import Worker
 from contracts import resource_names
 from contracts.azure_state import AzureScope
 from contracts.workflow_io import ControllerSettings
+from egressgw.arm_metrics import ArmRequestMetrics
 from egressgw.azure_credential import (
     ManagementClients,
     build_async_credential,
     resolve_cloud_environment,
 )
 from egressgw.cloud_config import CloudConfig, LoadedCloudConfig, load_cloud_config
-from egressgw.controller_flags import (
-    DEFAULT_CLOUD_CONFIG,
-    DEFAULT_TEMPORAL_ADDRESS,
-    resolve_secret_namespace,
-)
+from egressgw.controller_flags import DEFAULT_CLOUD_CONFIG, resolve_secret_namespace
+from egressgw.controller_metrics import controller_telemetry
+from egressgw.listen_address import ListenAddress
 from egressgw.service_clients import connect_temporal, kube_api_client
-from egressgw.telemetry import HealthAddress, HealthServer
+from egressgw.telemetry import HealthServer
+from egressgw.temporal_connection import (
+    DEFAULT_TEMPORAL_ADDRESS,
+    TemporalConnection,
+    TemporalTls,
+)
+from egressgw.tracing import TracingSettings
 from egressgw.worker import (
     DEFAULT_BATCH_QUIET,
     DEFAULT_BATCH_WINDOW,
@@ -59,6 +65,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DRIFT_CHECK: Final = timedelta(minutes=5)
 # The longest a configuration goes without a full peer sync (ControllerSettings.peer_sync_seconds).
 DEFAULT_PEER_SYNC: Final = timedelta(minutes=5)
+CONTROLLER_SERVICE: Final = "egressgw-controller"  # service.name of its spans
 
 
 class ControllerError(ValueError):
@@ -110,14 +117,18 @@ def controller_settings(
 @dataclass(frozen=True)
 class ControllerOptions:
     cloud_config: Path = DEFAULT_CLOUD_CONFIG
-    kubeconfig: Path | None = None  # None: in-cluster, else ~/.kube/config
+    kubeconfig: Path | None = None  # None: $KUBECONFIG, in-cluster, ~/.kube/config
     temporal_address: str = DEFAULT_TEMPORAL_ADDRESS
     temporal_namespace: str = "default"
+    temporal_tls: TemporalTls | None = None  # None: plaintext
+    temporal_api_key: str | None = field(default=None, repr=False)
     secret_namespace: str = ""
     azure_ca_file: Path | None = None
     drift_check: timedelta = DEFAULT_DRIFT_CHECK
     task_queue: str = resource_names.CONTROLLER_TASK_QUEUE
-    health: HealthAddress | None = None
+    health: ListenAddress | None = None
+    metrics: ListenAddress | None = None  # /metrics (egressgw/controller_metrics.py)
+    tracing: TracingSettings | None = None  # from the OTEL_* variables (egressgw/tracing.py)
     graceful_shutdown: timedelta = DEFAULT_GRACEFUL_SHUTDOWN
     identity: str | None = None  # Temporal worker identity; the SDK's default is pid@host
     max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS
@@ -127,16 +138,27 @@ class ControllerOptions:
     node_start_timeout: timedelta = DEFAULT_NODE_START_TIMEOUT
     peer_sync: timedelta = DEFAULT_PEER_SYNC
 
+    @property
+    def temporal(self) -> TemporalConnection:
+        return TemporalConnection(
+            self.temporal_address,
+            self.temporal_namespace,
+            self.temporal_tls,
+            self.temporal_api_key,
+        )
+
 
 @contextlib.asynccontextmanager
 async def _azure_clients(
-    config: CloudConfig, ca_file: Path | None
+    config: CloudConfig, ca_file: Path | None, observer: ArmRequestMetrics | None
 ) -> AsyncIterator[ManagementClients]:
     verify: bool | str = str(ca_file) if ca_file is not None else True
     cloud = await resolve_cloud_environment(config, connection_verify=verify)
     arm = build_async_credential(config, cloud, connection_verify=verify)
     async with arm.credential:
-        clients = management_clients(config, arm, connection_verify=verify)
+        clients = management_clients(
+            config, arm, connection_verify=verify, observers=[observer] if observer else []
+        )
         async with clients:
             yield clients
 
@@ -152,6 +174,8 @@ class Controller:
         self.options = options
         self._loaded = cloud_config
         self._ready_problem: str | None = "starting"
+        # What traces and the worker call this process (the SDK's default identity).
+        self.instance = options.identity or f"{os.getpid()}@{socket.gethostname()}"
 
     def readiness(self) -> str | None:
         return self._ready_problem
@@ -178,19 +202,22 @@ class Controller:
         if health is not None:
             await health.start()
             log.info("health endpoints on port %d: /healthz, /readyz", health.port)
+        telemetry, arm_metrics = controller_telemetry(options.metrics)
         try:
+            await telemetry.start(
+                options.tracing, CONTROLLER_SERVICE, {"service.instance.id": self.instance}
+            )
             self._ready_problem = "connecting to Temporal"
             temporal = await connect_temporal(
-                options.temporal_address, options.temporal_namespace, stop
+                options.temporal,
+                stop,
+                runtime=telemetry.runtime,
+                interceptors=telemetry.interceptors,
             )
             if temporal is None:
                 return 0
-            log.info(
-                "connected to Temporal at %s, namespace %s",
-                options.temporal_address,
-                options.temporal_namespace,
-            )
-            async with _azure_clients(loaded.config, options.azure_ca_file) as azure:
+            log.info("connected to Temporal at %s", options.temporal.describe())
+            async with _azure_clients(loaded.config, options.azure_ca_file, arm_metrics) as azure:
                 kube = await kube_api_client(options.kubeconfig)
                 # The PodEndpoint watch fills it; the peer passes read it (no list per pass).
                 pod_endpoints = ObjectCache()
@@ -212,6 +239,7 @@ class Controller:
                 finally:
                     await kube.close()
         finally:
+            await telemetry.stop()
             if health is not None:
                 await health.stop()
 

@@ -11,8 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Final
 
+from egressgw.temporal_connection import add_temporal_flags
+
 DEFAULT_CLOUD_CONFIG: Final = Path("/etc/kubernetes/kube-egress-gateway/azure.json")
-DEFAULT_TEMPORAL_ADDRESS: Final = "localhost:7233"
 DEFAULT_DRIFT_CHECK: Final = "5m"
 DEFAULT_PEER_SYNC: Final = "5m"
 DEFAULT_GRACEFUL_SHUTDOWN: Final = "20s"
@@ -20,7 +21,11 @@ DEFAULT_BATCH_WINDOW: Final = "2s"  # contracts.workflow_io.DEFAULT_BATCH_WINDOW
 DEFAULT_NODE_START_TIMEOUT: Final = "30s"
 DEFAULT_BATCH_QUIET: Final = "200ms"  # contracts.workflow_io.DEFAULT_BATCH_QUIET_SECONDS
 DEFAULT_HEALTH_ADDRESS: Final = ":8081"
+# kube-egress-gateway's metrics port (--metrics-bind-port), for all three processes.
+DEFAULT_METRICS_ADDRESS: Final = ":8080"
 SECRET_NAMESPACE_VARIABLE: Final = "MY_POD_NAMESPACE"
+# Where a container (docker-compose.yml) that cannot take flags says where its cloud config is.
+CLOUD_CONFIG_VARIABLE: Final = "EGRESSGW_CLOUD_CONFIG"
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
@@ -59,26 +64,28 @@ def resolve_secret_namespace(flag: str, environ: Mapping[str, str]) -> str:
 
 
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
-    """--kubeconfig, --temporal-address and --temporal-namespace, as every long-running
-    command (controller, agent) takes them."""
+    """--kubeconfig and the Temporal connection (address, namespace, TLS, API key), as every
+    long-running command (controller, agent) takes them."""
     parser.add_argument(
         "--kubeconfig",
         type=Path,
         default=None,
         metavar="FILE",
-        help="kubeconfig (default: in-cluster configuration, then ~/.kube/config)",
+        help="kubeconfig (default: $KUBECONFIG, then in-cluster configuration, then "
+        "~/.kube/config)",
     )
+    add_temporal_flags(parser)
+
+
+def add_metrics_flag(parser: argparse.ArgumentParser) -> None:
+    """--metrics-address, as every long-running command takes it (kube-egress-gateway's
+    --metrics-bind-port 8080)."""
     parser.add_argument(
-        "--temporal-address",
-        default=os.environ.get("TEMPORAL_ADDRESS", DEFAULT_TEMPORAL_ADDRESS),
-        metavar="HOST:PORT",
-        help=f"Temporal frontend (default: $TEMPORAL_ADDRESS or {DEFAULT_TEMPORAL_ADDRESS})",
-    )
-    parser.add_argument(
-        "--temporal-namespace",
-        default=os.environ.get("TEMPORAL_NAMESPACE", "default"),
-        metavar="NS",
-        help="Temporal namespace (default: $TEMPORAL_NAMESPACE or default)",
+        "--metrics-address",
+        default=DEFAULT_METRICS_ADDRESS,
+        metavar="[HOST]:PORT",
+        help="serve Prometheus metrics on /metrics here; 'off', or port 0 for any free port "
+        f"(default: {DEFAULT_METRICS_ADDRESS})",
     )
 
 
@@ -92,9 +99,9 @@ def add_controller_parser(commands: argparse._SubParsersAction[argparse.Argument
     controller.add_argument(
         "--cloud-config",
         type=Path,
-        default=DEFAULT_CLOUD_CONFIG,
+        default=Path(os.environ.get(CLOUD_CONFIG_VARIABLE) or DEFAULT_CLOUD_CONFIG),
         metavar="FILE",
-        help=f"Azure cloud config (default: {DEFAULT_CLOUD_CONFIG})",
+        help=f"Azure cloud config (default: ${CLOUD_CONFIG_VARIABLE} or {DEFAULT_CLOUD_CONFIG})",
     )
     add_connection_flags(controller)
     controller.add_argument(
@@ -150,6 +157,7 @@ def add_controller_parser(commands: argparse._SubParsersAction[argparse.Argument
         metavar="[HOST]:PORT",
         help=f"serve /healthz and /readyz here, or 'off' (default: {DEFAULT_HEALTH_ADDRESS})",
     )
+    add_metrics_flag(controller)
     controller.add_argument(
         "--graceful-shutdown",
         default=DEFAULT_GRACEFUL_SHUTDOWN,

@@ -1,4 +1,5 @@
-"""What the controller process tells its operators: logs and the health endpoints.
+"""What the processes tell their operators: logs, listen addresses and the health endpoints
+(metrics: egressgw/metrics_server.py; traces: egressgw/tracing.py).
 
 Logs go to stderr, one line per record. The Azure SDK's HTTP logging is held at WARNING: at INFO
 it prints request and response headers for every ARM call, which is noise at best.
@@ -11,9 +12,10 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import web
+
+from egressgw.listen_address import ListenAddress
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Loggers that are chatty at INFO and say nothing an operator acts on.
@@ -26,42 +28,36 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-@dataclass(frozen=True)
-class HealthAddress:
-    host: str
-    port: int
+class ListenError(ValueError):
+    """An address from the flags that cannot be listened on (taken, not ours): a flag to fix,
+    reported like any other unusable flag value."""
 
 
-def parse_health_address(text: str) -> HealthAddress | None:
-    """`HOST:PORT`, `:PORT` (all interfaces) or `off`."""
-    if text.strip().lower() in {"", "off", "none", "0"}:
-        return None
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not port_text.isdecimal():
-        raise ValueError(f"expected HOST:PORT, :PORT or off, got {text!r}")
-    port = int(port_text)
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port out of range in {text!r}")
-    return HealthAddress(host=host.strip("[]") or "0.0.0.0", port=port)
+class PlainHttpServer:
+    """A few GET routes over plain HTTP on one address, without access logs."""
 
-
-class HealthServer:
-    """`/healthz` and `/readyz` over plain HTTP; `ready` is asked on every probe."""
-
-    def __init__(self, address: HealthAddress, ready: Callable[[], str | None]) -> None:
+    def __init__(self, address: ListenAddress) -> None:
         self._address = address
-        self._ready = ready
         self._runner: web.AppRunner | None = None
         self.port = address.port
 
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
+        self.routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._address.host, self._address.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            await self.stop()
+            raise ListenError(
+                f"cannot listen on {self._address.host}:{self._address.port} "
+                f"({err.strerror or err}); choose another address or 'off'"
+            ) from None
         server = site._server  # aiohttp has no public accessor for the bound port
         sockets = getattr(server, "sockets", None) or []
         if sockets:
@@ -71,6 +67,18 @@ class HealthServer:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+
+
+class HealthServer(PlainHttpServer):
+    """`/healthz` and `/readyz`; `ready` is asked on every probe."""
+
+    def __init__(self, address: ListenAddress, ready: Callable[[], str | None]) -> None:
+        super().__init__(address)
+        self._ready = ready
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok\n")

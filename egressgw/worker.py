@@ -8,10 +8,12 @@ an activity would hide throttling from them and stall heartbeats.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, Final
 
+from azure.core.pipeline.policies import AsyncHTTPPolicy
+from azure.core.rest import AsyncHttpResponse, HttpRequest
 from kubernetes_asyncio.client import ApiClient
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -41,9 +43,13 @@ def management_clients(
     arm: ArmCredential,
     *,
     connection_verify: bool | str = True,
+    observers: Sequence[AsyncHTTPPolicy[HttpRequest, AsyncHttpResponse]] = (),
 ) -> ManagementClients:
-    """Network and compute aio clients for the cloud config's subscription, with no SDK retries."""
-    return make_management_clients(config, arm, connection_verify=connection_verify, retry_total=0)
+    """Network and compute aio clients for the cloud config's subscription, with no SDK retries;
+    `observers` see every request (the ARM metrics)."""
+    return make_management_clients(
+        config, arm, connection_verify=connection_verify, retry_total=0, observers=observers
+    )
 
 
 def controller_activities(

@@ -7,12 +7,21 @@ gateway agent to learn its VMSS, resource group, tags and subnet) and the load b
 (`/metadata/loadbalancer`). Like the real service it insists on `Metadata: true` and an
 api-version, and answers 400 "Identity not found" for an identity the VM does not have (which
 azure-identity turns into CredentialUnavailableError; a 404 would make it retry for seconds).
+
+The same identities are also served the App Service / Functions way (`/msi/token`, what every
+Azure SDK's ManagedIdentityCredential uses when IDENTITY_ENDPOINT and IDENTITY_HEADER are set
+and IDENTITY_SERVER_THUMBPRINT is not): api-version 2019-08-01, the secret in the
+`X-IDENTITY-HEADER` header, the identity chosen by `client_id`, `object_id`/`principal_id` or
+`mi_res_id`, and `expires_on` in epoch seconds. `app_service_environment()` gives the two
+variables.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -22,6 +31,8 @@ from typing import Any
 from aiohttp import web
 
 TOKEN_PATH = "/metadata/identity/oauth2/token"
+APP_SERVICE_TOKEN_PATH = "/msi/token"
+APP_SERVICE_API_VERSION = "2019-08-01"
 INSTANCE_PATH = "/metadata/instance"
 LOAD_BALANCER_PATH = "/metadata/loadbalancer"
 TOKEN_LIFETIME_SECONDS = 3600
@@ -134,6 +145,7 @@ class TokenRequest:
     object_id: str
     msi_res_id: str
     identity: ManagedIdentity | None  # who got the token; None if refused
+    protocol: str = "imds"  # or "app-service" (IDENTITY_ENDPOINT/IDENTITY_HEADER)
 
 
 def _b64url(data: dict[str, Any]) -> str:
@@ -171,8 +183,11 @@ class ImdsEmulator:
         user_identities: Sequence[ManagedIdentity] = (),
         tenant_id: str = "72f988bf-86f1-41af-91ab-2d7cd011db47",
         system_assigned: bool = True,
+        identity_header: str | None = None,
     ) -> None:
         self._host = host
+        # The App Service secret (IDENTITY_HEADER); never logged, compared in constant time.
+        self.identity_header = identity_header or secrets.token_urlsafe(24)
         self._port = port
         self.instance = instance or InstanceMetadata(computer_name="vm000000")
         self.system_identity: ManagedIdentity | None = (
@@ -193,10 +208,19 @@ class ImdsEmulator:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get(TOKEN_PATH, self._token)
+        app.router.add_get(APP_SERVICE_TOKEN_PATH, self._app_service_token)
         app.router.add_get(INSTANCE_PATH, self._instance)
         app.router.add_get(INSTANCE_PATH + "/{path:.*}", self._instance)
         app.router.add_get(LOAD_BALANCER_PATH, self._load_balancer)
         return app
+
+    def app_service_environment(self) -> dict[str, str]:
+        """IDENTITY_ENDPOINT and IDENTITY_HEADER for a client that should get its tokens the
+        App Service way from this emulator."""
+        return {
+            "IDENTITY_ENDPOINT": self.url + APP_SERVICE_TOKEN_PATH,
+            "IDENTITY_HEADER": self.identity_header,
+        }
 
     async def start(self) -> None:
         runner = web.AppRunner(self.app(), access_log=None)
@@ -233,6 +257,7 @@ class ImdsEmulator:
     def _select_identity(self, query: Mapping[str, str]) -> ManagedIdentity | None:
         client_id = query.get("client_id", "").lower()
         object_id = query.get("object_id", "").lower()
+        object_id = object_id or query.get("principal_id", "").lower()
         res_id = (query.get("msi_res_id") or query.get("mi_res_id") or "").lower()
         if not (client_id or object_id or res_id):
             return self.system_identity
@@ -294,6 +319,47 @@ class ImdsEmulator:
         if identity is None:
             return _error(400, "invalid_request", "Identity not found")
         return web.json_response(self._issue(identity, resource))
+
+    async def _app_service_token(self, request: web.Request) -> web.Response:
+        sent = request.headers.get("X-IDENTITY-HEADER", "")
+        if not sent or not hmac.compare_digest(sent.encode(), self.identity_header.encode()):
+            return _error(
+                401, "invalid_request", "The X-IDENTITY-HEADER header is missing or wrong"
+            )
+        query = request.query
+        version = query.get("api-version", "")
+        if version != APP_SERVICE_API_VERSION:
+            return _error(
+                400,
+                "invalid_request",
+                f"api-version {version[:20]!r} is not supported; use {APP_SERVICE_API_VERSION}",
+            )
+        resource = query.get("resource", "")
+        if not resource:
+            return _error(400, "invalid_request", "Required resource parameter not specified")
+        identity = self._select_identity(query)
+        self.token_requests.append(
+            TokenRequest(
+                resource=resource,
+                client_id=query.get("client_id", ""),
+                object_id=query.get("object_id") or query.get("principal_id") or "",
+                msi_res_id=query.get("mi_res_id") or query.get("msi_res_id") or "",
+                identity=identity,
+                protocol="app-service",
+            )
+        )
+        if identity is None:
+            return _error(400, "invalid_request", "Identity not found")
+        issued = self._issue(identity, resource)
+        return web.json_response(
+            {
+                "access_token": issued["access_token"],
+                "expires_on": issued["expires_on"],
+                "resource": resource,
+                "token_type": "Bearer",
+                "client_id": identity.client_id,
+            }
+        )
 
     async def _instance(self, request: web.Request) -> web.Response:
         refused = self._precheck(request)

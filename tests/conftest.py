@@ -15,7 +15,9 @@ pytest_plugins = [
     "tests.fixtures.workflow_stack",
     "tests.fixtures.dry_run_agents",
     "tests.fixtures.controller_stack",
+    "tests.fixtures.trace_receiver",
     "tests.fixtures.dev_stack",
     "tests.fixtures.netns",
     "tests.fixtures.host_requirements",
+    "tests.fixtures.compose_checker",
 ]

@@ -43,6 +43,7 @@ from workflows import gateway_config_decisions as decide
 from workflows import gateway_config_status as render
 from workflows import node_decisions as nodes
 from workflows import node_fanout as fanout
+from workflows import pass_metrics
 from workflows.failures import failure_causes
 from workflows.gateway_config_decisions import Phase, Provisioned, TeardownStep
 from workflows.gateway_config_steps import ConfigSteps
@@ -315,10 +316,24 @@ class GatewayConfigWorkflow:
         return f"{desired.sgc.uid}/g{desired.generation}/p{self._pass}"
 
     async def _reconcile(self, *, verify: bool) -> bool:
-        """One pass towards the desired state; True when the object is gone and we are done."""
+        """One pass towards the desired state; True when the object is gone and we are done.
+        Its duration and outcome go to the controller's metrics (pass_metrics)."""
         desired = self._desired
         if desired is None:
             return False
+        started = workflow.now()
+        finished = await self._reconcile_pass(desired, verify=verify)
+        pass_metrics.pass_finished(
+            self._settings,
+            desired.sgc.namespace,
+            desired.sgc.name,
+            deleting=desired.deleting,
+            took=workflow.now() - started,
+            failed=self._status.phase in (Phase.DEGRADED, Phase.INVALID),
+        )
+        return finished
+
+    async def _reconcile_pass(self, desired: SpecDelivery, *, verify: bool) -> bool:
         self._pass += 1
         applied = self._applied
         if applied is not None and applied.sgc.uid != desired.sgc.uid:
@@ -459,6 +474,13 @@ class GatewayConfigWorkflow:
         message = render.ready_message(provisioned)
         await self._report_provisioned(desired, provisioned)
         if verify:
+            for part, changes in (
+                ("load_balancer", rule_result.repaired),
+                ("gateway_pool", pool_result.repaired),
+            ):
+                pass_metrics.drift_repaired(
+                    desired.sgc.namespace, part, sum(1 for c in changes if c.concerns(uid))
+                )
             repaired = render.drift_event_message(
                 (*rule_result.repaired, *pool_result.repaired), uid
             )

@@ -18,7 +18,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from contracts import resource_names
 from contracts.node_io import NodeGateway
 from contracts.workflow_io import NodeProblem
-from workflows import activity_calls
+from workflows import activity_calls, pass_metrics
 from workflows.activity_calls import ActivityOptions
 from workflows.failures import failure_causes
 from workflows.node_decisions import NO_AGENT
@@ -80,6 +80,8 @@ async def on_every_node(
         if isinstance(result, asyncio.CancelledError):
             raise result
         if isinstance(result, BaseException):
+            if _not_started(result):
+                pass_metrics.node_not_started(gateway.node_name)
             outcomes.append(NodeFailed(gateway, _failure_reason(result)))
         else:
             outcomes.append(NodeDone(gateway, result))
@@ -98,10 +100,15 @@ def results(outcomes: Sequence[NodeDone[Result] | NodeFailed]) -> list[Result]:
     return [o.result for o in outcomes if isinstance(o, NodeDone)]
 
 
+def _not_started(error: BaseException) -> bool:
+    """No agent picked the activity up: its schedule-to-start timeout fired."""
+    cause = error.__cause__ if isinstance(error, ActivityError) else None
+    return isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
+
+
 def _failure_reason(error: BaseException) -> str:
     """Why a node's agent did not do its part, in words for the status."""
-    cause = error.__cause__ if isinstance(error, ActivityError) else None
-    if isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START:
+    if _not_started(error):
         return NO_AGENT
     if isinstance(error, ActivityError):
         return failure_causes(error)[-1]

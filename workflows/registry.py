@@ -21,7 +21,11 @@ WORKFLOWS: Final[tuple[type, ...]] = (
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox for every worker and replayer of these workflows. `contracts` (frozen
     dataclasses and names, no I/O) passes through: the workflows and the payload converter then
-    share one copy of each message class, and a run does not re-import it."""
+    share one copy of each message class, and a run does not re-import it. So does
+    `opentelemetry`: the tracing interceptor's workflow side (egressgw/tracing.py) must use the
+    process's one context and tracer, not a copy made per run."""
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("contracts")
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "contracts", "opentelemetry"
+        )
     )

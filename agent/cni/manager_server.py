@@ -9,24 +9,32 @@ import asyncio
 import contextlib
 import logging
 import stat
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from agent.cni import manager_api
+from opentelemetry import trace
+
+from agent.cni import manager_api, manager_events
 from agent.cni.manager_api import ManagerError, NicAddRequest, NicDelRequest, PodRequest
+from agent.cni.manager_events import ManagerObserver, Unobserved
 from agent.cni.nic_service import NicService
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 # A plugin writes its one line at once; a client that sends nothing is dropped after this.
 READ_TIMEOUT_S: Final = 10.0
 
 
 class ManagerServer:
-    def __init__(self, service: NicService, socket_path: Path) -> None:
+    def __init__(
+        self, service: NicService, socket_path: Path, observer: ManagerObserver | None = None
+    ) -> None:
         self._service = service
         self.socket_path = socket_path
+        self._observer: ManagerObserver = observer or Unobserved()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -60,19 +68,12 @@ class ManagerServer:
             try:
                 async with asyncio.timeout(READ_TIMEOUT_S):
                     line = await reader.readline()
-                method, params = manager_api.decode_request(line)
-                reply = manager_api.encode_result(await self._dispatch(method, params))
-            except ManagerError as err:
-                reply = manager_api.encode_error(err)
             except (TimeoutError, ValueError, asyncio.IncompleteReadError):
                 reply = manager_api.encode_error(
                     ManagerError(manager_api.INVALID, "no complete request line")
                 )
-            except Exception as err:
-                log.exception("request failed")
-                reply = manager_api.encode_error(
-                    ManagerError(manager_api.INTERNAL, f"{type(err).__name__}: {err}")
-                )
+            else:
+                reply = await self._answer(line)
             writer.write(reply)
             await writer.drain()
         except (ConnectionError, BrokenPipeError):
@@ -81,6 +82,29 @@ class ManagerServer:
             writer.close()
             with contextlib.suppress(ConnectionError, BrokenPipeError):
                 await writer.wait_closed()
+
+    async def _answer(self, line: bytes) -> bytes:
+        """One request line's reply; each request is a span (`cni-manager <method>`, the parent
+        of its API calls) and is counted by method and outcome."""
+        started = time.monotonic()
+        method, outcome = "invalid", manager_events.OK
+        with _tracer.start_as_current_span("cni-manager request") as span:
+            try:
+                method, params = manager_api.decode_request(line)
+                span.update_name(f"cni-manager {method}")
+                reply = manager_api.encode_result(await self._dispatch(method, params))
+            except ManagerError as err:
+                outcome = err.kind
+                reply = manager_api.encode_error(err)
+            except Exception as err:
+                log.exception("request failed")
+                outcome = manager_api.INTERNAL
+                reply = manager_api.encode_error(
+                    ManagerError(manager_api.INTERNAL, f"{type(err).__name__}: {err}")
+                )
+            span.set_attribute("egressgw.cni.outcome", outcome)
+        self._observer.request_answered(method, outcome, time.monotonic() - started)
+        return reply
 
     async def _dispatch(self, method: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
         if method == manager_api.POD_RETRIEVE:

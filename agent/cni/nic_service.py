@@ -39,6 +39,7 @@ from agent.cni.manager_api import (
     NicDelRequest,
     PodInfo,
 )
+from agent.cni.manager_events import CREATE_OR_UPDATE, DELETE, ManagerObserver, Unobserved
 from contracts import kube_names
 from contracts.gateway_config import DefaultRoute, StaticGatewayConfiguration
 from contracts.object_meta import ObjectMeta, OwnerReference
@@ -165,8 +166,9 @@ def _api_error(exc: BaseException, what: str) -> ManagerError:
 
 
 class NicService:
-    def __init__(self, api: ApiClient) -> None:
+    def __init__(self, api: ApiClient, observer: ManagerObserver | None = None) -> None:
         self._api = api
+        self._observer: ManagerObserver = observer or Unobserved()
         self._core = CoreV1Api(api)
         self._custom = CustomObjectsApi(api)
 
@@ -184,7 +186,12 @@ class NicService:
         uid = request.pod_uid
         if not uid:
             uid = str(((await self._pod(request.pod)).get("metadata") or {}).get("uid", ""))
-        await self._ensure_endpoint(request, uid)
+        try:
+            await self._ensure_endpoint(request, uid)
+        except ManagerError:
+            pod = request.pod
+            self._observer.pod_endpoint_failed(pod.namespace, CREATE_OR_UPDATE, pod.name)
+            raise
         log.info(
             "pod %s (%s) uses gateway %s at %s:%d; PodEndpoint written with key %s",
             request.pod,
@@ -216,6 +223,13 @@ class NicService:
         return profile
 
     async def nic_del(self, request: NicDelRequest) -> None:
+        try:
+            await self._delete_endpoint(request)
+        except ManagerError:
+            self._observer.pod_endpoint_failed(request.pod.namespace, DELETE, request.pod.name)
+            raise
+
+    async def _delete_endpoint(self, request: NicDelRequest) -> None:
         for _ in range(WRITE_ATTEMPTS):
             stored = await self._get_endpoint(request.pod)
             if stored is None:

@@ -6,7 +6,8 @@
 - our conflist (conflist.py), written atomically and regenerated whenever the main one changes
   (the conf dir is polled: a few small reads per interval);
 - the node's taint `egressgateway.kubernetes.azure.com/cni-not-ready`, removed once both are
-  installed, and looked at again every `taint_check_interval`;
+  installed, and looked at again every `taint_check_interval` (at the next poll when the look
+  failed, e.g. before the node has registered its Node);
 - on stop, our conflist removed only when the uninstall ConfigMap says `uninstall: "true"` (the
   launchers stay: pods set up by the plugin still need it for their DEL).
 """
@@ -28,6 +29,13 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 import agent
 from agent.cni import conflist
+from agent.cni.manager_events import (
+    INSTALL,
+    REGENERATE,
+    UNINSTALL,
+    ManagerObserver,
+    Unobserved,
+)
 from agent.cni.manager_settings import ManagerSettings, conf_entry
 from contracts import kube_names
 from kubeclient.errors import TRANSPORT_ERRORS, ApiErrorKind, api_failure, is_conflict
@@ -94,9 +102,16 @@ class ConflistState:
 
 class NodeInstaller:
     def __init__(
-        self, settings: ManagerSettings, api: ApiClient, *, python: str = sys.executable
+        self,
+        settings: ManagerSettings,
+        api: ApiClient,
+        *,
+        python: str = sys.executable,
+        observer: ManagerObserver | None = None,
     ) -> None:
         self._settings = settings
+        self._observer: ManagerObserver = observer or Unobserved()
+        self._ever_installed = False
         self._api = api
         self._core = CoreV1Api(api)
         self._python = python
@@ -138,16 +153,23 @@ class NodeInstaller:
                 main,
                 self._settings.conf_file,
             )
-        changed = write_if_changed(self._own, conflist.render_text(document), 0o644)
+        try:
+            changed = write_if_changed(self._own, conflist.render_text(document), 0o644)
+        except OSError as err:
+            return self._problem(f"cannot write {self._own}: {err}")
         if changed:
             log.info("wrote %s from %s", self._own, main)
         self._last_problem = ""
+        self._ever_installed = True
         return ConflistState(installed=True, changed=changed)
 
     def _problem(self, problem: str) -> ConflistState:
+        """Logged, and counted as a failed install (before ours was ever written) or
+        regeneration, once per distinct problem: the conf dir is polled every second."""
         if problem != self._last_problem:
             log.warning("CNI configuration not installed: %s", problem)
             self._last_problem = problem
+            self._observer.cni_config_failed(REGENERATE if self._ever_installed else INSTALL)
         return ConflistState(installed=self._own.exists(), changed=False, problem=problem)
 
     def remove_conflist(self) -> bool:
@@ -155,6 +177,9 @@ class NodeInstaller:
             self._own.unlink()
         except FileNotFoundError:
             return False
+        except OSError:
+            self._observer.cni_config_failed(UNINSTALL)
+            raise
         log.info("removed %s", self._own)
         return True
 
@@ -231,18 +256,25 @@ class NodeInstaller:
             if state.installed:
                 installed.set()
                 if state.changed or loop.time() >= next_taint_check:
-                    next_taint_check = loop.time() + settings.taint_check_interval
-                    await self._remove_taint_logged()
+                    looked = await self._remove_taint_logged()
+                    # A look that failed (the Node not registered yet, the API server away) is
+                    # tried again at the next poll: pods wait for the taint to go.
+                    wait = settings.taint_check_interval if looked else settings.poll_interval
+                    next_taint_check = loop.time() + wait
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=settings.poll_interval)
 
-    async def _remove_taint_logged(self) -> None:
+    async def _remove_taint_logged(self) -> bool:
+        """Whether the node could be looked at (and the taint, if there, removed)."""
         try:
             await self.remove_taint()
         except _TAINT_ERRORS as exc:
+            self._observer.node_taint_failed(self._settings.node_name)
             # Tried again at the next check; pods wait for the taint, nothing breaks meanwhile.
             detail = api_failure(exc).describe() if isinstance(exc, ApiException) else f"{exc}"
             log.warning("could not remove the node's not-ready taint: %s", detail)
+            return False
+        return True
 
     async def uninstall_if_requested(self) -> bool:
         if await self.uninstall_requested():

@@ -2,8 +2,11 @@
 Nodes.
 
 Gateway Nodes are labelled and tainted as the install guide tells users to do; regular Nodes are
-labelled as AKS labels a user pool's, with no taint. All carry the provider IDs and addresses AKS
-would give them, so that code reading Nodes sees what it would see on a real cluster.
+labelled as AKS labels a user pool's and registered with the taint
+`egressgateway.kubernetes.azure.com/cni-not-ready:NoSchedule`, as the nodes of an egressgw
+cluster are provisioned: no pod lands there before the node's CNI manager has chained the plugin
+(it removes the taint). All carry the provider IDs and addresses AKS would give them, so that
+code reading Nodes sees what it would see on a real cluster.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ def _node(
                 "effect": kube_names.GATEWAY_NODE_TAINT_EFFECT,
             }
         ]
+    else:
+        spec["taints"] = [{"key": kube_names.CNI_NOT_READY_TAINT_KEY, "effect": "NoSchedule"}]
     addresses = [{"type": "Hostname", "address": name}]
     if internal_ip:
         addresses.insert(0, {"type": "InternalIP", "address": internal_ip})
@@ -103,7 +108,8 @@ def gateway_nodes(topology: Topology, internal_ips: Mapping[str, str]) -> list[d
 
 
 def regular_nodes(topology: Topology, internal_ips: Mapping[str, str]) -> list[dict[str, Any]]:
-    """One Node per instance of the regular (user) pools: schedulable, no gateway label."""
+    """One Node per instance of the regular (user) pools: no gateway label, tainted until its
+    CNI manager is installed."""
     return [
         _node(
             pool.computer_name(instance),

@@ -26,6 +26,10 @@ class DevOptions:
     ui: bool = True
     network: str = "auto"  # build the node network: "on", "off", or "auto" (when root)
     net_prefix: str = "egw"  # starts every namespace and link name of the node network
+    traces: bool = False  # run Jaeger and send the controller's and agents' spans to it
+    # Run the controller, the gateway agents and the CNI managers; False leaves the cluster
+    # without them, for installing them another way (the Helm chart: docs/install.md).
+    egressgw: bool = True
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,11 @@ class StatePaths:
         return self.kube_state / "agent.kubeconfig"
 
     @property
+    def cni_manager_kubeconfig(self) -> Path:
+        """The CNI managers' ServiceAccount token (deploy/rbac/cni-manager.yaml)."""
+        return self.kube_state / "cni-manager.kubeconfig"
+
+    @property
     def arm_state(self) -> Path:
         return self.root / "arm"
 
@@ -117,7 +126,9 @@ class StatePaths:
 
     @property
     def nodes_dir(self) -> Path:
-        """Per node `<node>/`: its CNI configuration (`cni/net.d`, `cni/bin`, `cni/ipam`)."""
+        """Per node `<node>/`: its CNI configuration (`cni/net.d`, `cni/bin`, `cni/ipam`), and on
+        regular nodes the CNI manager's socket `cni/manager.sock` and the plugin's records
+        `cni/attachments/`."""
         return self.root / "nodes"
 
     @property

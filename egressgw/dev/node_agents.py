@@ -12,7 +12,7 @@ import contextlib
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -87,6 +87,9 @@ def agent_command(placement: AgentPlacement, ports: DevPorts, paths: StatePaths)
         SYSTEM_NAMESPACE,
         "--probe-drain",
         AGENT_PROBE_DRAIN,
+        # Several agents on one host: each on a free port, which its log names.
+        "--metrics-address",
+        f"{LOCALHOST}:0",
     ]
     if placement.dry_run is not None:
         # Several agents in one namespace: each probe on a free loopback port.
@@ -123,8 +126,12 @@ class NodeAgents:
         ports: DevPorts,
         paths: StatePaths,
         progress: Callable[[str], None],
+        *,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """`env`: the agents' environment (None: this process's)."""
         self.placements = tuple(placements)
+        self._env = dict(env) if env is not None else None
         self._ports = ports
         self._paths = paths
         self._progress = progress
@@ -150,6 +157,7 @@ class NodeAgents:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
+                    env=self._env,
                     # Ctrl-C reaches the supervisor only, which stops the agents in order.
                     start_new_session=True,
                 )

@@ -15,7 +15,9 @@ cni/{net.d,bin,ipam}`, sim/fabric/cni.py): a node runtime runs the node's pods t
 chain, inside that namespace.
 
 Stopping: the agents first (by the stack), then the wireguard-go daemons they left (gateway
-interfaces deliberately outlive an agent), the gateway namespaces, and the fabric.
+interfaces deliberately outlive an agent), the gateway namespaces, and the fabric. The pods'
+wireguard-go daemons (started by the CNI plugin) are stopped by the stack before
+(egressgw/dev/pod_leftovers.py).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -103,8 +106,10 @@ def network_document(
     reason: str,
     agents: Mapping[str, Mapping[str, Any]],
     nodes_dir: Path | None = None,
+    cni_managers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """What network.json says; with `nodes_dir`, each node's CNI directories too."""
+    """What network.json says; with `nodes_dir`, each node's CNI directories too, and with
+    `cni_managers` each regular node's CNI manager (pid, log, socket, plugin records)."""
     if fabric is None:
         return {"built": False, "reason": reason, "agents": dict(agents)}
     plan = fabric.plan
@@ -148,6 +153,7 @@ def network_document(
         },
         "nodes": nodes,
         "agents": dict(agents),
+        "cni_managers": dict(cni_managers or {}),
     }
 
 
@@ -159,10 +165,15 @@ def _daemon_names(tags: Iterable[str]) -> re.Pattern[str]:
 def stop_wireguard_daemons(tags: Iterable[str], socket_dir: Path = WIREGUARD_SOCKET_DIR) -> int:
     """Stop the wireguard-go daemons the agents with these socket tags started; how many."""
     names = _daemon_names(tags)
+    found = sorted(socket_dir.glob("wg*.sock")) if socket_dir.is_dir() else []
+    return stop_daemons_at(path for path in found if names.fullmatch(path.stem))
+
+
+def stop_daemons_at(sockets: Iterable[Path]) -> int:
+    """Stop the wireguard-go daemons answering on these UAPI sockets (by the PID each socket
+    reports, checked to be wireguard-go); how many."""
     pids: list[int] = []
-    for path in sorted(socket_dir.glob("wg*.sock")) if socket_dir.is_dir() else []:
-        if not names.fullmatch(path.stem):
-            continue
+    for path in sockets:
         with contextlib.suppress(OSError):
             pid = wireguard_uapi.daemon_pid(path)
             if pid is not None and _is_wireguard_go(pid):
@@ -186,6 +197,40 @@ def _is_wireguard_go(pid: int) -> bool:
     # "pid (comm) state ...": a zombie has exited already.
     comm, _, rest = status.partition(") ")
     return comm.endswith("(wireguard-go") and not rest.startswith("Z")
+
+
+def node_netns_dir(nodes_dir: Path, node_name: str) -> Path:
+    """What the node's pods see as /var/run/netns (the node runtime's --host-path)."""
+    return nodes_dir / node_name / "netns"
+
+
+def bind_gateway_netns(nodes_dir: Path, placements: Iterable[AgentPlacement]) -> None:
+    """Each gateway node's gateway namespace, created (as the chart's init container would) and
+    bound under the default name in the node's own netns directory, where the chart's agent
+    finds it with createGatewayNetns: false and gatewayNetns left at its default."""
+    from contracts import kube_names
+    from sim.fabric import namespaces
+
+    for placement in placements:
+        if not placement.gateway_netns:
+            continue
+        namespaces.create(placement.gateway_netns)
+        target = node_netns_dir(nodes_dir, placement.node_name) / kube_names.GATEWAY_NETNS
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch(exist_ok=True)
+        if not os.path.ismount(target):
+            subprocess.run(
+                ["mount", "--bind", f"/var/run/netns/{placement.gateway_netns}", str(target)],
+                check=True,
+                capture_output=True,
+            )
+
+
+def unbind_gateway_netns(nodes_dir: Path) -> None:
+    """Undo bind_gateway_netns (also what a crashed run left), so the namespaces can go."""
+    for target in sorted(nodes_dir.glob("*/netns/*")):
+        if os.path.ismount(target):
+            subprocess.run(["umount", "-l", str(target)], check=False, capture_output=True)
 
 
 def remove_agent_leftovers(placements: Iterable[AgentPlacement]) -> None:
@@ -226,9 +271,13 @@ class NodeNetwork:
 
         fabric = Fabric(plan, self.state_dir)
         self.fabric = fabric
+        await asyncio.to_thread(unbind_gateway_netns, self.nodes_dir)
         await asyncio.to_thread(remove_agent_leftovers, list(leftovers))
         await asyncio.to_thread(fabric.build)
         await asyncio.to_thread(install_cni, plan, self.nodes_dir)
+
+    def node_gateway_netns(self, placements: Iterable[AgentPlacement]) -> None:
+        bind_gateway_netns(self.nodes_dir, placements)
 
     def follow(self, arm: ArmEmulator) -> None:
         """Keep routes and load balancer in step with ARM, and probe like Azure (every 5 s)."""
@@ -246,6 +295,7 @@ class NodeNetwork:
             with contextlib.suppress(asyncio.CancelledError):
                 await following
         fabric, self.fabric = self.fabric, None
+        await asyncio.to_thread(unbind_gateway_netns, self.nodes_dir)
         await asyncio.to_thread(remove_agent_leftovers, list(placements))
         if fabric is not None:
             await asyncio.to_thread(fabric.destroy)
@@ -270,7 +320,9 @@ def clear_cni_leases(plan: FabricPlan, nodes_dir: Path) -> None:
     clear_leases(node_cni(nodes_dir, node.name) for node in plan.nodes)
 
 
-def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> None:
+def teardown_leftover_network(
+    document: Mapping[str, Any], state_dir: Path, nodes_dir: Path | None = None
+) -> None:
     """`dev down` after the supervisor died: remove what its network.json names."""
     if not document.get("built") or os.geteuid() != 0:
         return
@@ -281,6 +333,15 @@ def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> N
     if isinstance(echo_pid, int) and _cmdline_has(echo_pid, b"sim.fabric.echo"):
         with contextlib.suppress(ProcessLookupError):
             os.kill(echo_pid, signal.SIGTERM)
+    from egressgw.dev.pod_leftovers import remove_pod_namespaces, stop_pod_daemons
+
+    managers: Mapping[str, Mapping[str, Any]] = document.get("cni_managers") or {}
+    stop_pod_daemons(
+        Path(str(info["plugin_state_dir"]))
+        for info in managers.values()
+        if info.get("plugin_state_dir")
+    )
+    remove_pod_namespaces(str(document["prefix"]))
     agents = document.get("agents") or {}
     remove_agent_leftovers(
         AgentPlacement(
@@ -290,6 +351,13 @@ def teardown_leftover_network(document: Mapping[str, Any], state_dir: Path) -> N
         )
         for name, info in agents.items()
     )
+    # The gateway namespaces dev up made for the chart's agents (--no-egressgw), bound in the
+    # nodes' netns directories.
+    if nodes_dir is not None:
+        unbind_gateway_netns(nodes_dir)
+    for node in document["nodes"]:
+        if node.get("gateway_netns"):
+            namespaces.remove(str(node["gateway_netns"]))
     # The nodes' host-local leases stay until the next build clears them.
     Fabric(fabric_plan(document), state_dir).destroy()
     # Namespaces named by an older version's rules, too.

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from egressgw.dev.layout import StatePaths
+from egressgw.dev.service_front import KUBERNETES_SERVICE_IP, KUBERNETES_SERVICE_PORT
 from sim.control_plane.cluster import ControlPlane
 from sim.fabric.plan import FabricPlan
 from sim.node_runtime.node_process import (
@@ -43,8 +44,41 @@ def node_labels(seed: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def node_taints(seed: Mapping[str, Any]) -> tuple[str, ...]:
+    """As `kubectl taint` writes them: `key=value:Effect`, or `key:Effect` without a value."""
     taints = (seed.get("spec") or {}).get("taints") or []
-    return tuple(f"{t['key']}={t.get('value', '')}:{t['effect']}" for t in taints)
+    return tuple(
+        f"{t['key']}={t['value']}:{t['effect']}" if t.get("value") else f"{t['key']}:{t['effect']}"
+        for t in taints
+    )
+
+
+# The node paths the chart's DaemonSets mount (values.yaml defaults), kept per node under
+# `<nodes_dir>/<node>/`: the node runtime serves hostPath volumes from there and runs the CNI
+# plugins with them bound at these paths, so the CNI manager's conflist (which names its socket
+# and state dir by node path) means the same to the plugin (sim/node_runtime/host_paths.py).
+CNI_SOCKET_DIR: Final = "/var/run/egressgw"
+CNI_PLUGIN_STATE_DIR: Final = "/var/lib/cni/egressgateway"
+
+
+def host_path_args(nodes_dir: Path, node_name: str) -> tuple[str, ...]:
+    """`--host-path` flags of one node: its CNI dirs, the CNI manager's socket and plugin state
+    dirs, and its netns directory (which holds its gateway namespace on a gateway node)."""
+    from egressgw.dev.node_network import node_cni, node_netns_dir
+
+    cni = node_cni(nodes_dir, node_name)
+    node_dir = (nodes_dir / node_name).resolve()
+    mapping = {
+        "/etc/cni/net.d": cni.conf_dir.resolve(),
+        "/opt/cni/bin": cni.bin_dir.resolve(),
+        CNI_SOCKET_DIR: node_dir / "cni" / "run",
+        CNI_PLUGIN_STATE_DIR: node_dir / "cni" / "attachments",
+        "/var/run/netns": node_netns_dir(nodes_dir, node_name).resolve(),
+    }
+    out: list[str] = []
+    for node_path, directory in mapping.items():
+        directory.mkdir(parents=True, exist_ok=True)
+        out += ["--host-path", f"{node_path}={directory}"]
+    return tuple(out)
 
 
 def runtime_placements(
@@ -73,6 +107,14 @@ def runtime_placements(
             taints=node_taints(seed),
             provider_id=str((seed.get("spec") or {}).get("providerID", "")),
             pod_netns_prefix=f"{plan.prefix}p{index}",
+            extra_args=(
+                # The kubernetes Service as the node network reaches it (service_front.py).
+                "--kubernetes-service-host",
+                KUBERNETES_SERVICE_IP,
+                "--kubernetes-service-port",
+                str(KUBERNETES_SERVICE_PORT),
+                *host_path_args(nodes_dir, node.name),
+            ),
         )
         placements.append(RuntimePlacement(spec, cni.conf_dir, cni.bin_dir))
     return placements

@@ -1,5 +1,7 @@
 """When the dev stack is really serving: the controller and every gateway agent are polling their
-Temporal task queues, and every node holds the gateways its configurations want of it.
+Temporal task queues, every node holds the gateways its configurations want of it, the nodes are
+Ready and every regular node's CNI manager answers and has removed the node's cni-not-ready
+taint (pods can be scheduled there and get the plugin).
 
 After a restart the configurations still say Ready from before while the node network was
 rebuilt empty; the agents tell the workflows they started and the workflows re-apply. `dev up`
@@ -35,12 +37,22 @@ _QUERY_TIMEOUT: Final = timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
+class NodesWaiting:
+    """What the nodes still lack: Ready, and on regular nodes the CNI installed."""
+
+    not_ready: tuple[str, ...] = ()
+    cni_not_installed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ServingReport:
     controller_polling: bool
     agents_not_polling: tuple[str, ...]  # node names
     gateways_missing: tuple[tuple[str, str], ...]  # (node, "<namespace>/<name>")
     unanswered: str = ""  # why the workflows could not be asked what they want
     nodes_not_ready: tuple[str, ...] = ()  # Nodes whose runtime has not reported Ready
+    # Regular nodes whose CNI manager does not answer or has not removed the cni-not-ready taint
+    cni_not_installed: tuple[str, ...] = ()
 
     @property
     def serving(self) -> bool:
@@ -50,12 +62,19 @@ class ServingReport:
             and not self.gateways_missing
             and not self.unanswered
             and not self.nodes_not_ready
+            and not self.cni_not_installed
         )
 
     def waiting_for(self) -> str:
         parts = []
         if self.nodes_not_ready:
             parts.append("the nodes " + ", ".join(self.nodes_not_ready) + " to be Ready")
+        if self.cni_not_installed:
+            parts.append(
+                "the CNI managers of "
+                + ", ".join(self.cni_not_installed)
+                + " (answering, cni-not-ready taint removed)"
+            )
         if self.unanswered:
             parts.append(f"the configurations to answer ({self.unanswered})")
         if not self.controller_polling:
@@ -153,7 +172,7 @@ async def wait_serving(
     *,
     timeout: float,
     progress: Callable[[str], None],
-    nodes_not_ready: Callable[[], Awaitable[tuple[str, ...]]] | None = None,
+    nodes_waiting: Callable[[], Awaitable[NodesWaiting]] | None = None,
 ) -> ServingReport:
     """Poll until serving; returns the last report (not serving when the timeout passed)."""
     deadline = time.monotonic() + timeout
@@ -166,8 +185,13 @@ async def wait_serving(
             report = ServingReport(
                 report.controller_polling, report.agents_not_polling, (), unanswered=err.message
             )
-        if nodes_not_ready is not None:
-            report = replace(report, nodes_not_ready=await nodes_not_ready())
+        if nodes_waiting is not None:
+            waiting = await nodes_waiting()
+            report = replace(
+                report,
+                nodes_not_ready=waiting.not_ready,
+                cni_not_installed=waiting.cni_not_installed,
+            )
         if report.serving:
             return report
         progress_line = f"waiting for {report.waiting_for()}"

@@ -1,7 +1,8 @@
 """The embedded stack itself: Temporal dev server, a real Kubernetes control plane
 (sim/control_plane), the ARM emulator, the seed, the controller, and one gateway agent per seeded
-node (in the node network when run as root, as dry runs otherwise). The controller and the agents
-run with their own ServiceAccount tokens and the roles of deploy/rbac/.
+node (in the node network when run as root, as dry runs otherwise); as root also a node runtime
+per node and a CNI manager per regular node. The controller, the agents and the CNI managers run
+with their own ServiceAccount tokens and the roles of deploy/rbac/.
 
 Start-up overlaps Temporal's boot with ours: the server process is launched first and the control
 plane, the heavy imports (Azure SDK, emulator) and the node network's build happen while it boots.
@@ -47,11 +48,16 @@ from egressgw.dev.node_network import (
     network_wanted,
 )
 from egressgw.dev.temporal_server import TemporalDevServer, TemporalServerSettings
+from egressgw.dev.trace_receiver import DevTraces
 from sim.tls import ensure_ca
 from sim.topology import Topology
 
 if TYPE_CHECKING:
+    from egressgw.dev.cni_managers import CniManagers
+    from egressgw.dev.node_metadata import NodeMetadata
     from egressgw.dev.node_runtimes import NodeRuntimes
+    from egressgw.dev.readiness import NodesWaiting
+    from egressgw.dev.service_front import ServiceFront
     from sim.arm.server import ArmEmulator
     from sim.control_plane.cluster import ControlPlane
     from sim.fabric.plan import FabricPlan
@@ -81,7 +87,15 @@ def endpoints_document(
     network_built: bool = False,
     kube_pids: dict[str, int | None] | None = None,
     node_runtime_pids: dict[str, int | None] | None = None,
+    cni_manager_pids: dict[str, int | None] | None = None,
+    egressgw: bool = True,
 ) -> dict[str, Any]:
+    from egressgw.dev.service_front import (
+        KUBERNETES_SERVICE_IP,
+        KUBERNETES_SERVICE_PORT,
+        SERVICES_IP,
+    )
+
     return {
         "temporal_address": f"{LOCALHOST}:{ports.temporal}",
         "temporal_namespace": "default",
@@ -99,8 +113,21 @@ def endpoints_document(
         "agent_pids": agent_pids or {},
         "kube_pids": kube_pids or {},  # etcd, kube-apiserver, controller manager, scheduler
         "node_runtime_pids": node_runtime_pids or {},
+        "cni_manager_pids": cni_manager_pids or {},
         "network": str(paths.network_file.resolve()),
         "network_built": network_built,
+        # False: started with --no-egressgw (no controller, agents or CNI managers of its own).
+        "egressgw": egressgw,
+        # The same services as the node network's nodes and pods reach them (service_front.py).
+        "from_nodes": (
+            {
+                "kube_api_url": f"https://{KUBERNETES_SERVICE_IP}:{KUBERNETES_SERVICE_PORT}",
+                "temporal_address": f"{SERVICES_IP}:{ports.temporal}",
+                "arm_url": f"https://{SERVICES_IP}:{ports.arm}",
+            }
+            if network_built
+            else {}
+        ),
     }
 
 
@@ -123,9 +150,12 @@ def controller_command(ports: DevPorts, paths: StatePaths) -> list[str]:
         "default",
         "--secret-namespace",
         SYSTEM_NAMESPACE,
-        # Health is for a kubelet; the stack's six ports stay all it needs.
+        # Health is for a kubelet; the stack's six ports stay all it needs. Metrics on a free
+        # port, which its log names ("metrics on port N").
         "--health-address",
         "off",
+        "--metrics-address",
+        f"{LOCALHOST}:0",
         "--graceful-shutdown",
         CONTROLLER_GRACEFUL_SHUTDOWN,
     ]
@@ -180,8 +210,13 @@ class DevStack:
         self.arm: ArmEmulator | None = None
         self.controller: subprocess.Popen[bytes] | None = None
         self.network: NodeNetwork | None = None
+        self.metadata: NodeMetadata | None = None
         self.agents: NodeAgents | None = None
         self.runtimes: NodeRuntimes | None = None
+        self.traces: DevTraces | None = None  # --traces
+        self.cni_managers: CniManagers | None = None
+        self.service_front: ServiceFront | None = None
+        self._gateway_placements: list[AgentPlacement] = []
 
     async def start(self) -> dict[str, Any]:
         """Start everything and seed it; returns the endpoints document it also wrote."""
@@ -203,44 +238,82 @@ class DevStack:
             await self._launch_temporal()
             await self._start_kube()
             await self._start_arm()
-            seed_nodes = await self._seed(register_nodes=not build_network)
+            seed_nodes = await self._seed(networked=build_network)
             self._progress("waiting for Temporal to accept connections")
             assert self.temporal is not None
             placements = await self._ready_nodes(build_network, why_not, prefix)
+            self._gateway_placements = placements
+            run_egressgw = self.options.egressgw
             if self.network is not None:
                 assert self.network.fabric is not None
-                self._launch_node_runtimes(seed_nodes, self.network.fabric.plan)
-            self._launch_controller()
-            self.agents = NodeAgents(placements, self.ports, paths, self._progress)
+                plan = self.network.fabric.plan
+                await self._start_service_front(plan.router_netns)
+                if not run_egressgw:
+                    # What the chart's agents find on their nodes (createGatewayNetns: false).
+                    await asyncio.to_thread(self.network.node_gateway_netns, placements)
+                self._launch_node_runtimes(seed_nodes, plan)
+                if run_egressgw:
+                    self._launch_cni_managers(plan)
+            if self.options.traces:
+                self.traces = DevTraces(
+                    paths, self._progress, usual_ports=self.options.port_base is None
+                )
+                await self.traces.start()
+            if run_egressgw:
+                self._launch_controller()
+            self.agents = NodeAgents(
+                placements if run_egressgw else [],
+                self.ports,
+                paths,
+                self._progress,
+                env=self._process_environment(),
+            )
             self.agents.launch()
             if self.network is not None:
-                assert self.arm is not None
+                assert self.arm is not None and self.network.fabric is not None
                 self.network.follow(self.arm)
-            await self._wait_serving([p.node_name for p in placements])
+                from egressgw.dev.node_metadata import NodeMetadata
+
+                self.metadata = NodeMetadata(self.topology, self.network.fabric.plan)
+                await self.metadata.start()
+            if run_egressgw:
+                await self._wait_serving([p.node_name for p in placements])
+            else:
+                await self._wait_nodes_ready()
         except BaseException:
             await self.stop()
             raise
-        assert self.temporal is not None and self.controller is not None
+        assert self.temporal is not None
         fabric = self.network.fabric if self.network is not None else None
         agents = self.agents.document()
+        managers = self.cni_managers.document() if self.cni_managers is not None else {}
         write_json_atomic(
-            paths.network_file, network_document(fabric, why_not, agents, paths.nodes_dir)
+            paths.network_file,
+            network_document(fabric, why_not, agents, paths.nodes_dir, managers),
         )
         document = endpoints_document(
             self.ports,
             paths,
             os.getpid(),
             self.temporal.pid,
-            self.controller.pid,
+            self.controller.pid if self.controller is not None else None,
             {name: info["pid"] for name, info in agents.items()},
             network_built=fabric is not None,
             kube_pids=self.kube.pids() if self.kube is not None else {},
             node_runtime_pids={
                 name: info["pid"] for name, info in self._runtimes_document().items()
             },
+            cni_manager_pids={name: info["pid"] for name, info in managers.items()},
+            egressgw=self.options.egressgw,
         )
+        if self.traces is not None:
+            document.update(self.traces.document())
         write_json_atomic(paths.endpoints, document)
         return document
+
+    def _process_environment(self) -> dict[str, str]:
+        """The controller's and agents' environment: ours, plus where to send traces."""
+        return {**os.environ, **(self.traces.environment() if self.traces else {})}
 
     async def _ready_nodes(
         self, build_network: bool, why_not: str, prefix: str
@@ -296,8 +369,9 @@ class DevStack:
         ready, not before (egressgw/dev/readiness.py)."""
         from temporalio.client import Client
 
+        from egressgw.dev.cni_managers import manager_answers, tainted_nodes
         from egressgw.dev.node_runtimes import ready_nodes
-        from egressgw.dev.readiness import wait_serving
+        from egressgw.dev.readiness import NodesWaiting, wait_serving
 
         assert self.temporal is not None and self.kube is not None
         kube = self.kube
@@ -308,13 +382,27 @@ class DevStack:
             return [item for item in listed.get("items", []) if isinstance(item, dict)]
 
         runtime_nodes = [p.spec.name for p in self.runtimes.placements] if self.runtimes else []
+        sockets = (
+            {p.node_name: p.socket_path for p in self.cni_managers.placements}
+            if self.cni_managers
+            else {}
+        )
 
-        async def nodes_not_ready() -> tuple[str, ...]:
+        async def nodes_waiting() -> NodesWaiting:
             if not runtime_nodes:
-                return ()
+                return NodesWaiting()
             listed = await kube.get_json("/api/v1/nodes")
-            ready = ready_nodes(listed.get("items", []))
-            return tuple(n for n in runtime_nodes if n not in ready)
+            items = listed.get("items", [])
+            ready, tainted = ready_nodes(items), tainted_nodes(items)
+            return NodesWaiting(
+                not_ready=tuple(n for n in runtime_nodes if n not in ready),
+                # A local socket: answered (or refused) within a millisecond.
+                cni_not_installed=tuple(
+                    node
+                    for node, socket in sockets.items()
+                    if node in tainted or not manager_answers(socket)
+                ),
+            )
 
         self._progress("waiting for the nodes, the controller and agents, and the nodes' gateways")
         report = await wait_serving(
@@ -323,13 +411,43 @@ class DevStack:
             read_gateway_statuses,
             timeout=SERVING_TIMEOUT,
             progress=self._progress,
-            nodes_not_ready=nodes_not_ready,
+            nodes_waiting=nodes_waiting,
         )
         if not report.serving:
             raise DevStackError(
                 f"the stack is not serving after {SERVING_TIMEOUT:.0f} s: still waiting for "
                 f"{report.waiting_for()}; see the logs in {self.paths.logs.resolve()}"
             )
+
+    async def _start_service_front(self, router_netns: str) -> None:
+        from egressgw.dev.service_front import ServiceFront, relays
+
+        front = ServiceFront(
+            router_netns, relays(self.ports.kube_api, self.ports.temporal, self.ports.arm)
+        )
+        self.service_front = front
+        await front.start()
+
+    async def _wait_nodes_ready(self) -> None:
+        """Without our own components: until every node's runtime has made its Node Ready (the
+        regular nodes keep their cni-not-ready taint until a CNI manager is installed)."""
+        from egressgw.dev.node_runtimes import ready_nodes
+
+        assert self.kube is not None
+        wanted = {p.spec.name for p in self.runtimes.placements} if self.runtimes else set()
+        self._progress("waiting for the nodes to be Ready")
+        deadline = asyncio.get_running_loop().time() + SERVING_TIMEOUT
+        while True:
+            listed = await self.kube.get_json("/api/v1/nodes")
+            missing = wanted - ready_nodes(listed.get("items", []))
+            if not missing:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise DevStackError(
+                    f"the nodes {', '.join(sorted(missing))} are not Ready after "
+                    f"{SERVING_TIMEOUT:.0f} s; see {self.paths.logs.resolve()}/node-*.log"
+                )
+            await asyncio.sleep(0.5)
 
     async def _build_network(self, plan: FabricPlan, placements: list[AgentPlacement]) -> None:
         from pyroute2 import NetlinkError
@@ -354,6 +472,7 @@ class DevStack:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=self._process_environment(),
                 # Ctrl-C reaches the supervisor only, which stops the controller first.
                 start_new_session=True,
             )
@@ -406,8 +525,16 @@ class DevStack:
         self._progress(
             f"starting Azure Resource Manager emulator on https://{LOCALHOST}:{self.ports.arm}"
         )
+        from egressgw.dev.service_front import SERVICES_IP
+        from sim.tls import DEFAULT_HOSTS
+
         self.arm = ArmEmulator(
-            self.paths.arm_state, host=LOCALHOST, port=self.ports.arm, tls_dir=self.paths.root
+            self.paths.arm_state,
+            host=LOCALHOST,
+            port=self.ports.arm,
+            tls_dir=self.paths.root,
+            # Pods and nodes dial it at the services address (egressgw/dev/service_front.py).
+            tls_hosts=(*DEFAULT_HOSTS, SERVICES_IP),
         )
         await self.arm.start()
 
@@ -423,12 +550,30 @@ class DevStack:
         )
         self.runtimes.launch()
 
+    def _launch_cni_managers(self, plan: FabricPlan) -> None:
+        from egressgw.dev.cni_managers import CniManagers, manager_placements
+        from sim.control_plane.pki import SERVICE_CLUSTER_IP_RANGE
+
+        self.cni_managers = CniManagers(
+            manager_placements(
+                [node.name for node in plan.regular_nodes], self.paths.nodes_dir, self.paths.root
+            ),
+            self.paths.cni_manager_kubeconfig,
+            # What stays on a pod's eth0 under staticEgressGateway: the pods, the services,
+            # the nodes (the whole VNet).
+            (plan.pod_cidr, SERVICE_CLUSTER_IP_RANGE, self.topology.vnet_cidr),
+            self.paths,
+            self._progress,
+        )
+        self.cni_managers.launch()
+
     def _runtimes_document(self) -> dict[str, dict[str, Any]]:
         return self.runtimes.document() if self.runtimes is not None else {}
 
-    async def _seed(self, *, register_nodes: bool) -> list[dict[str, Any]]:
+    async def _seed(self, *, networked: bool) -> list[dict[str, Any]]:
         """Seed ARM and Kubernetes; returns the Nodes as AKS would have them. They are created
-        here only when no node runtime will register them (no node network)."""
+        here only when no node runtime will register them (no node network); with the node
+        network the CNI managers get their ServiceAccount too."""
         from egressgw.dev.azure_inventory import node_ips
         from sim.control_plane.service_accounts import service_account_kubeconfig
 
@@ -444,21 +589,29 @@ class DevStack:
             mode=0o600,  # it holds the dev service principal's secret
         )
         self._progress(
-            "seeding Kubernetes: namespaces, the controller's and agents' ServiceAccounts and "
-            "roles (deploy/rbac), labelled and tainted gateway nodes, regular nodes"
+            "seeding Kubernetes: namespaces, the controller's, agents' and CNI managers' "
+            "ServiceAccounts and roles (deploy/rbac), labelled and tainted gateway nodes, "
+            "regular nodes"
         )
         await self.kube.apply_objects(namespaces(self.topology))
-        await asyncio.gather(
+        accounts = [
             service_account_kubeconfig(
                 self.kube, "controller", SYSTEM_NAMESPACE, self.paths.controller_kubeconfig
             ),
             service_account_kubeconfig(
                 self.kube, "agent", SYSTEM_NAMESPACE, self.paths.agent_kubeconfig
             ),
-        )
+        ]
+        if networked:
+            accounts.append(
+                service_account_kubeconfig(
+                    self.kube, "cni-manager", SYSTEM_NAMESPACE, self.paths.cni_manager_kubeconfig
+                )
+            )
+        await asyncio.gather(*accounts)
         ips = await node_ips(self.topology, self.paths.azure_config, self.paths.ca)
         nodes = gateway_nodes(self.topology, ips) + regular_nodes(self.topology, ips)
-        if register_nodes:
+        if not networked:
             await self.kube.apply_objects(nodes)
         return nodes
 
@@ -470,13 +623,35 @@ class DevStack:
         runtimes, self.runtimes = self.runtimes, None
         if runtimes is not None:
             await runtimes.stop()
+        managers, self.cni_managers = self.cni_managers, None
+        if managers is not None:
+            await managers.stop()
+        if self.network is not None:
+            # What pods of a runtime that could not run their CNI DEL (it crashed) left.
+            from egressgw.dev.pod_leftovers import remove_pod_namespaces, stop_pod_daemons
+
+            if managers is not None:
+                await asyncio.to_thread(
+                    stop_pod_daemons, [p.plugin_state_dir for p in managers.placements]
+                )
+            await asyncio.to_thread(remove_pod_namespaces, self.network.prefix)
         agents, self.agents = self.agents, None
         if agents is not None:
             await agents.stop()
+        traces, self.traces = self.traces, None
+        if traces is not None:  # after the processes that send to it flushed their spans
+            await traces.stop()
+        metadata, self.metadata = self.metadata, None
+        if metadata is not None:
+            await metadata.stop()
+        front, self.service_front = self.service_front, None
+        if front is not None:
+            await front.stop()
         network, self.network = self.network, None
         if network is not None:
             self._progress("removing the node network")
-            await network.stop(agents.placements if agents is not None else ())
+            # The gateway namespaces the stack made for the chart's agents go the same way.
+            await network.stop(self._gateway_placements)
         if self.arm is not None:
             await self.arm.stop()
         if self.kube is not None:

@@ -37,6 +37,13 @@ def _network_lines(document: dict[str, Any]) -> list[str]:
     pids = ", ".join(str(info.get("pid")) for info in agents.values())
     logs = {str(Path(str(info.get("log"))).parent) for info in agents.values()}
     lines = [f"  gateway agents  {len(agents)} (pids {pids}), logs {' '.join(logs)}/agent-*.log"]
+    managers: dict[str, dict[str, Any]] = network.get("cni_managers") or {}
+    if managers:
+        manager_pids = ", ".join(str(info.get("pid")) for info in managers.values())
+        lines.append(
+            f"  CNI managers    {len(managers)} (pids {manager_pids}), one per regular node, "
+            f"logs {' '.join(logs)}/cni-manager-*.log"
+        )
     if not network.get("built"):
         lines.append(
             f"  node network    not built ({network.get('reason')}): agents record what they "
@@ -54,6 +61,19 @@ def _network_lines(document: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _trace_lines(document: dict[str, Any]) -> list[str]:
+    """With --traces: where Jaeger listens and how to see a configuration's trace."""
+    query = document.get("jaeger_query_url")
+    if not query:
+        return []
+    return [
+        f"  traces          Jaeger (pid {document.get('jaeger_pid')}), OTLP "
+        f"{document.get('otlp_http_endpoint')}, query API {query}/api/traces "
+        "(no web UI: tools/jaeger/README.md)",
+        "                  print one: egressgw dev trace NAMESPACE/NAME",
+    ]
+
+
 def describe(document: dict[str, Any], state_dir: Path) -> str:
     ports = document["ports"]
     return "\n".join(
@@ -65,13 +85,39 @@ def describe(document: dict[str, Any], state_dir: Path) -> str:
             f"metrics {LOCALHOST}:{ports['temporal_metrics']}",
             f"  Kubernetes API  {document['kube_api_url']}",
             f"  Azure ARM       {document['arm_url']}",
-            f"  controller      pid {document.get('controller_pid')}, "
-            f"log {document.get('controller_log')}",
+            *(
+                [
+                    f"  controller      pid {document.get('controller_pid')}, "
+                    f"log {document.get('controller_log')}"
+                ]
+                if document.get("egressgw", True)
+                else [
+                    "  egressgw        not started (--no-egressgw); values for the Helm chart: "
+                    f"egressgw dev chart-values --state-dir {state_dir}"
+                ]
+            ),
+            *(
+                [
+                    f"  from the nodes  Kubernetes {from_nodes['kube_api_url']}, Temporal "
+                    f"{from_nodes['temporal_address']}, ARM {from_nodes['arm_url']}"
+                ]
+                if (from_nodes := document.get("from_nodes"))
+                else []
+            ),
             *_network_lines(document),
+            *_trace_lines(document),
             f"  state dir       {state_dir.resolve()}",
             f"  try:  kubectl --kubeconfig {document['kubeconfig']} get nodes",
             f"        kubectl --kubeconfig {document['kubeconfig']} apply -f "
             "deploy/samples/sgc-public.yaml",
+            *(
+                [
+                    f"        kubectl --kubeconfig {document['kubeconfig']} apply -f "
+                    "deploy/samples/pod-egress.yaml"
+                ]
+                if document.get("cni_manager_pids")
+                else []
+            ),
         ]
     )
 
@@ -115,6 +161,7 @@ async def run_foreground(options: DevOptions, out: TextIO) -> int:
         watching = asyncio.gather(
             _report_controller_exit(stack, document, progress),
             _report_agent_exits(stack, progress),
+            _report_cni_manager_exits(stack, progress),
         )
         await stop_requested.wait()
         watching.cancel()
@@ -166,6 +213,23 @@ async def _report_agent_exits(stack: DevStack, progress: Callable[[str], None]) 
                 del running[node]
 
 
+async def _report_cni_manager_exits(stack: DevStack, progress: Callable[[str], None]) -> None:
+    """Say so when a CNI manager dies on its own: its node's pods that use a gateway cannot
+    start (the plugin answers "try again later") until the stack is started again."""
+    managers = stack.cni_managers
+    if managers is None:
+        return
+    running = dict(managers.processes)
+    while running and stack.cni_managers is managers:
+        await asyncio.sleep(AGENT_WATCH_INTERVAL)
+        for node, process in list(running.items()):
+            if process.poll() is not None and stack.cni_managers is managers:
+                progress(
+                    f"the CNI manager of {node} exited with code {process.returncode}; see its log"
+                )
+                del running[node]
+
+
 def _mark_stopped(paths: StatePaths) -> None:
     # endpoints.json stays (it documents the layout) but no longer names a live process.
     data = json.loads(paths.endpoints.read_text())
@@ -177,6 +241,9 @@ def _mark_stopped(paths: StatePaths) -> None:
     data["agent_pids"] = {}
     data["kube_pids"] = {}
     data["node_runtime_pids"] = {}
+    data["cni_manager_pids"] = {}
+    if "jaeger_pid" in data:
+        data["jaeger_pid"] = None
     write_json_atomic(paths.endpoints, data)
 
 
@@ -236,12 +303,23 @@ def start_detached(options: DevOptions, out: TextIO, timeout: float = 180.0) -> 
         kube_binaries()
     except BinariesError as err:
         raise DevStackError(str(err)) from err
+    if options.traces:
+        from sim.jaeger.server import JaegerError, jaeger_binary
+
+        try:
+            jaeger_binary()
+        except JaegerError as err:
+            raise DevStackError(str(err)) from err
     cmd = [sys.executable, "-m", "egressgw", "dev", "up", "--state-dir", str(paths.root)]
     if options.port_base is not None:
         cmd += ["--port-base", str(options.port_base)]
     if not options.ui:
         cmd.append("--headless")
     cmd += ["--network", options.network, "--net-prefix", options.net_prefix]
+    if options.traces:
+        cmd.append("--traces")
+    if not options.egressgw:
+        cmd.append("--no-egressgw")
     log_path = paths.logs / "dev.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     with log_path.open("ab") as log:
@@ -308,9 +386,10 @@ def stop_detached(state_dir: Path, out: TextIO, timeout: float = 30.0) -> int:
 
 def _stop_orphans(paths: StatePaths) -> None:
     """A supervisor killed with SIGKILL leaves its children running: the controller (first, so it
-    does not spend its shutdown retrying a vanished Temporal), the agents, the Temporal server,
-    the Kubernetes control plane (scheduler and controller manager, API server, then etcd); and,
-    when it built one, the node network."""
+    does not spend its shutdown retrying a vanished Temporal), the node runtimes, the CNI
+    managers, the agents, the Temporal server, the Kubernetes control plane (scheduler and
+    controller manager, API server, then etcd); and, when it built one, the node network (with
+    the pods' wireguard-go daemons)."""
     try:
         document = json.loads(paths.endpoints.read_text())
     except (OSError, ValueError):
@@ -318,12 +397,15 @@ def _stop_orphans(paths: StatePaths) -> None:
     agent_pids = list((document.get("agent_pids") or {}).values())
     kube_pids: dict[str, Any] = document.get("kube_pids") or {}
     runtime_pids = list((document.get("node_runtime_pids") or {}).values())
+    manager_pids = list((document.get("cni_manager_pids") or {}).values())
     kube_order = ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
     for pid_value, words, program in (
         (document.get("controller_pid"), (b"controller",), ""),
-        *((value, (b"agent",), "") for value in agent_pids),
         *((value, (b"sim.node_runtime",), "") for value in runtime_pids),
+        *((value, (b"cni-manager",), "") for value in manager_pids),
+        *((value, (b"agent",), "") for value in agent_pids),
         (document.get("temporal_pid"), (b"start-dev",), ""),
+        (document.get("jaeger_pid"), (), "jaeger"),
         *((kube_pids.get(name), (), name) for name in kube_order),
     ):
         with contextlib.suppress(OSError, ValueError, TypeError):
@@ -336,7 +418,7 @@ def _stop_orphans(paths: StatePaths) -> None:
             network = json.loads(paths.network_file.read_text())
             from egressgw.dev.node_network import teardown_leftover_network
 
-            teardown_leftover_network(network, paths.network_state)
+            teardown_leftover_network(network, paths.network_state, paths.nodes_dir)
             network["built"] = False
             network["reason"] = "removed by dev down"
             write_json_atomic(paths.network_file, network)

@@ -81,6 +81,24 @@ class ArmApi:
         """Answer one authenticated ARM request; `fail` makes its operation fail."""
         return self.route(req, req.path, req.method, req.body, fail)
 
+    def location_of(self, path: ArmPath) -> str:
+        """The region a request is about (for ARM's messages): the resource's, else the nearest
+        stored ancestor's or the resource group's; "" when nothing is known."""
+        if path.types and path.types[0].lower() == "locations" and path.names:
+            return path.names[0]
+        candidates = [path.key] if not path.is_collection else []
+        parent = path.parent()
+        while parent is not None:
+            candidates.append(parent.key)
+            parent = parent.parent()
+        if path.resource_group_id is not None:
+            candidates.append(path.resource_group_id.lower())
+        for key in candidates:
+            found = self.store.get(key)
+            if found is not None and found.body.get("location"):
+                return str(found.body["location"])
+        return ""
+
     def render(self, resource: Resource) -> JsonObject:
         """The resource as GET returns it: stored body plus computed, read-only fields."""
         body = copy.deepcopy(resource.body)
@@ -306,9 +324,14 @@ class ArmApi:
         )
         self.store.operations[op.id] = op
         self._forget_old_operations()
-        if op.duration <= 0:
-            lro.finish(self.store, op)
         return op
+
+    def _finish_if_instant(self, op: Operation) -> None:
+        """Finish an operation with no latency, after its first answer was made: ARM accepts an
+        asynchronous write first (Creating/Updating/Deleting) even when the work takes no time,
+        and the first poll then finds it done."""
+        if op.duration <= 0 and not op.done:
+            lro.finish(self.store, op)
 
     def _forget_old_operations(self) -> None:
         finished = [o for o in self.store.operations.values() if o.done]
@@ -320,7 +343,7 @@ class ArmApi:
         headers = {"Azure-AsyncOperation": self.base_url() + op.status_path + query}
         if location:
             headers["Location"] = self.base_url() + op.result_path + query
-            headers["Retry-After"] = "0" if op.done else lro.poll_hint(op, time.time())
+            headers["Retry-After"] = lro.poll_hint(op, time.time())
         return headers
 
     @staticmethod
@@ -374,12 +397,13 @@ class ArmApi:
         tx.put(prepared)
         tx.commit()
         op = self._start_operation(method, prepared, path, fail, api_version=req.api_version)
-        self.changed()
         stored = self.store.get(path.key)
         assert stored is not None
         rendered = self.render(stored)
         status = 200 if existing is not None or method == "PATCH" else 201
         headers = {"ETag": str(rendered.get("etag", "")), **self._lro_headers(op, location=False)}
+        self._finish_if_instant(op)
+        self.changed()
         return ArmResponse(status, rendered, headers)
 
     def _delete(self, req: ArmRequest, path: ArmPath, fail: JsonObject | None) -> ArmResponse:
@@ -400,8 +424,10 @@ class ArmApi:
             network.check_delete(self.store, existing)
         existing.properties["provisioningState"] = "Deleting"
         op = self._start_operation("DELETE", existing, path, fail, api_version=req.api_version)
+        answer = ArmResponse(202, headers=self._lro_headers(op, location=True))
+        self._finish_if_instant(op)
         self.changed()
-        return ArmResponse(202, headers=self._lro_headers(op, location=True))
+        return answer
 
     def _action(
         self, req: ArmRequest, path: ArmPath, raw: bytes, fail: JsonObject | None
@@ -424,8 +450,10 @@ class ArmApi:
         compute.manual_upgrade(tx, resource, body)
         tx.commit()
         op = self._start_operation("POST", resource, target, fail, action, req.api_version)
+        answer = ArmResponse(202, headers=self._lro_headers(op, location=True))
+        self._finish_if_instant(op)
         self.changed()
-        return ArmResponse(202, headers=self._lro_headers(op, location=True))
+        return answer
 
 
 def _unknown_type(path: ArmPath) -> ArmError:

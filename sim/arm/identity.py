@@ -8,21 +8,49 @@ import secrets
 import time
 from typing import Any
 
+from sim.arm.api_versions import API_VERSION_SHAPE
 from sim.arm.errors import ArmError
 
-# From api-version 2022-09-01 the metadata endpoint returns a list of clouds.
-_LIST_FROM = "2022-09-01"
+# /metadata/endpoints answers a list of clouds from api-version 2019-05-01 on (what azclient,
+# the Azure CLI and the other SDKs ask for); older versions (e.g. go-autorest's 2015-01-01, the
+# Azure Stack tools' 1.0) get the single legacy object.
+LIST_FROM = "2019-05-01"
+LEGACY_VERSIONS = ("1.0",)
 AUDIENCES = ["https://management.core.windows.net/", "https://management.azure.com/"]
 TOKEN_LIFETIME = 3599
 
 
 def metadata_document(base_url: str, api_version: str | None) -> Any:
+    """The `/metadata/endpoints` answer in the shape ARM gives for `api_version`."""
+    if not api_version:
+        raise ArmError(
+            400,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        )
+    login = base_url + "/"
+    if api_version in LEGACY_VERSIONS or (
+        API_VERSION_SHAPE.match(api_version) and api_version < LIST_FROM
+    ):
+        return {
+            "galleryEndpoint": base_url + "/",
+            "graphEndpoint": base_url + "/",
+            "portalEndpoint": base_url + "/",
+            "authentication": {"loginEndpoint": login, "audiences": AUDIENCES},
+        }
+    if api_version != "latest" and not API_VERSION_SHAPE.match(api_version):
+        raise ArmError(
+            400,
+            "InvalidApiVersionParameter",
+            f"The api-version '{api_version[:40]}' is invalid. Use a date such as "
+            f"'{LIST_FROM}' or 'latest'.",
+        )
     cloud = {
         "name": "AzureCloud",
         "portal": base_url,
         "resourceManager": base_url + "/",
         "authentication": {
-            "loginEndpoint": base_url,
+            "loginEndpoint": login,
             "audiences": AUDIENCES,
             "tenant": "common",
             "identityProvider": "AAD",
@@ -44,9 +72,7 @@ def metadata_document(base_url: str, api_version: str | None) -> Any:
             "storageSyncEndpointSuffix": "afs.azure.net",
         },
     }
-    if api_version is not None and api_version >= _LIST_FROM:
-        return [cloud]
-    return cloud
+    return [cloud]
 
 
 def openid_configuration(base_url: str, tenant: str) -> dict[str, Any]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import math
 from typing import Any
 
 from sim.arm import compute, ids
 from sim.arm.store import Operation, Store, Transaction
 
-MAX_POLL_HINT = 1.0
-MIN_POLL_HINT = 0.05
+# Retry-After is whole seconds, as ARM sends it: clients parse it as an integer (Go's azcore
+# ignores "1.00" and falls back to its 30-second default; older Python clients raised on it).
+MAX_POLL_HINT = 10
 
 
 def finish(store: Store, op: Operation) -> None:
@@ -58,9 +60,12 @@ def status_body(op: Operation, now: float) -> dict[str, Any]:
 
 
 def poll_hint(op: Operation, now: float) -> str:
-    """Retry-After for a running operation: the time left, bounded so tests stay quick."""
-    remaining = max(MIN_POLL_HINT, min(MAX_POLL_HINT, op.deadline - now))
-    return f"{remaining:.2f}"
+    """Retry-After for an operation: 0 when it will be done by the next poll, else the whole
+    seconds left (rounded up, at most MAX_POLL_HINT)."""
+    remaining = op.deadline - now
+    if op.done or remaining <= 0:
+        return "0"
+    return str(min(MAX_POLL_HINT, math.ceil(remaining)))
 
 
 def _iso(ts: float) -> str:

@@ -9,12 +9,13 @@ import logging
 import re
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from sim.arm import identity, ids, lro
+from sim.arm import api_versions, identity, ids, lro
 from sim.arm.api import ArmApi, ArmRequest, ArmResponse
 from sim.arm.body import JsonObject
 from sim.arm.errors import ArmError, bad_request, not_found
@@ -22,12 +23,16 @@ from sim.arm.faults import FaultRule, Faults, rule_from_json
 from sim.arm.request_log import LoggedRequest, RequestLog
 from sim.arm.seed import seed_topology
 from sim.arm.store import STATE_FILE, Store, Transaction
-from sim.tls import ensure_server_certificate
+from sim.tls import DEFAULT_HOSTS, ensure_server_certificate
 from sim.topology import Topology
+
+# The URL the current request reached the emulator by, when that is one of its certificate's
+# names: links it hands out (operation status, the identity documents) then work from wherever
+# the client is, e.g. a pod of the dev stack's node network (egressgw/dev/service_front.py).
+_REQUEST_BASE: ContextVar[str | None] = ContextVar("arm_request_base", default=None)
 
 log = logging.getLogger(__name__)
 
-API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-(preview|beta|privatepreview|alpha))?$")
 MAX_BODY = 4 * 1024 * 1024
 DEFAULT_PAGE_SIZE = 100
 SAVE_DELAY = 0.05  # seconds; bounds how much a crash can lose
@@ -77,14 +82,17 @@ class ArmEmulator:
         latency: Mapping[str, float] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         tls_dir: Path | None = None,
+        tls_hosts: tuple[str, ...] = DEFAULT_HOSTS,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # tls_dir: where the CA lives when several servers share one (the dev stack's state dir).
-        self._cert = ensure_server_certificate(Path(tls_dir or self.state_dir), "arm")
+        # tls_hosts: the names clients dial it by (the dev stack adds its services address).
+        self._cert = ensure_server_certificate(Path(tls_dir or self.state_dir), "arm", tls_hosts)
         self.ca_path: Path = self._cert.ca_path
         self._host = host
         self._port = port
+        self._tls_hosts = frozenset(tls_hosts)
         self._state_path = self.state_dir / STATE_FILE
         self.store = Store.load(self._state_path)
         if latency:
@@ -95,7 +103,7 @@ class ArmEmulator:
         self._runner: web.AppRunner | None = None
         self._save_handle: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.api = ArmApi(self.store, lambda: self.url, self._save, page_size)
+        self.api = ArmApi(self.store, self._base_url, self._save, page_size)
         lro.settle(self.store, time.time())
 
     # Lifecycle -------------------------------------------------------------------------------
@@ -140,6 +148,13 @@ class ArmEmulator:
     @property
     def url(self) -> str:
         return f"https://{self._host}:{self._port}"
+
+    def _base_url(self) -> str:
+        return _REQUEST_BASE.get() or self.url
+
+    def _reached_as(self, request: web.Request) -> str | None:
+        host = request.url.host or ""
+        return f"https://{request.host}" if host in self._tls_hosts else None
 
     # In-process controls ---------------------------------------------------------------------
 
@@ -202,12 +217,21 @@ class ArmEmulator:
     # Dispatch --------------------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        token = _REQUEST_BASE.set(self._reached_as(request))
+        try:
+            return await self._dispatch(request)
+        finally:
+            _REQUEST_BASE.reset(token)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         try:
             if path.startswith("/_emulator/"):
                 return await self._control(request)
             if path.startswith("/metadata/endpoints"):
-                return _json(identity.metadata_document(self.url, request.query.get("api-version")))
+                return _json(
+                    identity.metadata_document(self._base_url(), request.query.get("api-version"))
+                )
             if _OPENID.match(path) or _TOKEN.match(path):
                 return await self._identity(request)
         except ArmError as exc:
@@ -251,7 +275,7 @@ class ArmEmulator:
 
     async def _identity(self, request: web.Request) -> web.Response:
         if request.method == "GET" and (m := _OPENID.match(request.path)):
-            return _json(identity.openid_configuration(self.url, m.group(1)))
+            return _json(identity.openid_configuration(self._base_url(), m.group(1)))
         if request.method != "POST":
             raise ArmError(405, "MethodNotAllowed", "Use POST for the token endpoint.")
         form = {k: str(v) for k, v in (await request.post()).items()}
@@ -265,18 +289,12 @@ class ArmEmulator:
     async def _arm(self, request: web.Request) -> web.Response:
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or not auth[7:].strip():
-            raise identity.unauthorized(self.url)
+            raise identity.unauthorized(self._base_url())
         api_version = request.query.get("api-version")
         if api_version is None:
             raise bad_request(
                 "The api-version query parameter (?api-version=) is required for all requests.",
                 "MissingApiVersionParameter",
-            )
-        if not API_VERSION.match(api_version):
-            raise bad_request(
-                f"The api-version '{api_version[:40]}' is invalid. The supported versions are "
-                "of the form YYYY-MM-DD[-preview].",
-                "InvalidApiVersionParameter",
             )
         path = ids.parse_path(request.path)
         resource_type = path.resource_type
@@ -284,6 +302,8 @@ class ArmEmulator:
         raw = await request.read() if method in ("PUT", "PATCH", "POST") else b""
         if lro.settle(self.store, time.time()):
             self._save()
+        # ARM checks the version before any provider sees the request (faults included).
+        api_versions.check(resource_type, api_version, self.api.location_of(path))
         rule = self.faults.pick(method, resource_type, lro=method in _WRITE_METHODS)
         if rule is not None and rule.effect == "drop":
             raise _Drop

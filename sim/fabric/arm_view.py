@@ -1,6 +1,6 @@
-"""What the network needs to know from the ARM emulator's records: the nodes with their role and
-primary and secondary private IPs, the internal load balancers' rules, and the cluster's outbound
-public IP.
+"""What the network needs to know from the ARM emulator's records: the nodes with their role,
+primary and secondary private IPs and the public IPs Azure's edge translates those to, the
+internal load balancers' rules, and the cluster's outbound public IP.
 
 A node is a gateway node when its VM or scale set carries a gateway tag (`aks-managed-
 gatewayIPPrefixSize`) or its NIC is a pre-created gateway NIC (`aks-managed-static-gateway-nic`),
@@ -13,6 +13,7 @@ the thread that serves the emulator. Nothing here writes.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,8 @@ class ArmNode:
     secondary_ips: tuple[str, ...]
     backend_pools: frozenset[str]  # lower-cased IDs of the backend pools the node is in
     role: str = GATEWAY
+    # (private IP, public IP) of each ipConfiguration that has a public IP, by private IP
+    public_ips: tuple[tuple[str, str], ...] = ()
 
     @property
     def spec(self) -> NodeSpec:
@@ -54,6 +57,16 @@ class ArmNetwork:
         """Secondary IP -> primary IP of the node whose NIC holds it."""
         return {ip: n.primary_ip for n in self.nodes for ip in n.secondary_ips}
 
+    def public_translations(self, primary_ips: Collection[str] | None = None) -> dict[str, str]:
+        """Private IP -> the public IP Azure's edge gives it on the way to the internet; with
+        `primary_ips`, only those of the nodes with one of these primary IPs."""
+        return {
+            private: public
+            for n in self.nodes
+            if primary_ips is None or n.primary_ip in primary_ips
+            for private, public in n.public_ips
+        }
+
 
 def _obj(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
@@ -65,6 +78,16 @@ def _list(value: Any) -> list[dict[str, Any]]:
 
 def _ref(props: dict[str, Any], key: str) -> str:
     return str(_obj(props.get(key)).get("id", "")).lower()
+
+
+def _public_address(view: ResourceView, props: dict[str, Any]) -> str | None:
+    """The address of the ipConfiguration's public IP: a standalone public IP resource, or on a
+    VMSS instance NIC the one its publicIPAddressConfiguration made (both referenced by
+    `publicIPAddress`). None without one, or while the referenced record has no address."""
+    ref = _ref(props, "publicIPAddress")
+    record = view.get(ref) if ref else None
+    address = record.properties.get("ipAddress") if record is not None else None
+    return address if isinstance(address, str) else None
 
 
 def _prefix_len(view: ResourceView, subnet_id: str) -> int:
@@ -82,6 +105,7 @@ def _tags(resource: Resource) -> dict[str, Any]:
 def _node(view: ResourceView, machine: Resource, name: str, nic_ids: list[str]) -> ArmNode | None:
     primary: tuple[str, int] | None = None
     secondaries: list[str] = []
+    public: list[tuple[str, str]] = []
     pools: set[str] = set()
     gateway = GATEWAY_MACHINE_TAG in _tags(machine)
     for nic_id in nic_ids:
@@ -102,6 +126,9 @@ def _node(view: ResourceView, machine: Resource, name: str, nic_ids: list[str]) 
                 primary = (address, _prefix_len(view, _ref(props, "subnet")))
             else:
                 secondaries.append(address)
+            public_address = _public_address(view, props)
+            if public_address is not None:
+                public.append((address, public_address))
     if primary is None:
         return None
     return ArmNode(
@@ -111,6 +138,7 @@ def _node(view: ResourceView, machine: Resource, name: str, nic_ids: list[str]) 
         tuple(sorted(secondaries)),
         frozenset(pools),
         GATEWAY if gateway else REGULAR,
+        tuple(sorted(public)),
     )
 
 

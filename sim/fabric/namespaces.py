@@ -1,5 +1,5 @@
-"""Netlink, sysctl and nftables work inside the fabric's namespaces (pyroute2; `sysctl` and `nft`
-via `ip netns exec`, for the per-namespace /proc/sys and ruleset).
+"""Netlink, conntrack, sysctl and nftables work inside the fabric's namespaces (pyroute2; `sysctl`
+and `nft` via `ip netns exec`, for the per-namespace /proc/sys and ruleset).
 
 "Already exists" on create and "not found" on delete count as success, decided here only.
 """
@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import errno
 import subprocess
+from collections.abc import Iterable
+from contextlib import closing
 from typing import Any
 
-from pyroute2 import NetlinkError, NetNS, netns
+from pyroute2 import Conntrack, NetlinkError, NetNS, netns
+from pyroute2.netlink.nfnetlink.nfctsocket import NFCTAttrTuple
 
 _GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL)
 SCOPE_LINK = 253
@@ -122,3 +125,23 @@ def apply_nft(name: str, text: str) -> None:
     )
     if done.returncode != 0:
         raise NftError(f"nft in {name} refused the ruleset: {done.stderr.strip()}")
+
+
+def forget_flows_from(name: str, sources: Iterable[str]) -> int:
+    """Delete the tracked flows in namespace `name` whose original source is one of `sources`, so
+    that their next packets meet the current NAT rules; how many went."""
+    wanted = list(sources)
+    if not wanted:
+        return 0
+    gone = 0
+    with closing(Conntrack(netns=name)) as conntrack:
+        for source in wanted:
+            for entry in list(conntrack.dump_entries(tuple_orig=NFCTAttrTuple(saddr=source))):
+                try:
+                    conntrack.delete(entry)
+                except NetlinkError as exc:
+                    if exc.code not in _GONE:
+                        raise
+                    continue
+                gone += 1
+    return gone

@@ -4,7 +4,7 @@ and the cluster's outbound SNAT.
 
     fabric = Fabric(plan_fabric("egw", arm_network.node_specs()), state_dir)
     fabric.build()
-    fabric.sync_from_arm(arm.store)      # secondary-IP routes and load balancer rules
+    fabric.sync_from_arm(arm.store)      # secondary-IP routes, edge NAT, load balancer rules
     fabric.start_probing()               # health probes every 5 s (Azure's interval)
     ...
     fabric.destroy()
@@ -18,9 +18,12 @@ Layout (router = `<prefix>-vnet`, forwarding on, rp_filter off):
   primary IP, as Azure CNI overlay and kubenet route them: pod traffic keeps its pod source
   address inside the VNet, so pods reach pods on other nodes and the gateway nodes directly. The
   node's CNI chain (sim/fabric/cni.py) puts its pods behind a bridge holding the CIDR's first host.
+- edge: what leaves for the internet from an ipConfiguration's private IP that has a public IP
+  in ARM (a public-mode configuration's secondary IP) is SNATed 1:1 to that public IP, as Azure's
+  edge does (sim/fabric/edge.py); follows ARM with the secondary-IP routes.
 - outbound: what leaves for the internet from a regular node's primary IP or from any pod CIDR is
   SNATed to the cluster's outbound public IP (sim/fabric/outbound.py); gateway nodes' addresses
-  and clients leave unchanged.
+  without a public IP (private mode) and clients leave unchanged.
 - internet `<prefix>-inet`: 198.18.0.2 on `eth0`, the echo service on UDP and TCP.
 - client `<prefix>-<name>`: its address /32 (from the clients' own slice of the pod range) on
   `eth0`, default via the clients' gateway.
@@ -45,7 +48,7 @@ from typing import Any
 from pyroute2 import NetlinkError
 
 from sim.arm.store import ResourceView
-from sim.fabric import load_balancer, namespaces, outbound
+from sim.fabric import edge, load_balancer, namespaces, outbound
 from sim.fabric.arm_view import ArmNetwork, read_arm_network
 from sim.fabric.echo import EchoRecord, read_records
 from sim.fabric.load_balancer import LbRule
@@ -110,6 +113,7 @@ class Fabric:
         self._rules: tuple[LbRule, ...] = ()
         self._health: dict[ProbeTarget, bool] = {}
         self._applied = ""
+        self._translations: dict[str, str] = {}  # the edge NAT now in the router
         self._probe_timeout = probe_timeout
         self._prober = Prober(
             plan.router_netns,
@@ -131,6 +135,7 @@ class Fabric:
             for node in self.plan.nodes:
                 self._build_node(node)
             self._apply_outbound()
+            self._apply_edge({}, force=True)
             self._apply_rules(force=True)
             self._start_echo()
         except BaseException:
@@ -147,6 +152,7 @@ class Fabric:
                 self._router.close()
                 self._router = None
             self._applied = ""
+            self._translations = {}
         for name in [c.netns for c in self._clients.values()] + list(
             reversed(self.plan.namespaces)
         ):
@@ -250,7 +256,7 @@ class Fabric:
 
     def sync_from_arm(self, view: ResourceView) -> ArmNetwork:
         """Read the ARM emulator's records (e.g. `ArmEmulator.store`, on its thread) and make the
-        router's secondary-IP routes and the load balancer match them."""
+        router's secondary-IP routes, the edge NAT and the load balancer match them."""
         network = read_arm_network(view)
         self.apply(network)
         return network
@@ -268,11 +274,35 @@ class Fabric:
             await asyncio.sleep(interval)
 
     def apply(self, network: ArmNetwork) -> None:
-        """Make routes and load balancer match `network` (read from ARM by the caller)."""
+        """Make routes, edge NAT and load balancer match `network` (read from ARM by the
+        caller)."""
         with self._lock:
+            # The translation first: a secondary IP's replies can only come back once its route
+            # is there, so nothing answered ever leaves untranslated in between.
+            primaries = {n.primary_ip for n in self.plan.nodes}
+            self._apply_edge(network.public_translations(primaries))
             self._sync_routes(network.secondary_routes())
             self._rules = network.rules
             self._apply_rules()
+
+    @property
+    def translations(self) -> dict[str, str]:
+        """The edge NAT in place: private IP -> public IP."""
+        with self._lock:
+            return dict(self._translations)
+
+    def _apply_edge(self, translations: Mapping[str, str], *, force: bool = False) -> None:
+        wanted = dict(translations)
+        if wanted == self._translations and not force:
+            return
+        text = edge.render_edge_nat(self.plan.internet_link, wanted)
+        namespaces.apply_nft(self.plan.router_netns, text)
+        # Flows already tracked keep the translation they started with; Azure's edge applies
+        # the new one to every packet at once.
+        namespaces.forget_flows_from(
+            self.plan.router_netns, edge.changed_sources(self._translations, wanted)
+        )
+        self._translations = wanted
 
     def _sync_routes(self, wanted: Mapping[str, str]) -> None:
         desired: dict[str, str] = {}

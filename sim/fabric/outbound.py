@@ -2,8 +2,9 @@
 regular node or a pod is SNATed to the cluster's outbound public IP (on AKS, the frontend of the
 `kubernetes` load balancer's outbound rule; here, the router's link to the internet namespace).
 
-Gateway nodes' own and secondary IPs are left alone: their egress is what egressgw provides, and
-the echo records those addresses as it always did. Replies come back through the router's
+Gateway nodes' own and secondary IPs are left alone here: their egress is what egressgw provides,
+and a secondary IP leaves with its own address (private mode) or with the public IP of its
+ipConfiguration (public mode, sim/fabric/edge.py). Replies come back through the router's
 connection tracking, which undoes the translation.
 """
 

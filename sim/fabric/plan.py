@@ -148,7 +148,8 @@ class FabricPlan:
     def outbound_sources(self) -> tuple[str, ...]:
         """What the router SNATs to the outbound IP on its way to the internet: the regular
         nodes' primary IPs and every node's pod CIDR. Gateway nodes' own and secondary IPs and
-        client namespaces leave with their addresses unchanged."""
+        client namespaces are not SNATed here (secondary IPs with a public IP are translated by
+        sim/fabric/edge.py)."""
         if self.outbound_ip is None:
             return ()
         return (

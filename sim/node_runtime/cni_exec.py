@@ -21,6 +21,7 @@ from sim.node_runtime.cni_config import (
     plugin_error,
     plugin_stdin,
 )
+from sim.node_runtime.host_paths import HostPathMap, plugin_argv
 from sim.node_runtime.netns import netns_path
 
 PLUGIN_TIMEOUT: Final = 60.0
@@ -45,6 +46,7 @@ class CniTarget:
 class CniRunner:
     bin_dirs: tuple[Path, ...]
     node_netns: str | None  # None: the host is the node
+    host_paths: tuple[HostPathMap, ...] = ()  # the node's directories, bound at their paths
 
     @property
     def cni_path(self) -> str:
@@ -69,6 +71,7 @@ class CniRunner:
         argv = [str(executable)]
         if self.node_netns is not None:
             argv = ["nsenter", f"--net={netns_path(self.node_netns)}", *argv]
+        argv = plugin_argv(self.host_paths, argv)
         env = cni_environment(
             command, target.container_id, target.netns, target.ifname, self.cni_path, target.args
         )

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from sim.node_runtime.host_paths import HostPathError, HostPathMap, parse_host_path
+
 TAINT_EFFECTS: Final = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 # Label prefixes NodeRestriction allows a node to set on itself although they are under
 # kubernetes.io / k8s.io (plugin/pkg/admission/noderestriction, kubelet's allowed labels).
@@ -83,6 +85,7 @@ class RuntimeConfig:
     keep_pods_on_exit: bool
     kubernetes_service_host: str | None  # None: the host of the kubeconfig's server
     kubernetes_service_port: int | None
+    host_paths: tuple[HostPathMap, ...]  # the node's directories kept elsewhere on this machine
     log_max_bytes: int
     log_level: str
 
@@ -189,6 +192,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--kubernetes-service-host", help="KUBERNETES_SERVICE_HOST given to pods")
     p.add_argument("--kubernetes-service-port", type=int)
+    p.add_argument(
+        "--host-path",
+        action="append",
+        default=[],
+        metavar="NODE_PATH=DIR",
+        help="this node's NODE_PATH is DIR on this machine, for hostPath volumes and the CNI "
+        "plugins (repeatable; sim/node_runtime/host_paths.py)",
+    )
     p.add_argument("--log-max-bytes", type=int, default=10 * 1024 * 1024)
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
@@ -204,6 +215,10 @@ def parse_args(argv: list[str]) -> RuntimeConfig:
         raise ConfigError("--pod-netns-prefix must have 1 to 20 characters")
     if a.restart_backoff_initial <= 0 or a.restart_backoff_max < a.restart_backoff_initial:
         raise ConfigError("--restart-backoff-initial must be > 0 and <= --restart-backoff-max")
+    try:
+        host_paths = tuple(parse_host_path(text) for text in a.host_path)
+    except HostPathError as err:
+        raise ConfigError(str(err)) from None
     return RuntimeConfig(
         node_name=a.node_name,
         kubeconfig=a.kubeconfig,
@@ -234,6 +249,7 @@ def parse_args(argv: list[str]) -> RuntimeConfig:
         keep_pods_on_exit=a.keep_pods_on_exit,
         kubernetes_service_host=a.kubernetes_service_host,
         kubernetes_service_port=a.kubernetes_service_port,
+        host_paths=host_paths,
         log_max_bytes=a.log_max_bytes,
         log_level=a.log_level,
     )

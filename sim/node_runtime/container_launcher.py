@@ -70,15 +70,28 @@ def _make_mount_point(target: str, is_file: bool) -> None:
 def bind_mounts(libc: ctypes.CDLL, mounts: list[dict[str, object]]) -> None:
     _check(libc.unshare(CLONE_NEWNS), "unshare mount namespace")
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / rprivate")
+    # Every source is opened before the first mount (in the new namespace: a bind source must
+    # be a mount of the caller's): a volume mounted over a directory that holds another
+    # volume's source (an emptyDir at /tmp while the runtime's state dir is under /tmp) would
+    # otherwise hide that source from the binds after it.
+    sources = []
     for mount in mounts:
-        source, target = str(mount["source"]), str(mount["target"])
-        if not os.path.exists(source):  # noqa: PTH110
-            raise LaunchError(f"mount source {source} does not exist")
-        _make_mount_point(target, os.path.isfile(source))  # noqa: PTH113
+        source = str(mount["source"])
+        try:
+            fd = os.open(source, os.O_PATH | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise LaunchError(f"mount source {source} does not exist") from None
+        sources.append((fd, source))
+    for mount, (fd, source) in zip(mounts, sources, strict=True):
+        target = str(mount["target"])
+        _make_mount_point(target, not os.path.isdir(f"/proc/self/fd/{fd}"))  # noqa: PTH112
         _check(
-            libc.mount(source.encode(), target.encode(), None, MS_BIND | MS_REC, None),
+            libc.mount(
+                f"/proc/self/fd/{fd}".encode(), target.encode(), None, MS_BIND | MS_REC, None
+            ),
             f"bind {source} at {target}",
         )
+        os.close(fd)
         if mount.get("readOnly"):
             _check(
                 libc.mount(None, target.encode(), None, MS_BIND | MS_REMOUNT | MS_RDONLY, None),

@@ -18,7 +18,7 @@ import json
 import logging
 import marshal
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, TypeVar
@@ -41,6 +41,7 @@ from sim.node_runtime.container_states import (
     Waiting,
     exit_reason,
 )
+from sim.node_runtime.host_paths import HostPathMap, resolve
 from sim.node_runtime.kubelet_server import LogLookupError, LogTarget
 from sim.node_runtime.launch_spec import LaunchSpec, Mount, launch_spec
 from sim.node_runtime.node_object import rfc3339
@@ -414,7 +415,8 @@ class PodWorker:
         for volume in self.pod["spec"].get("volumes") or []:
             name = str(volume["name"])
             if volume_type(volume) == "hostPath":
-                out[name] = Path(str(volume["hostPath"].get("path", "/")))
+                path = str(volume["hostPath"].get("path", "/"))
+                out[name] = Path(resolve(self.ctx.config.host_paths, path))
             else:
                 out[name] = self.dir.volume_dir(name)
         return out
@@ -432,7 +434,7 @@ class PodWorker:
             elif kind == "emptyDir":
                 self.dir.volume_dir(name).mkdir(parents=True, exist_ok=True)
             elif kind == "hostPath":
-                _prepare_host_path(name, volume["hostPath"])
+                _prepare_host_path(name, volume["hostPath"], self.ctx.config.host_paths)
 
     async def _fetch_volume_sources(self, *, all_tokens: bool) -> None:
         """The ConfigMaps and Secrets the pod names and its (due) tokens, concurrently."""
@@ -866,8 +868,8 @@ class PodWorker:
         task.add_done_callback(self._background.discard)
 
 
-def _prepare_host_path(volume: str, source: Json) -> None:
-    path = Path(str(source.get("path", "")))
+def _prepare_host_path(volume: str, source: Json, host_paths: Sequence[HostPathMap]) -> None:
+    path = Path(resolve(host_paths, str(source.get("path", ""))))
     kind = str(source.get("type", ""))
     if kind == "DirectoryOrCreate":
         path.mkdir(parents=True, exist_ok=True)

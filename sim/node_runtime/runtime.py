@@ -37,7 +37,7 @@ class NodeRuntime:
         self.config = config
         self.workers: dict[str, PodWorker] = {}
         self.sandboxes = Sandboxes(
-            CniRunner(config.cni_bin_dirs, config.netns),
+            CniRunner(config.cni_bin_dirs, config.netns, config.host_paths),
             config.cni_conf_dir,
             config.pod_netns_prefix,
         )

@@ -1,13 +1,15 @@
 """Pods' traffic through the whole system, as root: `egressgw dev up` builds every gateway node
 as a network namespace with its own agent, an emulated internal load balancer and an "internet"
-echo. Two configurations on the VMSS pool; pods set up the way the CNI plugin would; UDP and TCP
-to the echo leave with the configuration's secondary IP of the gateway that served them; stopping
-that gateway's agent moves the pod to the other gateway.
+echo. Two public-mode configurations on the VMSS pool; pods set up the way the CNI plugin would; UDP
+and TCP to the echo leave with the public IP (an address of the configuration's `egressIpPrefix`)
+that Azure's edge gives the configuration's secondary IP on the gateway that served them, never
+the private secondary IP; stopping that gateway's agent moves the pod to the other gateway.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import signal
@@ -27,6 +29,8 @@ from temporalio.client import Client
 
 from contracts import kube_names, resource_names
 from contracts.workflow_io import GET_STATUS, ConfigurationStatus
+from egressgw.azure_credential import azure_clients_from_config
+from egressgw.cloud_config import load_cloud_config
 from egressgw.dev.node_network import fabric_plan
 from sim.fabric.echo import read_records
 from sim.fabric.network import Fabric
@@ -37,6 +41,8 @@ from tests.fixtures.sgc_status import is_ready
 pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 
 NAMESPACE = "egressgw-demo"
+VMSS_RESOURCE_GROUP = "egressgw-dev"
+VMSS_NAME = "aks-gwpool-12345678-vmss"
 T = TypeVar("T")
 
 
@@ -80,8 +86,8 @@ class GatewayStack:
             "metadata": {"name": name, "namespace": NAMESPACE},
             "spec": {
                 "gatewayVmssProfile": {
-                    "vmssResourceGroup": "egressgw-dev",
-                    "vmssName": "aks-gwpool-12345678-vmss",
+                    "vmssResourceGroup": VMSS_RESOURCE_GROUP,
+                    "vmssName": VMSS_NAME,
                     "publicIpPrefixSize": 31,
                 },
                 "provisionPublicIps": True,
@@ -116,6 +122,35 @@ class GatewayStack:
             return status
 
         return {node.node_name: node.secondary_ip for node in asyncio.run(query()).nodes}
+
+    def public_ips(self, sgc: dict[str, Any]) -> dict[str, str]:
+        """Node name → the public IP ARM gave this configuration's ipConfiguration on that
+        node's instance (from the prefix), read with the Azure SDK as a user would."""
+        ip_config = resource_names.managed_resource_name(sgc["metadata"]["uid"]).lower()
+
+        async def read() -> dict[str, str]:
+            config = load_cloud_config(self.endpoints["azure_config"]).config
+            clients = azure_clients_from_config(config, connection_verify=self.endpoints["ca"])
+            async with clients as (network, compute):
+                names = {
+                    str(vm.instance_id): str(vm.os_profile.computer_name)
+                    async for vm in compute.virtual_machine_scale_set_vms.list(
+                        VMSS_RESOURCE_GROUP, VMSS_NAME
+                    )
+                }
+                addresses = network.public_ip_addresses
+                found: dict[str, str] = {}
+                async for pip in addresses.list_virtual_machine_scale_set_public_ip_addresses(
+                    VMSS_RESOURCE_GROUP, VMSS_NAME
+                ):
+                    # .../virtualMachines/<instance>/networkInterfaces/<nic>/ipConfigurations/<name>
+                    parts = str(pip.ip_configuration.id).split("/")
+                    instance = parts[[p.lower() for p in parts].index("virtualmachines") + 1]
+                    if parts[-1].lower() == ip_config:
+                        found[names[instance]] = str(pip.ip_address)
+                return found
+
+        return asyncio.run(read())
 
     def pod(self, name: str, ip: str, sgc: dict[str, Any]) -> PodPeer:
         profile = sgc["status"]["gatewayServerProfile"]
@@ -156,15 +191,21 @@ def gateway_stack(tmp_path: Path) -> Iterator[GatewayStack]:
         )
 
 
-def test_pods_leave_with_their_configurations_secondary_ip_and_fail_over(
+def test_pods_leave_with_their_configurations_public_ip_and_fail_over(
     gateway_stack: GatewayStack,
 ) -> None:
     stack = gateway_stack
     stack.create_sgc("blue")
     stack.create_sgc("green")
     blue, green = stack.ready_sgc("blue"), stack.ready_sgc("green")
-    blue_ips, green_ips = stack.secondary_ips("blue"), stack.secondary_ips("green")
+    blue_private, green_private = stack.secondary_ips("blue"), stack.secondary_ips("green")
+    blue_ips, green_ips = stack.public_ips(blue), stack.public_ips(green)
+    assert blue_ips.keys() == blue_private.keys() and green_ips.keys() == green_private.keys()
     assert len(blue_ips) == 2 and len(green_ips) == 2
+    for sgc, ips in ((blue, blue_ips), (green, green_ips)):
+        prefix = ipaddress.ip_network(sgc["status"]["egressIpPrefix"])
+        assert all(ipaddress.ip_address(ip) in prefix for ip in ips.values()), (prefix, ips)
+        assert len(set(ips.values())) == 2, ips
     assert not set(blue_ips.values()) & set(green_ips.values())
 
     pod_blue = stack.pod("b", "10.244.7.10", blue)
@@ -175,14 +216,17 @@ def test_pods_leave_with_their_configurations_secondary_ip_and_fail_over(
         first_green = stack.wait(
             lambda: pod_green.send("udp"), 60, "the green pod's first UDP answer"
         )
-        assert first_blue in blue_ips.values(), (first_blue, blue_ips)
-        assert first_green in green_ips.values(), (first_green, green_ips)
+        # The echo sees the public IP of the serving gateway, not its private secondary IP.
+        assert first_blue in blue_ips.values(), (first_blue, blue_ips, blue_private)
+        assert first_green in green_ips.values(), (first_green, green_ips, green_private)
         assert pod_blue.send("tcp", timeout=5) == first_blue
         assert pod_green.send("tcp", timeout=5) == first_green
         records = {
             (r.proto, r.src_ip) for r in read_records(Path(stack.network["echo"]["records"]))
         }
         assert {("udp", first_blue), ("tcp", first_blue), ("tcp", first_green)} <= records
+        private = set(blue_private.values()) | set(green_private.values())
+        assert not {ip for _, ip in records} & private, records
 
         # Stop the agent of the gateway that serves the blue pod: its probe drains (503), the
         # load balancer stops sending there at its next poll (5 s), and the other gateway, seeing

@@ -162,7 +162,7 @@ async def peer_stack(
     ) as agents:
         for agent in agents:
             agent.start()
-        await stack.start_controller("controller", *NODE_FLAGS, *controller_flags)
+        await stack.start_controller("controller", flags=(*NODE_FLAGS, *controller_flags))
         await stack.create_sgc(SGC)
         obj = await ready_on_every_node(stack)
         await wait_default_service_account(kube, stack.namespace)
@@ -289,6 +289,6 @@ async def test_a_pod_endpoint_deleted_while_no_controller_watched_goes_at_the_pe
     (controller,) = peers.stack.controllers
     await controller.stop()
     await peers.delete_pod_endpoint(web)
-    await peers.stack.start_controller("second", *NODE_FLAGS, "--peer-sync-interval", "3s")
+    await peers.stack.start_controller("second", flags=(*NODE_FLAGS, "--peer-sync-interval", "3s"))
 
     await peers.wait_peers(peers.agents, lacks(web), "the unwatched deletion on every gateway")

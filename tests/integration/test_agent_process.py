@@ -43,6 +43,7 @@ from contracts.node_io import (
     NODE_GATEWAY_QUERY,
     ApplyGatewayInput,
     ApplyGatewayResult,
+    GatewayPeer,
     NodeAgentStarted,
     NodeGateway,
     SecretRef,
@@ -51,8 +52,10 @@ from contracts.workflow_io import GATEWAY_CONFIG_WORKFLOW
 from egressgw.agent_flags import AgentOptions, HostFacts, startup_problem
 from egressgw.agent_process import NodeSync, QueryOutcome, plan_sync, startup_finished
 from egressgw.dev.temporal_server import TemporalDevServer
+from sim.ports import free_port
 from tests.fixtures.cluster import KubeObjects
 from tests.fixtures.kube_grants import Granted
+from tests.fixtures.metrics_scrape import scrape
 from tests.fixtures.waiting import wait_for
 
 NODE = "aks-gwpool-12345678-vmss000000"
@@ -112,6 +115,8 @@ def test_unusable_flags_are_refused_with_the_reason(tmp_path: Path) -> None:
     kubeconfig = agent_cli(*ok, "--kubeconfig", str(tmp_path / "nope"))
     backend = agent_cli(*ok, "--wireguard-backend", "magic")
     host_netns = agent_cli(*ok, "--host-netns", f"egressgw-absent-{uuid.uuid4().hex[:6]}")
+    temporal = agent_cli(*ok, "--temporal-address", "temporal.example.com")
+    tls = agent_cli(*ok, "--temporal-tls-key-file", str(tmp_path / "key.pem"))
 
     assert no_node.returncode == 2 and "MY_NODE_NAME" in no_node.stderr
     assert bad_node.returncode == 2 and "'Not_A_Node'" in bad_node.stderr
@@ -123,6 +128,8 @@ def test_unusable_flags_are_refused_with_the_reason(tmp_path: Path) -> None:
     assert kubeconfig.returncode == 2 and "--kubeconfig" in kubeconfig.stderr
     assert backend.returncode == 2 and "invalid choice" in backend.stderr
     assert host_netns.returncode == 2 and "no such network namespace" in host_netns.stderr
+    assert temporal.returncode == 2 and "is not HOST:PORT" in temporal.stderr
+    assert tls.returncode == 2 and "mTLS needs both" in tls.stderr
 
 
 def facts(
@@ -376,6 +383,7 @@ class AgentRun:
     process: subprocess.Popen[bytes]
     log_path: Path
     records: Path
+    metrics_port: int
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -402,6 +410,7 @@ def agent_run(
     test's."""
     log_path = tmp_path / "agent.log"
     records = tmp_path / "agents" / f"{NODE}.jsonl"
+    metrics_port = free_port()
     command = [
         sys.executable,
         "-m",
@@ -429,12 +438,14 @@ def agent_run(
         "1s",
         "--orphan-grace",
         "0s",
+        "--metrics-address",
+        f"127.0.0.1:{metrics_port}",
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
-    run = AgentRun(process, log_path, records)
+    run = AgentRun(process, log_path, records, metrics_port)
     try:
         yield run
     finally:
@@ -536,6 +547,70 @@ async def test_dry_run_agent_serves_its_node_and_stops_cleanly_on_sigterm(
     assert "HTTP 403" not in log  # its ServiceAccount may do all it tried
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+@pytest.mark.slow
+async def test_agent_metrics_show_peers_per_gateway_and_its_worker(
+    configurations: Client, agent_run: AgentRun, kube: KubeObjects, kube_namespace: str
+) -> None:
+    client = configurations
+    private_key = generate_private_key()
+    mine = gateway(
+        6000,
+        public_key=to_base64(public_key_of(private_key)),
+        private_key_secret=SecretRef(kube_namespace, "sgc-6000-key"),
+    )
+    await kube.create(key_secret(mine.private_key_secret, private_key))
+    # A configuration that wants the gateway here: the agent's cleanup keeps it.
+    await start_configuration(client, "holds", StandInInput(NODE, mine))
+    await listed(client, 1)
+    peers = tuple(
+        GatewayPeer(to_base64(public_key_of(generate_private_key())), f"10.244.1.{i}", f"ns/p{i}")
+        for i in range(2, 5)
+    )
+
+    async def apply(with_peers: tuple[GatewayPeer, ...]) -> None:
+        await client.execute_workflow(
+            ApplyOnNode.run,
+            ApplyGatewayInput(NODE, mine, peers=with_peers),
+            id=f"apply-{uuid.uuid4().hex[:6]}",
+            task_queue=STAND_IN_QUEUE,
+            execution_timeout=timedelta(seconds=60),
+        )
+
+    await wait_for(
+        lambda: _serves_metrics(agent_run.metrics_port), 30, f"/metrics; log:\n{agent_run.log()}"
+    )
+    assert (await scrape(agent_run.metrics_port)).value("egressgw_node_gateways") == 0
+
+    await apply(peers)
+    three = await scrape(agent_run.metrics_port)
+    assert three.value("egressgw_gateway_peers", namespace="egressgw-demo", name="sgc-6000") == 3
+    assert three.value("egressgw_node_gateways") == 1
+    # The node worker's own Temporal metrics, on the node's task queue.
+    queue = resource_names.node_task_queue(NODE)
+    assert (
+        three.value(
+            "temporal_activity_execution_latency_count",
+            activity_type=APPLY_NODE_GATEWAY,
+            task_queue=queue,
+        )
+        == 1
+    )
+
+    await apply(peers[:1])
+    one = await scrape(agent_run.metrics_port)
+    assert one.value("egressgw_gateway_peers", namespace="egressgw-demo", name="sgc-6000") == 1
+    assert to_base64(private_key) not in one.text
+    assert agent_run.stop() == 0
+
+
+async def _serves_metrics(port: int) -> bool:
+    try:
+        await scrape(port)
+    except OSError:
+        return False
+    return True
 
 
 async def http_status(port: int, path: str) -> int:

@@ -50,22 +50,73 @@ def tls(arm_emulator: ArmEmulator) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(arm_emulator.ca_path))
 
 
-async def test_metadata_document_shapes(arm_emulator: ArmEmulator, tls: ssl.SSLContext) -> None:
+async def _metadata(arm_emulator: ArmEmulator, tls: ssl.SSLContext, query: str) -> Any:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{arm_emulator.url}/metadata/endpoints{query}", ssl=tls) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+@pytest.mark.parametrize("version", ["2019-05-01", "2022-09-01", "latest"])
+async def test_metadata_lists_clouds_from_2019_05_01_on(
+    arm_emulator: ArmEmulator, tls: ssl.SSLContext, version: str
+) -> None:
+    status, clouds = await _metadata(arm_emulator, tls, f"?api-version={version}")
+    assert status == 200
+    assert isinstance(clouds, list)
+    (cloud,) = clouds
+    assert cloud["name"] == "AzureCloud"
+    assert cloud["resourceManager"] == arm_emulator.url + "/"
+    assert cloud["authentication"]["loginEndpoint"] == arm_emulator.url + "/"
+    assert "https://management.azure.com/" in cloud["authentication"]["audiences"]
+
+
+@pytest.mark.parametrize("version", ["2015-01-01", "1.0"])
+async def test_metadata_answers_older_versions_with_the_legacy_object(
+    arm_emulator: ArmEmulator, tls: ssl.SSLContext, version: str
+) -> None:
+    status, legacy = await _metadata(arm_emulator, tls, f"?api-version={version}")
+    assert status == 200
+    assert isinstance(legacy, dict)
+    assert legacy["authentication"]["loginEndpoint"] == arm_emulator.url + "/"
+    assert legacy["authentication"]["audiences"][0] == "https://management.core.windows.net/"
+    assert {"galleryEndpoint", "graphEndpoint", "portalEndpoint"} <= set(legacy)
+    assert "resourceManager" not in legacy  # clients take the endpoint they asked
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [("", "MissingApiVersionParameter"), ("?api-version=someday", "InvalidApiVersionParameter")],
+)
+async def test_metadata_refuses_a_missing_or_malformed_version(
+    arm_emulator: ArmEmulator, tls: ssl.SSLContext, query: str, code: str
+) -> None:
+    status, body = await _metadata(arm_emulator, tls, query)
+    assert (status, body["error"]["code"]) == (400, code)
+
+
+async def test_links_name_the_address_a_client_reached_it_by(
+    arm_emulator: ArmEmulator, tls: ssl.SSLContext
+) -> None:
+    """A client that reaches the emulator by another of its certificate's names (a dev pod by
+    the services address) is sent on by that name, not by the one the emulator listens on."""
+    other = arm_emulator.url.replace("127.0.0.1", "localhost")
     async with aiohttp.ClientSession() as session:
         async with session.get(
-            f"{arm_emulator.url}/metadata/endpoints?api-version=2022-09-01", ssl=tls
+            f"{other}/metadata/endpoints?api-version=2022-09-01", ssl=tls
         ) as resp:
-            clouds = await resp.json()
+            (cloud,) = await resp.json()
+        # A name outside the certificate is not echoed back.
         async with session.get(
-            f"{arm_emulator.url}/metadata/endpoints?api-version=2019-05-01", ssl=tls
+            f"{arm_emulator.url}/metadata/endpoints?api-version=2022-09-01",
+            ssl=tls,
+            headers={"Host": "evil.example:1"},
         ) as resp:
-            single = await resp.json()
-    assert isinstance(clouds, list)
-    cloud = clouds[0]
-    assert cloud["resourceManager"] == arm_emulator.url + "/"
-    assert cloud["authentication"]["loginEndpoint"] == arm_emulator.url
-    assert "https://management.azure.com/" in cloud["authentication"]["audiences"]
-    assert isinstance(single, dict) and single["resourceManager"] == cloud["resourceManager"]
+            (spoofed,) = await resp.json()
+    assert cloud["authentication"]["loginEndpoint"].rstrip("/") == other
+    assert cloud["resourceManager"] == other + "/"
+    assert spoofed["authentication"]["loginEndpoint"].rstrip("/") == arm_emulator.url
 
 
 async def test_token_endpoint_refuses_requests_without_a_secret(
@@ -110,13 +161,13 @@ async def test_arm_requires_bearer_token_and_api_version(
         async with session.get(url, headers=headers, ssl=tls) as resp:
             assert resp.status == 400
             assert (await resp.json())["error"]["code"] == "MissingApiVersionParameter"
-        async with session.get(f"{url}?api-version=1999-01-01", headers=headers, ssl=tls) as resp:
+        async with session.get(f"{url}?api-version=2021-04-01", headers=headers, ssl=tls) as resp:
             assert resp.status == 200
             assert json.loads(await resp.text())["name"] == arm_topology.resource_group
     assert [e.api_version for e in arm_emulator.request_log.entries] == [
         "2021-04-01",
         None,
-        "1999-01-01",
+        "2021-04-01",
     ]
 
 

@@ -1,16 +1,21 @@
 """How `egressgw controller` reads its flags: durations as upstream's Go flags write them, the
-health address, the secret namespace from the pod's environment, the scope from a cloud config."""
+health address, the secret namespace from the pod's environment, the scope from a cloud config,
+the kubeconfig from $KUBECONFIG."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from kubernetes_asyncio.client import CoreV1Api
 
 from egressgw.cloud_config import parse_cloud_config
 from egressgw.controller import azure_scope
 from egressgw.controller_flags import parse_duration, resolve_secret_namespace
-from egressgw.telemetry import HealthAddress, parse_health_address
+from egressgw.listen_address import ListenAddress, parse_listen_address
+from egressgw.service_clients import kube_api_client
+from tests.fixtures.cluster import Cluster
 
 
 @pytest.mark.parametrize(
@@ -35,12 +40,12 @@ def test_other_durations_are_refused(text: str) -> None:
 
 
 def test_health_address_forms() -> None:
-    assert parse_health_address(":8081") == HealthAddress("0.0.0.0", 8081)
-    assert parse_health_address("127.0.0.1:9000") == HealthAddress("127.0.0.1", 9000)
-    assert parse_health_address("[::1]:9000") == HealthAddress("::1", 9000)
-    assert parse_health_address("off") is None
+    assert parse_listen_address(":8081") == ListenAddress("0.0.0.0", 8081)
+    assert parse_listen_address("127.0.0.1:9000") == ListenAddress("127.0.0.1", 9000)
+    assert parse_listen_address("[::1]:9000") == ListenAddress("::1", 9000)
+    assert parse_listen_address("off") is None
     with pytest.raises(ValueError, match="HOST:PORT"):
-        parse_health_address("localhost")
+        parse_listen_address("localhost")
 
 
 def test_secret_namespace_comes_from_the_flag_then_the_pod() -> None:
@@ -66,3 +71,16 @@ def test_scope_defaults_resource_groups_to_the_clusters() -> None:
     assert scope.load_balancer_name == "kubeegressgateway-ilb"
     assert scope.subscription_id == "9e2f1a3c-4b5d-4e6f-8a7b-1c2d3e4f5a6b"
     assert (scope.vnet_name, scope.subnet_name) == ("vnet", "gw")
+
+
+async def test_kubeconfig_comes_from_the_kubeconfig_variable_like_kubectls(
+    kube_cluster: Cluster, tmp_path: Path
+) -> None:
+    """$KUBECONFIG may list several files (missing ones are skipped), as kubectl reads it."""
+    listed = f"{tmp_path / 'missing'}:{kube_cluster.admin_kubeconfig}"
+
+    api = await kube_api_client(None, {"KUBECONFIG": listed})
+    async with api:
+        namespaces = await CoreV1Api(api).list_namespace()
+
+    assert "default" in {ns.metadata.name for ns in namespaces.items}

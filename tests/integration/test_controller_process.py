@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -67,6 +68,52 @@ def test_unusable_settings_are_refused_with_the_reason(tmp_path: Path) -> None:
     assert no_kubeconfig.returncode == 2 and "--kubeconfig" in no_kubeconfig.stderr
 
 
+def test_unusable_metrics_and_tracing_settings_are_refused_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    valid = tmp_path / "valid.json"
+    valid.write_text(json.dumps(azure_cloud_config(Topology(), "https://127.0.0.1:1", "s")))
+    base = ["--cloud-config", str(valid), "--secret-namespace", "s", "--health-address", "off"]
+    otel = {**os.environ, "OTEL_TRACES_EXPORTER": "zipkin"}
+
+    address = controller(*base, "--metrics-address", "localhost")
+    exporter = controller(*base, "--metrics-address", "off", env=otel)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = controller(*base, "--metrics-address", f"127.0.0.1:{port}")
+
+    assert address.returncode == 2 and "HOST:PORT" in address.stderr
+    assert exporter.returncode == 2 and "OTEL_TRACES_EXPORTER" in exporter.stderr
+    assert busy.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+
+
+def test_a_temporal_connection_it_cannot_use_is_refused_at_start(tmp_path: Path) -> None:
+    """Not retried like a server that is down: the process exits at once, naming the flag."""
+    valid = tmp_path / "valid.json"
+    valid.write_text(json.dumps(azure_cloud_config(Topology(), "https://127.0.0.1:1", "s")))
+    base = ["--cloud-config", str(valid), "--secret-namespace", "s"]
+
+    no_port = controller(*base, "--temporal-address", "temporal-frontend")
+    scheme = controller(*base, "--temporal-address", "https://temporal:7233")
+    missing_ca = controller(*base, "--temporal-tls-ca-file", str(tmp_path / "ca.pem"))
+    half_mtls = controller(*base, "--temporal-tls-cert-file", str(valid))
+    env = dict(os.environ, TEMPORAL_TLS_SERVER_CA_CERT_PATH=str(valid))
+    not_pem = controller(*base, env=env)
+
+    assert no_port.returncode == 2, no_port.stderr
+    assert "--temporal-address 'temporal-frontend' is not HOST:PORT" in no_port.stderr
+    assert scheme.returncode == 2 and "is not HOST:PORT" in scheme.stderr
+    assert missing_ca.returncode == 2
+    assert f"--temporal-tls-ca-file {tmp_path / 'ca.pem'}: no such file" in missing_ca.stderr
+    assert half_mtls.returncode == 2 and "mTLS needs both" in half_mtls.stderr
+    assert not_pem.returncode == 2 and "holds no PEM certificate" in not_pem.stderr
+    for refused in (no_port, scheme, missing_ca, half_mtls, not_pem):
+        assert "Traceback" not in refused.stderr
+        assert "not reachable yet" not in refused.stderr
+
+
 def test_cloud_config_keys_it_does_not_act_on_are_warned_about_once_at_start_up(
     tmp_path: Path,
 ) -> None:
@@ -80,6 +127,7 @@ def test_cloud_config_keys_it_does_not_act_on_are_warned_about_once_at_start_up(
     log_path = tmp_path / "controller.log"
     command = [sys.executable, "-m", "egressgw", "controller", "--cloud-config", str(cloud_config)]
     command += ["--secret-namespace", "s", "--temporal-address", f"127.0.0.1:{free_port()}"]
+    command += ["--metrics-address", "off"]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -151,3 +199,15 @@ async def test_waits_for_temporal_serves_health_and_stops_cleanly(
     assert "not reachable yet" in log and "controller stopped" in log
     secret = json.loads(stack.cloud_config.read_text())["aadClientSecret"]
     assert secret not in log
+
+
+def test_the_cloud_config_path_comes_from_the_flag_then_the_environment(tmp_path: Path) -> None:
+    env = {**os.environ, "EGRESSGW_CLOUD_CONFIG": str(tmp_path / "from-env.json")}
+
+    from_env = controller("--secret-namespace", "s", env=env)
+    from_flag = controller(
+        "--cloud-config", str(tmp_path / "from-flag.json"), "--secret-namespace", "s", env=env
+    )
+
+    assert from_env.returncode == 2 and "from-env.json" in from_env.stderr
+    assert from_flag.returncode == 2 and "from-flag.json" in from_flag.stderr

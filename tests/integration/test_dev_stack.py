@@ -149,7 +149,8 @@ async def test_detached_stack_serves_everything_and_keeps_state_across_restart(
             for t in node.spec.taints
         )
         assert any(a.type == "InternalIP" for a in node.status.addresses)
-    # ... and the regular pool's nodes, schedulable, labelled as AKS labels a user pool's.
+    # ... and the regular pool's nodes, labelled as AKS labels a user pool's and registered with
+    # the cni-not-ready taint, which stays: without the node network no CNI manager runs.
     regular = kube_client.CoreV1Api(api).list_node(
         label_selector=f"{kube_names.AKS_MODE_LABEL}=user"
     )
@@ -157,7 +158,11 @@ async def test_detached_stack_serves_everything_and_keeps_state_across_restart(
         "aks-nodepool1-31415926-vmss000000",
         "aks-nodepool1-31415926-vmss000001",
     ]
-    assert all(not n.spec.taints for n in regular.items)
+    assert all(
+        [(t.key, t.effect) for t in n.spec.taints]
+        == [(kube_names.CNI_NOT_READY_TAINT_KEY, "NoSchedule")]
+        for n in regular.items
+    )
     assert all(n.spec.provider_id.startswith("azure:///subscriptions/") for n in regular.items)
     custom = kube_client.CustomObjectsApi(api)
     custom.create_namespaced_custom_object(

@@ -1,8 +1,10 @@
 """`egressgw dev up` as root: the node network and one agent per gateway node come up, a
 configuration applied through Kubernetes lands on the nodes, the load balancer's probes reach the
-agents; the regular nodes get their namespaces and CNI configuration and reach the internet with
-the outbound IP; `dev down` leaves no namespace, link, wireguard-go daemon or agent behind, and
-the next `dev up` builds it all again.
+agents; the regular nodes get their namespaces and CNI configuration, a CNI manager each that
+chains the plugin and removes the cni-not-ready taint, and reach the internet with the outbound
+IP; `dev down` leaves no namespace, link, wireguard-go daemon (the pods' included, even when
+their node's runtime crashed), agent or CNI manager behind, and the next `dev up` builds it all
+again.
 
 The stack's namespaces and links carry this test's net_tag (--net-prefix).
 """
@@ -10,6 +12,8 @@ The stack's namespaces and links carry this test's net_tag (--net-prefix).
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -23,7 +27,10 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from pyroute2 import IPRoute, netns
 
+from agent import wireguard_uapi
+from agent.cni import attachment_state
 from contracts import kube_names
+from egressgw.dev.pod_leftovers import processes_in
 from sim.fabric import namespaces
 from tests.fixtures.dev_stack import dev_port_base
 
@@ -161,6 +168,25 @@ def send_to_echo(network: dict[str, Any], netns: str) -> str:
     return done.stdout.strip()
 
 
+def imds_from(netns: str, path: str) -> str:
+    """What the VM's IMDS at 169.254.169.254 answers inside `netns` (text format)."""
+    script = (
+        "import sys, urllib.request\n"
+        "url = 'http://169.254.169.254/metadata/instance/' + sys.argv[1]\n"
+        "request = urllib.request.Request(url + '?api-version=2021-10-01&format=text',\n"
+        "                                 headers={'Metadata': 'true'})\n"
+        "print(urllib.request.urlopen(request, timeout=5).read().decode())\n"
+    )
+    done = subprocess.run(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", script, path],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def sgc(name: str) -> dict[str, Any]:
     return {
         "apiVersion": f"{kube_names.API_GROUP}/{kube_names.API_VERSION}",
@@ -172,6 +198,22 @@ def sgc(name: str) -> dict[str, Any]:
                 "vmssName": "aks-gwpool-12345678-vmss",
                 "publicIpPrefixSize": 31,
             }
+        },
+    }
+
+
+def annotated_pod(node: str, gateway: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "pinned",
+            "annotations": {kube_names.POD_GATEWAY_ANNOTATION: gateway},
+        },
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "main", "image": "busybox", "command": ["sleep", "3600"]}],
         },
     }
 
@@ -214,12 +256,33 @@ def test_dev_up_brings_up_the_node_network_and_agents_and_dev_down_removes_them(
     assert len({n["pod_cidr"] for n in every}) == len(every)
     assert send_to_echo(network, regular[0]["netns"]) == network["outbound_ip"]
 
+    # Each node's VM describes itself at 169.254.169.254 inside its namespace, as on Azure.
+    for node in (nodes[0], regular[0]):
+        assert imds_from(node["netns"], "compute/osProfile/computerName") == node["name"]
+    assert imds_from(regular[0]["netns"], "compute/vmScaleSetName") in regular[0]["name"]
+
+    # Each regular node's CNI manager has chained the plugin after the node's network and
+    # removed the node's taint (dev up waits for that).
+    managers = network["cni_managers"]
+    assert sorted(managers) == sorted(n["name"] for n in regular)
+    assert all(alive(info["pid"]) for info in managers.values())
+    for node in regular:
+        chained = json.loads((Path(node["cni"]["conf_dir"]) / kube_names.CNI_CONF_FILE).read_text())
+        assert [p["type"] for p in chained["plugins"]] == ["bridge", "kube-egress-cni", "loopback"]
+        assert chained["plugins"][1]["socketPath"] == managers[node["name"]]["socket"]
+        assert (Path(node["cni"]["bin_dir"]) / "kube-egress-cni").exists()
+
     # Each agent's probe server answers the load balancer inside its node's namespace.
     for node in nodes:
         wait_for_probe(network, node, "unknown-uid", "503")
 
     # A configuration on the VMSS pool is applied by the agents of its two nodes.
     api = kube_config.new_client_from_config(str(stack.state_dir / "kubeconfig"))  # type: ignore[no-untyped-call]
+    core = kube_client.CoreV1Api(api)
+    for node in regular:
+        spec = core.read_node(node["name"]).spec
+        taints = (spec.taints if spec is not None else None) or []
+        assert kube_names.CNI_NOT_READY_TAINT_KEY not in [t.key for t in taints]
     created = kube_client.CustomObjectsApi(api).create_namespaced_custom_object(
         kube_names.API_GROUP,
         kube_names.API_VERSION,
@@ -236,10 +299,42 @@ def test_dev_up_brings_up_the_node_network_and_agents_and_dev_down_removes_them(
     _, _, sockets = ours(stack.prefix)
     assert len(sockets) == len(vmss_nodes)  # one wireguard-go daemon per gateway
 
+    # A pod that uses the configuration gets its own wireguard-go daemon (started by the plugin).
+    body: Any = annotated_pod(regular[0]["name"], "nodes")  # the client takes plain dicts too
+    core.create_namespaced_pod("egressgw-demo", body)
+
+    def running() -> bool:
+        status = core.read_namespaced_pod("pinned", "egressgw-demo").status
+        return status is not None and status.phase == "Running"
+
+    wait_until(running, 90, "the annotated pod Running")
+    (pod_daemon,) = [
+        record.daemon
+        for info in managers.values()
+        for _path, record in attachment_state.records(info["plugin_state_dir"])
+        if record is not None
+    ]
+    assert wireguard_uapi.socket_path(pod_daemon).exists()
+    pod = core.read_namespaced_pod("pinned", "egressgw-demo")
+    assert pod.metadata is not None and pod.metadata.uid is not None
+    (pod_netns,) = [
+        n for n in netns.listnetns() if n.endswith("-" + pod.metadata.uid.replace("-", "")[:8])
+    ]
+    pod_processes = processes_in(Path("/var/run/netns") / pod_netns)
+    assert pod_processes  # the container and the daemon
+    # Its node's runtime crashes: nothing runs the pod's CNI DEL any more, yet `dev down`
+    # removes the daemon, the namespace and the container's process too.
+    endpoints = json.loads((stack.state_dir / "endpoints.json").read_text())
+    os.kill(endpoints["node_runtime_pids"][regular[0]["name"]], signal.SIGKILL)
+
     stack.down()
     spaces, links, sockets = ours(stack.prefix)
     assert (spaces, links, sockets) == ([], [], [])
     assert not any(alive(info["pid"]) for info in agents.values())
+    assert not any(alive(info["pid"]) for info in managers.values())
+    assert not wireguard_uapi.socket_path(pod_daemon).exists()
+    assert pod_netns not in netns.listnetns()
+    assert not any(alive(pid) for pid in pod_processes)
     echo_pid = network["echo"]["pid"]
     assert not alive(echo_pid)
 

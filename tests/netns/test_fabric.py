@@ -1,6 +1,7 @@
 """The emulated network on real namespaces: a client's UDP to the load balancer frontend reaches a
 healthy gateway node with its destination unchanged, an unhealthy node stops getting flows after
-the next poll, a node's secondary IP reaches the internet echo as the source, and destroy()
+the next poll, a node's secondary IP reaches the internet echo as the source (private mode) or as
+its public IP while ARM gives its ipConfiguration one (public mode: Azure's edge), and destroy()
 leaves nothing behind.
 
 The nodes, their secondary IPs and the load balancer come from the ARM emulator's records,
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import subprocess
 import sys
@@ -149,9 +151,11 @@ def _load_balancer_body() -> dict[str, Any]:
     }
 
 
-def _put_gateway_nic(api: ArmApi, store: Store, index: int, *, secondary: bool) -> None:
+def _put_gateway_nic(
+    api: ArmApi, store: Store, index: int, *, secondary: bool, public_ip: str | None = None
+) -> None:
     """The controller's change to a VM pool NIC: primary joins the backend pool, plus (or minus)
-    one secondary ipConfiguration."""
+    one secondary ipConfiguration, with the public IP resource `public_ip` in public mode."""
     nic_id = (
         f"{RG}/providers/Microsoft.Network/networkInterfaces/{TOPO.vm_pools[0].nic_name(index)}"
     )
@@ -163,15 +167,13 @@ def _put_gateway_nic(api: ArmApi, store: Store, index: int, *, secondary: bool) 
     primary["properties"]["loadBalancerBackendAddressPools"] = [_ref(POOL_ID)]
     configs = [{"name": "ipconfig1", "properties": primary["properties"]}]
     if secondary:
-        configs.append(
-            {
-                "name": "sgc",
-                "properties": {
-                    "privateIPAllocationMethod": "Dynamic",
-                    "subnet": primary["properties"]["subnet"],
-                },
-            }
-        )
+        props = {
+            "privateIPAllocationMethod": "Dynamic",
+            "subnet": primary["properties"]["subnet"],
+        }
+        if public_ip is not None:
+            props["publicIPAddress"] = _ref(public_ip)
+        configs.append({"name": "sgc", "properties": props})
     _put(api, nic_id, {"location": TOPO.location, "properties": {"ipConfigurations": configs}})
 
 
@@ -314,6 +316,63 @@ def test_traffic_from_a_secondary_ip_reaches_the_internet_with_that_source(world
     assert answers == {42000: f"{secondary}\n@{world.plan.echo_ip}"}
     records = world.fabric.echo_records()
     assert [(r.proto, r.src_ip, r.src_port) for r in records] == [("udp", secondary, 42000)]
+
+
+def _public_ip_from_prefix(api: ArmApi, store: Store) -> tuple[str, str, str]:
+    """What the controller creates for a VM pool NIC in public mode: a prefix and a public IP
+    from it. (public IP ID, its address, the prefix)."""
+    prefix_id = f"{RG}/providers/Microsoft.Network/publicIPPrefixes/egressgateway-edge"
+    pip_id = f"{RG}/providers/Microsoft.Network/publicIPAddresses/egressgateway-edge-0"
+    _put(api, prefix_id, {"location": TOPO.location, "properties": {"prefixLength": 31}})
+    _put(
+        api,
+        pip_id,
+        {
+            "location": TOPO.location,
+            "sku": {"name": "Standard"},
+            "properties": {"publicIPPrefix": _ref(prefix_id)},
+        },
+    )
+    prefix, pip = store.get(prefix_id), store.get(pip_id)
+    assert prefix is not None and pip is not None
+    return pip_id, str(pip.properties["ipAddress"]), str(prefix.properties["ipPrefix"])
+
+
+def test_a_secondary_ip_leaves_with_its_public_ip_while_arm_gives_it_one(world: World) -> None:
+    pip_id, public, prefix = _public_ip_from_prefix(world.api, world.store)
+    assert ipaddress.IPv4Address(public) in ipaddress.IPv4Network(prefix)
+    holder_name = next(n.name for n in read_arm_network(world.store).nodes if n.secondary_ips)
+    index = [n.name for n in world.plan.nodes].index(holder_name)
+    _put_gateway_nic(world.api, world.store, index, secondary=True, public_ip=pip_id)
+    world.fabric.sync_from_arm(world.store)
+    (holder,) = [n for n in read_arm_network(world.store).nodes if n.name == holder_name]
+    node = world.plan.node(holder.name)
+    (secondary,) = holder.secondary_ips
+    _run(node.netns, "ip", "addr", "add", f"{secondary}/32", "dev", "eth0")
+    assert world.fabric.translations == {secondary: public}
+
+    def send_once() -> str:
+        sport = 42000  # the same flow every time: a change must reach flows already tracked
+        answers = world.send(
+            node.netns, secondary, world.plan.echo_ip, world.plan.echo_port, range(sport, sport + 1)
+        )
+        return answers[sport]
+
+    # The echo sees the public IP, and its answer finds the way back to the secondary IP.
+    assert send_once() == f"{public}\n@{world.plan.echo_ip}"
+    assert send_once() == f"{public}\n@{world.plan.echo_ip}"
+    # The public IP taken off the ipConfiguration (its private IP stays): private mode again.
+    _put_gateway_nic(world.api, world.store, index, secondary=True)
+    world.fabric.sync_from_arm(world.store)
+    assert world.fabric.translations == {}
+    assert send_once() == f"{secondary}\n@{world.plan.echo_ip}"
+    # Given back: public again, for the same flow.
+    _put_gateway_nic(world.api, world.store, index, secondary=True, public_ip=pip_id)
+    world.fabric.sync_from_arm(world.store)
+    assert send_once() == f"{public}\n@{world.plan.echo_ip}"
+
+    records = [(r.src_ip, r.src_port) for r in world.fabric.echo_records()]
+    assert records == [(public, 42000), (public, 42000), (secondary, 42000), (public, 42000)]
 
 
 def test_routes_follow_secondary_ips_in_arm(world: World) -> None:

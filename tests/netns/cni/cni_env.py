@@ -28,6 +28,7 @@ from typing import Any
 
 from contracts import kube_names
 from sim.control_plane.binaries import KubeBinaries
+from sim.ports import free_port
 
 MAIN_CONFLIST = "10-podnet.conflist"
 POD_SUBNET = "10.244.1.0/24"
@@ -142,6 +143,7 @@ class CniNode:
         self.state_dir = self.dir / "state"
         self.ipam_dir = self.dir / "ipam"
         self.socket_path = self.dir / "manager.sock"
+        self.metrics_port = free_port()  # the manager's /metrics
         self.manager_log = self.dir / "manager.log"
         self.plugin_log = self.dir / "plugins.log"
         self._manager: subprocess.Popen[bytes] | None = None
@@ -193,6 +195,8 @@ class CniNode:
             "100ms",
             "--taint-check-interval",
             "1s",
+            "--metrics-address",
+            f"127.0.0.1:{self.metrics_port}",
             *extra,
         ]
 

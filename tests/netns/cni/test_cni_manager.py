@@ -14,8 +14,12 @@ from typing import Any
 
 import pytest_asyncio
 
+from agent.cni.cni_protocol import PodRef
+from agent.cni.manager_api import ManagerError
+from agent.cni.manager_client import ManagerClient
 from contracts import kube_names
 from tests.fixtures.cluster import Cluster, KubeObjects
+from tests.fixtures.metrics_scrape import scrape
 from tests.netns.cni.cni_env import CniNode, present, succeeded
 from tests.netns.cni.conftest import ManagerAccess, create_node_object
 
@@ -136,6 +140,30 @@ async def test_conflist_launchers_and_taint(
     assert [p["type"] for p in wrapped["plugins"]] == ["ptp", "kube-egress-cni"]
 
 
+async def test_a_node_registered_after_the_manager_started_loses_its_taint_at_the_next_poll(
+    kube_cluster: Cluster,
+    admin_objects: KubeObjects,
+    kube: KubeObjects,
+    manager_access: ManagerAccess,
+) -> None:
+    """A node's runtime may register the Node after the manager started (the dev stack starts
+    both at once): the failed first look is repeated at the poll interval, not after a whole
+    taint-check interval (an hour here)."""
+    tag = "m" + uuid.uuid4().hex[:4]
+    made = CniNode(tag, kube_cluster.binaries, node_name=f"{tag}-node")
+    (made.conf_dir / "10-main.conflist").write_text(json.dumps(MAIN))
+    try:
+        made.start_manager(
+            manager_access.kubeconfig, manager_access.namespace, "--taint-check-interval", "1h"
+        )
+        await eventually(lambda: "could not remove" in made.manager_log.read_text())
+        await create_node_object(admin_objects, made.node_name)
+        assert "example.com/kept" in await eventually(lambda: _without_taint(kube, made.node_name))
+    finally:
+        made.destroy()
+        await admin_objects.delete("v1", "Node", made.node_name)
+
+
 async def _without_taint(kube: KubeObjects, name: str) -> list[str] | None:
     keys = await taint_keys(kube, name)
     return None if kube_names.CNI_NOT_READY_TAINT_KEY in keys else keys
@@ -189,3 +217,40 @@ async def test_the_conflist_is_removed_on_stop_only_when_the_uninstall_switch_sa
     assert (node.bin_dir / "kube-egress-cni").exists()  # pods set up before still need DEL
     assert "removed" in node.manager_log.read_text()
     await kube.delete("v1", "ConfigMap", configmap, manager_access.namespace)
+
+
+async def test_metrics_count_requests_by_outcome_and_a_failed_install(
+    node: CniNode, manager_access: ManagerAccess
+) -> None:
+    """The manager's /metrics: kube-egress-gateway's CNI configuration failure counter moves when
+    the main configuration cannot be chained into, and the plugin's requests are counted by
+    method and outcome."""
+    (node.conf_dir / "10-main.conflist").write_text('{"cniVersion": "0.2.0", "plugins": []}')
+    node.start_manager(manager_access.kubeconfig, manager_access.namespace, installed=False)
+    await eventually(lambda: "not installed" in node.manager_log.read_text())
+
+    failed = await scrape(node.metrics_port)
+    assert failed.value("cnimanager_cni_config_operation_failures_total", operation="install") == 1
+    assert failed.types["cnimanager_podendpoint_operation_failures"] == "counter"
+
+    client = ManagerClient(str(node.socket_path))
+    missing = PodRef(manager_access.namespace, f"absent-{uuid.uuid4().hex[:6]}")
+    for _ in range(2):
+        try:
+            await asyncio.to_thread(client.pod_retrieve, missing)
+        except ManagerError as err:
+            assert err.kind == "PodNotFound"
+        else:
+            raise AssertionError("a pod that does not exist was found")
+    await asyncio.to_thread(client.status)
+
+    answered = await scrape(node.metrics_port)
+    assert (
+        answered.value(
+            "egressgw_cni_manager_requests_total", method="PodRetrieve", outcome="PodNotFound"
+        )
+        == 2
+    )
+    assert answered.value("egressgw_cni_manager_requests_total", method="Status", outcome="ok") == 1
+    assert answered.value("egressgw_cni_manager_request_duration_seconds_count") == 3
+    assert node.stop_manager() == 0

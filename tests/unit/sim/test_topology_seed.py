@@ -69,7 +69,10 @@ def test_instance_names_and_provider_ids_agree_between_arm_and_kubernetes() -> N
         assert labels[kube_names.AKS_AGENT_POOL_LABEL] == "nodepool1"
         assert labels[kube_names.AKS_MODE_LABEL] == "user"
         assert kube_names.GATEWAY_NODE_LABEL not in labels
-        assert "taints" not in node["spec"]
+        # Until the node's CNI manager has chained the plugin (it removes the taint).
+        assert node["spec"]["taints"] == [
+            {"key": kube_names.CNI_NOT_READY_TAINT_KEY, "effect": "NoSchedule"}
+        ]
     roles = {n.name: n.role for n in read_arm_network(store).nodes}
     assert {roles[n["metadata"]["name"]] for n in gateways} == {GATEWAY}
     assert {roles[n["metadata"]["name"]] for n in regulars} == {REGULAR}

@@ -1,0 +1,78 @@
+"""Where the commands that inspect a running installation (`egressgw status`) find Temporal and
+its Web UI: a flag, else the environment, else the dev stack's `endpoints.json` when the state
+directory has one (`egressgw dev up` writes it), else the defaults of docker-compose.yml.
+
+Pure apart from `read_dev_endpoints`, which only reads the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+ADDRESS_VARIABLE: Final = "TEMPORAL_ADDRESS"
+NAMESPACE_VARIABLE: Final = "TEMPORAL_NAMESPACE"
+UI_URL_VARIABLE: Final = "EGRESSGW_UI_URL"
+# docker-compose.yml publishes the frontend and the Web UI on these.
+DEFAULT_ADDRESS: Final = "localhost:7233"
+DEFAULT_NAMESPACE: Final = "default"
+DEFAULT_UI_URL: Final = "http://localhost:8080"
+ENDPOINTS_FILE: Final = "endpoints.json"
+
+
+@dataclass(frozen=True)
+class TemporalTarget:
+    address: str
+    namespace: str
+    ui_url: str  # the Web UI's base URL, without a trailing slash
+
+
+def read_dev_endpoints(state_dir: Path) -> Mapping[str, Any]:
+    """The dev stack's endpoints document, or an empty mapping when there is none (or it is
+    unreadable: it only supplies defaults)."""
+    try:
+        document = json.loads((state_dir / ENDPOINTS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _first(*candidates: object) -> str:
+    for candidate in candidates:
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    return ""
+
+
+def resolve_target(
+    *,
+    address: str | None,
+    namespace: str | None,
+    ui_url: str | None,
+    environ: Mapping[str, str],
+    dev_endpoints: Mapping[str, Any],
+) -> TemporalTarget:
+    """Flags first, then the environment, then the dev stack, then docker-compose.yml's ports."""
+    return TemporalTarget(
+        address=_first(
+            address,
+            environ.get(ADDRESS_VARIABLE),
+            dev_endpoints.get("temporal_address"),
+            DEFAULT_ADDRESS,
+        ),
+        namespace=_first(
+            namespace,
+            environ.get(NAMESPACE_VARIABLE),
+            dev_endpoints.get("temporal_namespace"),
+            DEFAULT_NAMESPACE,
+        ),
+        ui_url=_first(
+            ui_url,
+            environ.get(UI_URL_VARIABLE),
+            dev_endpoints.get("temporal_ui_url"),
+            DEFAULT_UI_URL,
+        ).rstrip("/"),
+    )
