@@ -254,6 +254,10 @@ class DryRunDataplane:
         """Nothing: a dry run has no flows to hand over."""
         return []
 
+    async def resync_peers(self) -> list[str]:
+        """Nothing: only this object changes the peers it records, so they cannot drift."""
+        return []
+
     async def close(self) -> None:
         return None
 

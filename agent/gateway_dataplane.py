@@ -98,6 +98,12 @@ class Dataplane(Protocol):
         keepalives of earlier hand-overs. The nudges made now."""
         ...
 
+    async def resync_peers(self) -> list[str]:
+        """Make each interface's peers (and their routes) again exactly what the last apply or
+        sync asked for: a peer added or removed by hand, or lost with its route, comes back in
+        line without the workflow. What it changed, one line per interface."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -150,6 +156,9 @@ class _NodeDataplane:
         self._frontends: dict[int, str] = {}
         self._nudged: dict[PeerKey, float] = {}
         self._keepalive_on: dict[PeerKey, float] = {}
+        # Per listen port, the owner's UID and the peers the workflow last asked for: what
+        # resync_peers holds the device to. Kept on the worker thread, in order with the changes.
+        self._wanted_peers: dict[int, tuple[str, tuple[PeerSpec, ...]]] = {}
         self._closed = False
 
     async def _run(self, call: Callable[..., _T], *args: object) -> _T:
@@ -191,8 +200,12 @@ class _NodeDataplane:
         step("plumbing")
         # Peers last: no pod traffic enters the interface before SNAT is in place.
         peer_changes = None
+        # An apply reads the device (it may have been rebuilt just now); without peers it leaves
+        # them alone, and what the device holds is no longer known for sure.
+        self._wanted_peers.pop(setup.listen_port, None)
         if peers is not None:
             peer_changes = devices.sync_peers(name, peers)
+            self._wanted_peers[setup.listen_port] = (setup.sgc_uid, tuple(peers))
             step("peers")
             line = peer_changes_line(name, peer_changes)
             if line is not None:
@@ -208,6 +221,7 @@ class _NodeDataplane:
             # remove; orphan removal takes our secondary IP if nothing uses it.
             return []
         self._frontends.pop(listen_port, None)
+        self._wanted_peers.pop(listen_port, None)
         changes = [f"deleted {name}"] if devices.delete_interface(name) else []
         changes += gateway_plumbing.remove_plumbing(
             listen_port, secondary_ip, self._settings, self._handles
@@ -226,35 +240,68 @@ class _NodeDataplane:
             problem = owner_problem(name, interfaces[name], owner)
             if problem is not None:
                 raise GatewayOwnedElsewhereError(problem)
-        return devices.sync_peers(name, peers)
+        known = self._wanted_peers.pop(listen_port, None)
+        if known is not None and known[0] == owner:
+            # What this agent made last: change only the difference (no read of the device).
+            changes = devices.change_peers(name, known[1], peers)
+        else:
+            changes = devices.sync_peers(name, peers)
+        self._wanted_peers[listen_port] = (owner, tuple(peers))
+        return changes
 
     def _remove_orphans(self, desired: Sequence[DesiredGateway]) -> list[str]:
         plan = plan_orphans(read_inventory(self._settings, self._handles), desired)
         if plan.empty:
             return []
+        for port in list(self._wanted_peers):
+            if interface_name(port) in plan.links:
+                del self._wanted_peers[port]
         return gateway_plumbing.remove_orphans(
             plan, self._settings, self._handles, delete_link=self._devices().delete_interface
         )
+
+    def _resync_peers(self) -> list[str]:
+        devices = self._devices()
+        present = devices.interfaces()
+        changed: list[str] = []
+        for port, (owner, peers) in list(self._wanted_peers.items()):
+            name = interface_name(port)
+            if name not in present:
+                continue  # gone by hand: rebuilding it is the workflow's (the drift pass)
+            if owner and owner_problem(name, present[name], owner) is not None:
+                del self._wanted_peers[port]  # the port serves another configuration now
+                continue
+            try:
+                line = peer_changes_line(name, devices.sync_peers(name, peers))
+            except InterfaceNotFoundError:
+                continue  # removed since the listing
+            if line is not None:
+                changed.append(line)
+        return changed
 
     def _hand_over(self) -> list[Nudge]:
         now = time.time()  # handshake times are wall-clock seconds
         devices = self._devices()
         present = devices.interfaces()
+        ports = [port for port in self._frontends if interface_name(port) in present]
+        flows = udp_flows_to([(self._frontends[port], port) for port in ports])
+        # A device is read (every peer: costly with a thousand) only when a flow to its port
+        # may need a nudge or a keepalive of an earlier one may end; this runs every second.
+        wanted = {flow.dest_port for flow in flows} | {port for port, _ in self._keepalive_on}
         sessions: dict[int, list[PeerSession]] = {}
-        for port in self._frontends:
-            name = interface_name(port)
-            if name in present:
-                try:
-                    sessions[port] = devices.peer_sessions(name)
-                except InterfaceNotFoundError:
-                    continue  # removed since the listing
+        for port in ports:
+            if port not in wanted:
+                continue
+            try:
+                sessions[port] = devices.peer_sessions(interface_name(port))
+            except InterfaceNotFoundError:
+                continue  # removed since the listing
         for key in keepalives_to_stop(self._keepalive_on, sessions, now):
             del self._keepalive_on[key]
             port, public_key = key
             if any(peer.public_key == public_key for peer in sessions.get(port, ())):
                 devices.stop_keepalive(interface_name(port), public_key)
         frontends = {port: ip for port, ip in self._frontends.items() if port in sessions}
-        flows = udp_flows_to([(ip, port) for port, ip in frontends.items()])
         nudges = plan_nudges(flows, frontends, sessions, self._nudged, now)
         for nudge in nudges:
             devices.start_handshake(
@@ -291,6 +338,9 @@ class _NodeDataplane:
 
     async def hand_over(self) -> list[Nudge]:
         return await self._run(self._hand_over)
+
+    async def resync_peers(self) -> list[str]:
+        return await self._run(self._resync_peers)
 
     async def close(self) -> None:
         if self._closed:

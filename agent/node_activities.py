@@ -1,17 +1,20 @@
 """The node activities a gateway agent serves on its node's task queue (contracts/node_io.py):
-apply a configuration's gateway, remove it, and sync its peers; plus orphan removal, which the
-agent process runs itself at start and every minute.
+apply a configuration's gateway, remove it, and sync its peers; plus what the agent process runs
+itself: orphan removal at start and every minute, the peer resync every 30 s.
 
 Each activity checks its input first (nothing on the node changes for a request that names the
 wrong node or a malformed address), reads the private key from its Secret, lets the Dataplane do
 the work, then tells the load balancer probe and GatewayStatus. A GatewayStatus write that fails
 is logged and left to the next flush: the node is right, and that is what the workflow asked for.
+A peer sync does not wait for its GatewayStatus write (it follows in the background), so a burst
+of pods is not slowed by rewriting a large object on every pass.
 
 Failures the workflow must act on (not retry) carry these ApplicationError types.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +23,7 @@ from typing import Any, Final, NoReturn
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agent.activity_heartbeat import heartbeating
 from agent.gateway_dataplane import Dataplane, GatewayOwnedElsewhereError
 from agent.gateway_secret_reader import (
     GatewaySecretError,
@@ -36,7 +40,7 @@ from agent.node_input_checks import (
 )
 from agent.node_settings import GatewaySetup, interface_name
 from agent.orphan_plan import DesiredGateway
-from agent.peer_plan import PeerChanges
+from agent.peer_plan import PeerChanges, PeerSpec
 from agent.probe_server import ProbeServer
 from agent.session_handover import Nudge
 from agent.wireguard_devices import InterfaceNotFoundError
@@ -47,6 +51,7 @@ from contracts.node_io import (
     SYNC_NODE_PEERS,
     ApplyGatewayInput,
     ApplyGatewayResult,
+    GatewayPeer,
     NodeGateway,
     PeerSyncResult,
     RejectedPeer,
@@ -139,6 +144,10 @@ class NodeActivities:
         self._status = status
         # interface -> (when, what) it was last applied here; the gateway names its owner's UID
         self._applied: dict[str, tuple[float, NodeGateway]] = {}
+        self._background_flush: asyncio.Task[None] | None = None
+        # interface -> the peer rows its last request parsed (check_peers need not parse again)
+        self._parsed: dict[str, Mapping[GatewayPeer, PeerSpec]] = {}
+        self._flush_again = False
         self._peer_counts: dict[str, int] = {}  # interface -> pod peers last configured on it
 
     def activities(self) -> list[Callable[..., Any]]:
@@ -156,11 +165,30 @@ class NodeActivities:
 
     @activity.defn(name=APPLY_NODE_GATEWAY)
     async def apply_gateway(self, request: ApplyGatewayInput) -> ApplyGatewayResult:
+        async with heartbeating():
+            return await self._apply_gateway(request)
+
+    @activity.defn(name=REMOVE_NODE_GATEWAY)
+    async def remove_gateway(self, request: RemoveGatewayInput) -> None:
+        async with heartbeating():
+            await self._remove_gateway(request)
+
+    @activity.defn(name=SYNC_NODE_PEERS)
+    async def sync_peers(self, request: SyncPeersInput) -> PeerSyncResult:
+        async with heartbeating():
+            return await self._sync_peers(request)
+
+    async def _apply_gateway(self, request: ApplyGatewayInput) -> ApplyGatewayResult:
         gateway = request.gateway
         problems = check_apply_input(request, self._node)
         if problems:
             _invalid("apply request", problems)
-        checked = check_peers(request.peers) if request.peers is not None else None
+        name = interface_name(gateway.listen_port)
+        checked = (
+            check_peers(request.peers, self._parsed.get(name))
+            if request.peers is not None
+            else None
+        )
         self._log_rejected(gateway.listen_port, checked)
         try:
             private_key = await self._keys.private_key(
@@ -177,7 +205,8 @@ class NodeActivities:
             private_key=private_key,
         )
         applied = await self._dataplane.apply(setup, checked.specs if checked else None)
-        name = applied.interface_name
+        if checked is not None:
+            self._parsed[name] = checked.parsed
         activity.logger.info(
             "applied %s/%s (uid %s) as %s: secondary %s, frontend %s, primary %s; %s",
             gateway.sgc_namespace,
@@ -207,8 +236,7 @@ class NodeActivities:
             interface_name=name, changes=applied.changes, peers=sync_result(applied.peers, rejected)
         )
 
-    @activity.defn(name=REMOVE_NODE_GATEWAY)
-    async def remove_gateway(self, request: RemoveGatewayInput) -> None:
+    async def _remove_gateway(self, request: RemoveGatewayInput) -> None:
         problems = check_remove_input(request, self._node)
         if problems:
             _invalid("remove request", problems)
@@ -226,19 +254,19 @@ class NodeActivities:
         owner = self._applied.get(name)
         if owner is None or owner[1].sgc_uid == request.sgc_uid:
             self._applied.pop(name, None)
+            self._parsed.pop(name, None)
             self._peer_counts.pop(name, None)
             if self._status is not None:
                 self._status.remove_gateway(name)
         await self._flush()
 
-    @activity.defn(name=SYNC_NODE_PEERS)
-    async def sync_peers(self, request: SyncPeersInput) -> PeerSyncResult:
+    async def _sync_peers(self, request: SyncPeersInput) -> PeerSyncResult:
         problems = check_sync_input(request, self._node)
         if problems:
             _invalid("peer sync request", problems)
-        checked = check_peers(request.peers)
-        self._log_rejected(request.listen_port, checked)
         name = interface_name(request.listen_port)
+        checked = check_peers(request.wanted(), self._parsed.get(name))
+        self._log_rejected(request.listen_port, checked)
         try:
             changes = await self._dataplane.sync_peers(
                 request.listen_port, checked.specs, owner=request.sgc_uid
@@ -263,10 +291,11 @@ class NodeActivities:
             changes.updated,
             len(checked.rejected),
         )
+        self._parsed[name] = checked.parsed
         if self._status is not None:
             self._status.set_peers(name, checked.status_entries)
         self._peer_counts[name] = len(checked.accepted)
-        await self._flush()
+        self._flush_soon()
         return sync_result(changes, checked.rejected)
 
     # --- run by the agent process ----------------------------------------------------------------
@@ -284,6 +313,7 @@ class NodeActivities:
             if (name, gateway.sgc_uid) in wanted:
                 continue
             del self._applied[name]
+            self._parsed.pop(name, None)
             self._peer_counts.pop(name, None)
             self._probe.deactivate(gateway.sgc_uid)
             if self._status is not None:
@@ -307,6 +337,19 @@ class NodeActivities:
             )
         return nudges
 
+    async def resync_peers(self) -> list[str]:
+        """Hold every interface's peers to what the workflow last asked for (Dataplane.
+        resync_peers); what drifted is logged. The agent process runs this every
+        --peer-resync-interval."""
+        changes = await self._dataplane.resync_peers()
+        if changes:
+            log.warning(
+                "node %s: peers had drifted from what their configuration asked for: %s",
+                self._node,
+                "; ".join(changes),
+            )
+        return changes
+
     async def withdraw(self) -> list[str]:
         """Take every gateway off this node (the agent stops after its probes drained): the
         pods' WireGuard then finds the other gateways instead of keeping a session with this one,
@@ -317,6 +360,7 @@ class NodeActivities:
             if self._status is not None:
                 self._status.remove_gateway(name)
         self._applied.clear()
+        self._parsed.clear()
         self._peer_counts.clear()
         await self._flush()
         return changes
@@ -330,6 +374,31 @@ class NodeActivities:
             await self._status.flush()
         except Exception:  # the node is right; the next flush writes the status
             log.warning("node %s: GatewayStatus not written", self._node, exc_info=True)
+
+    def _flush_soon(self) -> None:
+        """Write GatewayStatus after a peer sync without the activity waiting for it: with a
+        thousand peers the object is large, and each pass of a burst would otherwise wait for
+        its write. Syncs during a write make one more write after it."""
+        if self._status is None:
+            return
+        if self._background_flush is not None and not self._background_flush.done():
+            self._flush_again = True
+            return
+
+        async def flush_until_settled() -> None:
+            self._flush_again = True
+            while self._flush_again:
+                self._flush_again = False
+                await self._flush()
+
+        self._background_flush = asyncio.create_task(
+            flush_until_settled(), name="GatewayStatus flush"
+        )
+
+    async def settle(self) -> None:
+        """Wait for a background GatewayStatus write (the agent stops only after it)."""
+        if self._background_flush is not None:
+            await self._background_flush
 
     def _log_rejected(self, listen_port: int, checked: CheckedPeers | None) -> None:
         if checked is None:

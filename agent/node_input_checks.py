@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from agent.peer_plan import PeerSpec
 from agent.wireguard_keys import parse_public_key, to_base64
@@ -37,6 +37,8 @@ class AcceptedPeer:
 class CheckedPeers:
     accepted: tuple[AcceptedPeer, ...] = ()
     rejected: tuple[RejectedPeer, ...] = ()
+    # Every row that parsed, as sent: the next check of the same interface skips parsing them.
+    parsed: Mapping[GatewayPeer, PeerSpec] = field(default_factory=dict)
 
     @property
     def specs(self) -> tuple[PeerSpec, ...]:
@@ -48,19 +50,25 @@ class CheckedPeers:
         return tuple((peer.pod_endpoint, peer.public_key) for peer in self.accepted)
 
 
-def _ipv4_problem(field: str, value: str) -> str | None:
+def _unicast(field: str, value: str) -> ipaddress.IPv4Address | str:
+    """The address, or what is wrong with it. By integer ranges rather than the is_* properties,
+    which walk networks: a thousand peers are checked on every peer pass."""
     try:
         address = ipaddress.IPv4Address(value)
     except ValueError:
         return f"{field}: {value!r} is not an IPv4 address"
-    if (
-        address.is_unspecified
-        or address.is_loopback
-        or address.is_multicast
-        or address == ipaddress.IPv4Address("255.255.255.255")
-    ):
+    number = int(address)
+    unspecified = number == 0
+    loopback = number >> 24 == 127  # 127.0.0.0/8
+    multicast = number >> 28 == 0xE  # 224.0.0.0/4
+    if unspecified or loopback or multicast or number == 0xFFFFFFFF:
         return f"{field}: {value} is not a unicast address"
-    return None
+    return address
+
+
+def _ipv4_problem(field: str, value: str) -> str | None:
+    checked = _unicast(field, value)
+    return checked if isinstance(checked, str) else None
 
 
 def _node_problem(node_name: str, this_node: str) -> list[str]:
@@ -144,33 +152,47 @@ def check_sync_input(request: SyncPeersInput, this_node: str) -> list[str]:
     problems = _node_problem(request.node_name, this_node)
     problems += _uid_problem("sgc_uid", request.sgc_uid)
     problems += _port_problem("listen_port", request.listen_port)
+    table = request.table
+    if table is not None and not table.consistent:
+        problems.append(
+            f"table: columns of {len(table.public_keys)} public keys, {len(table.pod_ips)} pod"
+            f" IPs and {len(table.pod_endpoints)} pod endpoints"
+        )
     return problems
 
 
-def check_peers(peers: Sequence[GatewayPeer]) -> CheckedPeers:
+def check_peers(
+    peers: Sequence[GatewayPeer], known: Mapping[GatewayPeer, PeerSpec] | None = None
+) -> CheckedPeers:
     """Accepted peers (exact repeats collapsed) and rejected ones with the reason.
 
     A key listed with two pod IPs, or a pod IP listed for two keys, rejects every entry of the
     conflict: WireGuard would silently hand the IP to whichever came last, and there is no
-    telling which PodEndpoint is the stale one.
+    telling which PodEndpoint is the stale one. `known`: rows that parsed before (`parsed` of an
+    earlier check), taken as they are; a pass mostly repeats the last one's thousand rows.
     """
+    known = known or {}
     parsed: list[tuple[int, GatewayPeer, PeerSpec]] = []
     rejected: list[RejectedPeer] = []
     for index, peer in enumerate(peers):
-        field = f"peers[{index}]"
+        spec = known.get(peer)
+        if spec is not None:
+            parsed.append((index, peer, spec))
+            continue
+        where = f"peers[{index}]"
         problems = []
         raw_key = b""
         try:
-            raw_key = parse_public_key(peer.public_key, field=f"{field}.public_key")
+            raw_key = parse_public_key(peer.public_key, field=f"{where}.public_key")
         except ValueError as error:
             problems.append(str(error))
-        ip_problem = _ipv4_problem(f"{field}.pod_ip", peer.pod_ip)
-        if ip_problem is not None:
-            problems.append(ip_problem)
-        if problems:
+        pod_ip = _unicast(f"{where}.pod_ip", peer.pod_ip)
+        if isinstance(pod_ip, str):
+            problems.append(pod_ip)
+        if problems or isinstance(pod_ip, str):
             rejected.append(RejectedPeer(peer.public_key, peer.pod_endpoint, "; ".join(problems)))
             continue
-        parsed.append((index, peer, PeerSpec(raw_key, ipaddress.IPv4Address(peer.pod_ip))))
+        parsed.append((index, peer, PeerSpec(raw_key, pod_ip)))
 
     ips_of_key: dict[bytes, set[ipaddress.IPv4Address]] = defaultdict(set)
     keys_of_ip: dict[ipaddress.IPv4Address, set[bytes]] = defaultdict(set)
@@ -180,16 +202,20 @@ def check_peers(peers: Sequence[GatewayPeer]) -> CheckedPeers:
 
     accepted: dict[PeerSpec, AcceptedPeer] = {}
     for index, peer, spec in parsed:
-        field = f"peers[{index}]"
+        where = f"peers[{index}]"
         if len(ips_of_key[spec.public_key]) > 1:
             others = sorted(str(ip) for ip in ips_of_key[spec.public_key] - {spec.allowed_ip})
-            reason = f"{field}.public_key: also listed with pod IP {', '.join(others)}"
+            reason = f"{where}.public_key: also listed with pod IP {', '.join(others)}"
         elif len(keys_of_ip[spec.allowed_ip]) > 1:
-            reason = f"{field}.pod_ip: {spec.allowed_ip} is also listed for another public key"
+            reason = f"{where}.pod_ip: {spec.allowed_ip} is also listed for another public key"
         else:
             accepted.setdefault(
                 spec, AcceptedPeer(spec, peer.pod_endpoint, to_base64(spec.public_key))
             )
             continue
         rejected.append(RejectedPeer(peer.public_key, peer.pod_endpoint, reason))
-    return CheckedPeers(accepted=tuple(accepted.values()), rejected=tuple(rejected))
+    return CheckedPeers(
+        accepted=tuple(accepted.values()),
+        rejected=tuple(rejected),
+        parsed={peer: spec for _index, peer, spec in parsed},
+    )

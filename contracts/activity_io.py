@@ -15,7 +15,7 @@ from typing import Final
 from contracts.azure_state import AzureScope, GatewayPool, NodeAddress
 from contracts.conditions import ConditionStatus
 from contracts.gateway_config import StaticGatewayConfigurationSpec
-from contracts.node_io import GatewayPeer
+from contracts.node_io import GatewayPeer, PeerTable
 
 # --- Kubernetes ----------------------------------------------------------------------------------
 
@@ -24,7 +24,7 @@ DELETE_GATEWAY_KEY: Final = "delete_gateway_key"
 UPDATE_SGC_STATUS: Final = "update_sgc_status"
 RECORD_SGC_EVENT: Final = "record_sgc_event"
 REMOVE_SGC_FINALIZER: Final = "remove_sgc_finalizer"
-LIST_GATEWAY_PEERS: Final = "list_gateway_peers"  # SgcRef -> GatewayPeers (its PodEndpoints)
+LIST_GATEWAY_PEERS: Final = "list_gateway_peers"  # ListPeersInput -> GatewayPeers
 
 
 @dataclass(frozen=True)
@@ -271,8 +271,30 @@ class RemoveIpConfigCall:
 
 
 @dataclass(frozen=True)
+class ListPeersInput:
+    """Whose PodEndpoints to list: a configuration's (SgcRef's fields, so that what 0.1.0 sent,
+    an SgcRef, reads as a request from the API server)."""
+
+    namespace: str
+    name: str
+    uid: str
+    # A pass after a watched change may read what the controller's own PodEndpoint watch has
+    # cached; passes that must not trust a cache (the periodic sync) list from the API server.
+    from_watch_cache: bool = False
+
+    @classmethod
+    def of(cls, sgc: SgcRef, *, from_watch_cache: bool) -> ListPeersInput:
+        return cls(sgc.namespace, sgc.name, sgc.uid, from_watch_cache=from_watch_cache)
+
+
+@dataclass(frozen=True)
 class GatewayPeers:
-    """The pods egressing through one configuration: its PodEndpoints as WireGuard peers."""
+    """The pods egressing through one configuration: its PodEndpoints as WireGuard peers, in
+    `table`; `peers` is how 0.1.0 returned them (recorded histories hold that form)."""
 
     peers: tuple[GatewayPeer, ...] = ()
     skipped: tuple[str, ...] = ()  # PodEndpoints that do not parse, with why
+    table: PeerTable | None = None
+
+    def as_table(self) -> PeerTable:
+        return self.table if self.table is not None else PeerTable.of(self.peers)

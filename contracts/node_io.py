@@ -7,6 +7,7 @@ agent reads itself (SecretRef).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -33,6 +34,49 @@ class GatewayPeer:
     public_key: str  # base64, 32 bytes
     pod_ip: str  # IPv4, no prefix length: the peer's allowed IP is <pod_ip>/32
     pod_endpoint: str = ""  # "<namespace>/<name>" of the PodEndpoint, for GatewayStatus
+
+
+@dataclass(frozen=True)
+class PeerTable:
+    """Many pods' peers as columns: entry i of each column is one pod. Every peer pass carries a
+    configuration's whole peer set through Temporal, and the data converter decodes three lists
+    of strings far faster than as many small objects (1,000 peers: about 1 ms instead of 185 ms,
+    bench/peer_propagation.py)."""
+
+    public_keys: tuple[str, ...] = ()  # base64, 32 bytes
+    pod_ips: tuple[str, ...] = ()  # IPv4, no prefix length
+    pod_endpoints: tuple[str, ...] = ()  # "<namespace>/<name>"
+
+    @classmethod
+    def of(cls, peers: Iterable[GatewayPeer]) -> PeerTable:
+        rows = tuple(peers)
+        return cls(
+            public_keys=tuple(p.public_key for p in rows),
+            pod_ips=tuple(p.pod_ip for p in rows),
+            pod_endpoints=tuple(p.pod_endpoint for p in rows),
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.public_keys)
+
+    @property
+    def consistent(self) -> bool:
+        """Whether the columns are of one length (a table that is not came from elsewhere)."""
+        return len(self.public_keys) == len(self.pod_ips) == len(self.pod_endpoints)
+
+    def rows(self) -> tuple[GatewayPeer, ...]:
+        if not self.consistent:
+            raise ValueError(
+                f"peer table columns differ in length: {len(self.public_keys)} keys, "
+                f"{len(self.pod_ips)} pod IPs, {len(self.pod_endpoints)} pod endpoints"
+            )
+        return tuple(
+            GatewayPeer(key, ip, endpoint)
+            for key, ip, endpoint in zip(
+                self.public_keys, self.pod_ips, self.pod_endpoints, strict=True
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -90,10 +134,18 @@ class RemoveGatewayInput:
 
 @dataclass(frozen=True)
 class SyncPeersInput:
+    """Make the interface's peers exactly `table` (or, as controllers before the table sent
+    them, `peers`). An agent from before the table refuses this input (it lacks `peers`), so a
+    skewed upgrade shows up as a node problem, never as a silently unsynced node."""
+
     node_name: str
     sgc_uid: str
     listen_port: int
-    peers: tuple[GatewayPeer, ...]
+    peers: tuple[GatewayPeer, ...] = ()
+    table: PeerTable | None = None
+
+    def wanted(self) -> tuple[GatewayPeer, ...]:
+        return self.table.rows() if self.table is not None else self.peers
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,11 @@ class ControllerSettings:
     configure_nodes: bool = True
     # A node whose agent does not pick up its work within this long is reported, not waited for.
     node_start_timeout_seconds: int = 30
+    # The periodic full peer sync: the PodEndpoints re-listed and every gateway's peers made
+    # exactly those, at least this often. Every drift pass does it too, so it only runs on its own
+    # timer when shorter than drift_check_seconds; 0 (runs started before it existed): the drift
+    # pass alone.
+    peer_sync_seconds: int = 0
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from egressgw.tracing import TracingSettings, tracing_settings
 
 DEFAULT_PROBE_DRAIN: Final = "10s"
 DEFAULT_CLEANUP_INTERVAL: Final = "1m"
+DEFAULT_PEER_RESYNC_INTERVAL: Final = "30s"
 DEFAULT_HOST_INTERFACE: Final = "eth0"
 POD_NAMESPACE_VARIABLE: Final = kube_names.ENV_POD_NAMESPACE
 NODE_NAME_VARIABLE: Final = kube_names.ENV_NODE_NAME
@@ -68,6 +69,8 @@ class AgentOptions:
     withdraw_on_stop: bool = True
     dry_run: Path | None = None  # record node changes here instead of making them
     cleanup_interval: timedelta = timedelta(minutes=1)
+    # How often each interface's peers are held again to what the workflow last asked for.
+    peer_resync_interval: timedelta = timedelta(seconds=30)
     # A gateway applied this recently is never an orphan (visibility may lag behind a new run).
     orphan_grace: timedelta = timedelta(minutes=5)
     graceful_shutdown: timedelta = timedelta(seconds=10)
@@ -184,6 +187,14 @@ def add_agent_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         f"the rest (default: {DEFAULT_CLEANUP_INTERVAL})",
     )
     agent.add_argument(
+        "--peer-resync-interval",
+        default=DEFAULT_PEER_RESYNC_INTERVAL,
+        metavar="DURATION",
+        help="how often each gateway interface's peers are made again exactly what the "
+        "configuration last asked for, undoing changes made on the node by hand "
+        f"(default: {DEFAULT_PEER_RESYNC_INTERVAL})",
+    )
+    agent.add_argument(
         "--orphan-grace",
         default="5m",
         metavar="DURATION",
@@ -273,6 +284,7 @@ def agent_options(args: argparse.Namespace, environ: Mapping[str, str]) -> Agent
         withdraw_on_stop=not args.keep_gateways_on_stop,
         dry_run=args.dry_run,
         cleanup_interval=_positive("--cleanup-interval", args.cleanup_interval),
+        peer_resync_interval=_positive("--peer-resync-interval", args.peer_resync_interval),
         orphan_grace=parse_duration(args.orphan_grace),
         log_level=args.log_level,
         metrics=parse_listen_address(args.metrics_address),

@@ -12,6 +12,10 @@ NODE_AGENT_STARTED to those that have a gateway here so they re-apply it. The li
 orphan removal repeat every --cleanup-interval; a round in which any query fails removes nothing,
 since an unanswered configuration might want what is on the node.
 
+Peer resync: every --peer-resync-interval each interface's peers are made again exactly what the
+workflow last asked for (NodeActivities.resync_peers), so a peer added or removed on the node by
+hand is undone without any call to Temporal or Kubernetes.
+
 SIGTERM or SIGINT: the probe drains (every answer 503 for --probe-drain) while the worker lets
 in-flight activities finish. Then the agent takes its gateways off the node (NodeActivities.
 withdraw): a gateway left running would keep the pods' WireGuard sessions with this node while the
@@ -50,6 +54,7 @@ if TYPE_CHECKING:
     from temporalio.worker import Worker
 
     from agent.gateway_dataplane import Dataplane
+    from agent.node_activities import NodeActivities
     from agent.probe_server import ProbeServer
 
 log = logging.getLogger(__name__)
@@ -257,16 +262,16 @@ class NodeSync:
 # --- Session hand-over ---------------------------------------------------------------------------
 
 
-async def run_hand_over(
-    hand_over: Callable[[], Awaitable[object]], interval: timedelta, stop: asyncio.Event
+async def run_every(
+    what: str, action: Callable[[], Awaitable[object]], interval: timedelta, stop: asyncio.Event
 ) -> None:
-    """`hand_over` every `interval` until `stop`. A failed round is logged and the next one
-    tries again (an interface may be going away under it)."""
+    """`action` every `interval` until `stop` (each logs what it did). A failed round is logged
+    and the next one tries again (an interface may be going away under it)."""
     while not stop.is_set():
         try:
-            await hand_over()  # each hand-over is logged by the node
+            await action()
         except Exception:
-            log.warning("session hand-over round failed", exc_info=True)
+            log.warning("%s round failed", what, exc_info=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval.total_seconds())
 
@@ -372,9 +377,8 @@ class AgentProcess:
             sync = NodeSync(
                 temporal, options.node_name, node.remove_orphans, agent_instance=self.agent_instance
             )
-            exit_code = await self._until_stopped(
-                worker, sync, probe, stop, task_queue, node.hand_over
-            )
+            exit_code = await self._until_stopped(worker, sync, probe, stop, task_queue, node)
+            await node.settle()
             if exit_code == 0 and options.withdraw_on_stop:
                 changes = await node.withdraw()
                 log.info(
@@ -393,7 +397,7 @@ class AgentProcess:
         probe: ProbeServer,
         stop: asyncio.Event,
         task_queue: str,
-        hand_over: Callable[[], Awaitable[object]],
+        node: NodeActivities,
     ) -> int:
         options = self.options
         worker_task = asyncio.create_task(worker.run(), name="temporal worker")
@@ -403,13 +407,19 @@ class AgentProcess:
             sync.run(options.cleanup_interval, sync_stop), name="node sync"
         )
         hand_over_task = asyncio.create_task(
-            run_hand_over(hand_over, HAND_OVER_INTERVAL, sync_stop), name="session hand-over"
+            run_every("session hand-over", node.hand_over, HAND_OVER_INTERVAL, sync_stop),
+            name="session hand-over",
+        )
+        resync_task = asyncio.create_task(
+            run_every("peer resync", node.resync_peers, options.peer_resync_interval, sync_stop),
+            name="peer resync",
         )
         log.info(
-            "agent running: node %s, task queue %s, cleanup every %s%s",
+            "agent running: node %s, task queue %s, cleanup every %s, peer resync every %s%s",
             options.node_name,
             task_queue,
             options.cleanup_interval,
+            options.peer_resync_interval,
             f", dry run recorded in {options.dry_run}" if options.dry_run else "",
         )
         exit_code = 0
@@ -425,7 +435,7 @@ class AgentProcess:
         finally:
             stop_task.cancel()
             sync_stop.set()
-            for task in (sync_task, hand_over_task):
+            for task in (sync_task, hand_over_task, resync_task):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

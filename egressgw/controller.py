@@ -57,11 +57,14 @@ from egressgw.worker import (
     controller_worker,
     management_clients,
 )
+from kubeclient.object_cache import ObjectCache
 from watchers.supervisor import Watchers
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DRIFT_CHECK: Final = timedelta(minutes=5)
+# The longest a configuration goes without a full peer sync (ControllerSettings.peer_sync_seconds).
+DEFAULT_PEER_SYNC: Final = timedelta(minutes=5)
 CONTROLLER_SERVICE: Final = "egressgw-controller"  # service.name of its spans
 
 
@@ -97,6 +100,7 @@ def controller_settings(
     *,
     configure_nodes: bool = True,
     node_start_timeout: timedelta = DEFAULT_NODE_START_TIMEOUT,
+    peer_sync: timedelta = DEFAULT_PEER_SYNC,
 ) -> ControllerSettings:
     seconds = max(1, round(drift_check.total_seconds()))
     return ControllerSettings(
@@ -106,6 +110,7 @@ def controller_settings(
         task_queue=task_queue,
         configure_nodes=configure_nodes,
         node_start_timeout_seconds=max(1, round(node_start_timeout.total_seconds())),
+        peer_sync_seconds=max(1, round(peer_sync.total_seconds())),
     )
 
 
@@ -131,6 +136,7 @@ class ControllerOptions:
     batch_quiet: timedelta = DEFAULT_BATCH_QUIET
     configure_nodes: bool = True  # False: Azure and status only, no node agents asked
     node_start_timeout: timedelta = DEFAULT_NODE_START_TIMEOUT
+    peer_sync: timedelta = DEFAULT_PEER_SYNC
 
     @property
     def temporal(self) -> TemporalConnection:
@@ -190,6 +196,7 @@ class Controller:
             options.task_queue,
             configure_nodes=options.configure_nodes,
             node_start_timeout=options.node_start_timeout,
+            peer_sync=options.peer_sync,
         )
         health = HealthServer(options.health, self.readiness) if options.health else None
         if health is not None:
@@ -212,6 +219,8 @@ class Controller:
             log.info("connected to Temporal at %s", options.temporal.describe())
             async with _azure_clients(loaded.config, options.azure_ca_file, arm_metrics) as azure:
                 kube = await kube_api_client(options.kubeconfig)
+                # The PodEndpoint watch fills it; the peer passes read it (no list per pass).
+                pod_endpoints = ObjectCache()
                 try:
                     worker = controller_worker(
                         temporal,
@@ -223,8 +232,10 @@ class Controller:
                         max_cached_workflows=options.max_cached_workflows,
                         batch_window=options.batch_window,
                         batch_quiet=options.batch_quiet,
+                        pod_endpoint_cache=pod_endpoints,
                     )
-                    return await self._serve(worker, Watchers(kube, temporal, settings), stop)
+                    watchers = Watchers(kube, temporal, settings, pod_endpoint_cache=pod_endpoints)
+                    return await self._serve(worker, watchers, stop)
                 finally:
                     await kube.close()
         finally:
@@ -238,9 +249,10 @@ class Controller:
         await watchers.start()
         self._ready_problem = None
         log.info(
-            "controller running: task queue %s, drift check every %s",
+            "controller running: task queue %s, drift check every %s, peer sync at least every %s",
             self.options.task_queue,
             self.options.drift_check,
+            self.options.peer_sync,
         )
         exit_code = 0
         try:

@@ -15,6 +15,7 @@ from egressgw.temporal_connection import add_temporal_flags
 
 DEFAULT_CLOUD_CONFIG: Final = Path("/etc/kubernetes/kube-egress-gateway/azure.json")
 DEFAULT_DRIFT_CHECK: Final = "5m"
+DEFAULT_PEER_SYNC: Final = "5m"
 DEFAULT_GRACEFUL_SHUTDOWN: Final = "20s"
 DEFAULT_BATCH_WINDOW: Final = "2s"  # contracts.workflow_io.DEFAULT_BATCH_WINDOW_SECONDS
 DEFAULT_NODE_START_TIMEOUT: Final = "30s"
@@ -121,6 +122,14 @@ def add_controller_parser(commands: argparse._SubParsersAction[argparse.Argument
         default=DEFAULT_DRIFT_CHECK,
         metavar="DURATION",
         help="how often each configuration re-reads Azure and repairs drift (default: 5m)",
+    )
+    controller.add_argument(
+        "--peer-sync-interval",
+        default=DEFAULT_PEER_SYNC,
+        metavar="DURATION",
+        help="the longest a configuration goes without re-listing its PodEndpoints and making "
+        "every gateway's peers exactly those, even when no change was watched (the drift pass "
+        f"does it too; default: {DEFAULT_PEER_SYNC})",
     )
     controller.add_argument(
         "--configure-nodes",

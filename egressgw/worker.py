@@ -24,6 +24,7 @@ from activities.temporal.single_writers import SingleWriterActivities
 from contracts.workflow_io import DEFAULT_BATCH_QUIET_SECONDS, DEFAULT_BATCH_WINDOW_SECONDS
 from egressgw.azure_credential import ArmCredential, ManagementClients, make_management_clients
 from egressgw.cloud_config import CloudConfig
+from kubeclient.object_cache import ObjectCache
 from workflows.registry import WORKFLOWS, workflow_runner
 
 # Long enough for an ARM call in flight to finish and report; Kubernetes' default grace period
@@ -58,6 +59,7 @@ def controller_activities(
     kube: ApiClient,
     batch_window: timedelta = DEFAULT_BATCH_WINDOW,
     batch_quiet: timedelta = DEFAULT_BATCH_QUIET,
+    pod_endpoint_cache: ObjectCache | None = None,
 ) -> list[Callable[..., Any]]:
     single_writers = SingleWriterActivities(
         temporal,
@@ -67,7 +69,7 @@ def controller_activities(
     )
     return [
         *azure_activities(azure.network, azure.compute),
-        *kube_activities(kube),
+        *kube_activities(kube, pod_endpoint_cache),
         *single_writers.activities(),
     ]
 
@@ -83,6 +85,7 @@ def controller_worker(
     max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS,
     batch_window: timedelta = DEFAULT_BATCH_WINDOW,
     batch_quiet: timedelta = DEFAULT_BATCH_QUIET,
+    pod_endpoint_cache: ObjectCache | None = None,
 ) -> Worker:
     """`max_cached_workflows` bounds memory: each cached configuration workflow costs about
     1 MiB (bench/control_plane_memory.py); an evicted one is replayed from history when its
@@ -93,7 +96,7 @@ def controller_worker(
         workflows=list(WORKFLOWS),
         workflow_runner=workflow_runner(),
         activities=controller_activities(
-            temporal, task_queue, azure, kube, batch_window, batch_quiet
+            temporal, task_queue, azure, kube, batch_window, batch_quiet, pod_endpoint_cache
         ),
         graceful_shutdown_timeout=graceful_shutdown,
         identity=identity,

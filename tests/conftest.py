@@ -13,6 +13,7 @@ pytest_plugins = [
     "tests.fixtures.identity",
     "tests.fixtures.temporal",
     "tests.fixtures.workflow_stack",
+    "tests.fixtures.dry_run_agents",
     "tests.fixtures.controller_stack",
     "tests.fixtures.trace_receiver",
     "tests.fixtures.dev_stack",

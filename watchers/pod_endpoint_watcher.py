@@ -4,6 +4,15 @@ The configuration's workflow re-lists its PodEndpoints and brings its gateways' 
 this watcher sends no payload and a repeated or lost-then-relisted event only costs one re-list.
 A PodEndpoint that moves to another configuration tells both. A configuration without a running
 workflow has no gateways yet: nothing to tell (its first pass lists the peers anyway).
+
+Signals are coalesced per configuration (watchers/coalesced_signals.py): the handler only marks
+the configurations to tell, so a burst of pods neither holds up the watch nor floods a workflow's
+history with one signal per pod.
+
+What the watch brings also fills an ObjectCache (kubeclient/object_cache.py) when one is given:
+the peer passes of the workflows read their PodEndpoints from it (activities/kube/pod_endpoints.
+py) instead of listing them from the API server on every pass. Each event is in the cache before
+its signal goes out.
 """
 
 from __future__ import annotations
@@ -18,7 +27,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from contracts import kube_names, resource_names
 from contracts.workflow_io import PEERS_CHANGED
 from kubeclient.kube_source import KubeListWatch
-from kubeclient.list_watch import RawObject, WatchEvent, object_key
+from kubeclient.list_watch import ListWatchSource, RawObject, WatchEvent, object_key
+from kubeclient.object_cache import CachingSource, ObjectCache
+from watchers.coalesced_signals import DEFAULT_SPACING_SECONDS, CoalescedSignals
 
 log = logging.getLogger(__name__)
 
@@ -50,39 +61,62 @@ def peer_changes(
 
 
 def metadata_and_spec(obj: RawObject) -> RawObject:
-    return {key: obj[key] for key in ("apiVersion", "kind", "metadata", "spec") if key in obj}
+    """What the watcher and the cache keep of a PodEndpoint: no status, no managed fields."""
+    kept = {key: obj[key] for key in ("apiVersion", "kind", "metadata", "spec") if key in obj}
+    metadata = kept.get("metadata")
+    if isinstance(metadata, Mapping) and "managedFields" in metadata:
+        kept["metadata"] = {k: v for k, v in metadata.items() if k != "managedFields"}
+    return kept
 
 
 class PodEndpointWatcher:
-    def __init__(self, api_client: ApiClient, temporal: Client) -> None:
+    def __init__(
+        self,
+        api_client: ApiClient,
+        temporal: Client,
+        *,
+        signal_spacing: float = DEFAULT_SPACING_SECONDS,
+        cache: ObjectCache | None = None,
+    ) -> None:
         self._custom = CustomObjectsApi(api_client)
         self._temporal = temporal
         self._configurations: dict[str, str] = {}
+        self.signals = CoalescedSignals(self._signal, spacing=signal_spacing)
+        self._cache = cache
 
-    def source(self) -> KubeListWatch:
-        return KubeListWatch(
+    def source(self) -> ListWatchSource:
+        source = KubeListWatch(
             self._custom.list_cluster_custom_object,
             kube_names.API_GROUP,
             kube_names.API_VERSION,
             kube_names.POD_ENDPOINT_PLURAL,
             keep=metadata_and_spec,
         )
+        return source if self._cache is None else CachingSource(source, self._cache)
 
     async def handle(self, event: WatchEvent) -> None:
-        configurations, changed = peer_changes(self._configurations, event)
+        if self._cache is not None:
+            self._cache.apply(event)
+        self._configurations, changed = peer_changes(self._configurations, event)
         for configuration in changed:
-            await self._signal(configuration, object_key(event.object))
-        # Remembered only once every configuration was told, so a failed signal is retried.
-        self._configurations = configurations
+            log.debug(
+                "PodEndpoint %s changed the peers of %s", object_key(event.object), configuration
+            )
+            self.signals.mark(configuration)
 
-    async def _signal(self, configuration: str, endpoint: str) -> None:
+    async def close(self) -> None:
+        await self.signals.close()
+
+    async def _signal(self, configuration: str) -> None:
         namespace, name = configuration.split("/", 1)
         workflow_id = resource_names.gateway_config_workflow_id(namespace, name)
         try:
             await self._temporal.get_workflow_handle(workflow_id).signal(PEERS_CHANGED)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                log.debug("PodEndpoint %s: no running workflow for %s", endpoint, configuration)
+                log.debug(
+                    "no running workflow for %s: its peers are listed when it starts", configuration
+                )
                 return
             raise
-        log.info("PodEndpoint %s changed the peers of %s", endpoint, configuration)
+        log.info("told %s that its peers changed", configuration)

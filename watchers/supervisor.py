@@ -36,6 +36,7 @@ from kubeclient.list_watch import (
     list_then_watch,
     object_key,
 )
+from kubeclient.object_cache import ObjectCache
 from watchers.node_watcher import NodeWatcher
 from watchers.pod_endpoint_watcher import PodEndpointWatcher
 from watchers.secret_watcher import SecretWatcher
@@ -83,12 +84,16 @@ class Watchers:
         settings: ControllerSettings,
         *,
         watch_settings: WatchSettings | None = None,
+        pod_endpoint_cache: ObjectCache | None = None,
     ) -> None:
+        """`pod_endpoint_cache`: filled by the PodEndpoint watch, for the activities of the same
+        process (activities/kube/pod_endpoints.py)."""
         self._watch = watch_settings or WatchSettings()
         sgcs = SgcWatcher(api_client, temporal, settings)
         nodes = NodeWatcher(api_client, temporal)
         secrets = SecretWatcher(api_client, temporal, settings)
-        pod_endpoints = PodEndpointWatcher(api_client, temporal)
+        pod_endpoints = PodEndpointWatcher(api_client, temporal, cache=pod_endpoint_cache)
+        self._pod_endpoints = pod_endpoints
         self._loops = (
             _Loop(
                 "staticgatewayconfigurations",
@@ -119,6 +124,7 @@ class Watchers:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._pod_endpoints.close()  # its coalesced signals still on their way
 
     async def __aenter__(self) -> Watchers:
         await self.start()

@@ -74,10 +74,13 @@ SINGLE_WRITER: Final = ActivityOptions(
 
 # A gateway node's agent applying, syncing or removing a gateway; the schedule-to-start timeout
 # (ControllerSettings.node_start_timeout_seconds) is set per call, so that a node without a
-# running agent is reported instead of waited for. Nothing in Azure is undone after a node step,
-# so a cancelled workflow does not wait for a node's answer.
+# running agent is reported instead of waited for, and the agent heartbeats while it works
+# (agent/activity_heartbeat.py), so that one that dies in the middle is noticed in seconds, not
+# after the start-to-close timeout (a peer pass waits for every node). Nothing in Azure is undone
+# after a node step, so a cancelled workflow does not wait for a node's answer.
 NODE: Final = ActivityOptions(
     start_to_close=timedelta(minutes=2),
+    heartbeat=timedelta(seconds=10),
     retry=RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
@@ -116,6 +119,30 @@ async def execute(
         start_to_close_timeout=options.start_to_close,
         schedule_to_start_timeout=options.schedule_to_start,
         heartbeat_timeout=options.heartbeat,
+        retry_policy=options.retry,
+        cancellation_type=options.cancellation,
+    )
+
+
+async def execute_local(
+    activity: Callable[[Arg], Awaitable[Result]],
+    arg: Arg,
+    options: ActivityOptions,
+    *,
+    activity_id: str,
+    summary: str,
+) -> Result:
+    """Run `activity` as a local activity: in the worker that runs the workflow task, with no
+    task of its own on a queue and no workflow task to hand its result back (the workflow goes on
+    in the same task). For short calls on a hot path, e.g. reading the controller's watch cache;
+    the history holds its result as a marker. Its failure reaches the workflow as the activity's
+    own error (an ApplicationError), not wrapped in an ActivityError."""
+    return await workflow.execute_local_activity(
+        activity,
+        arg,
+        activity_id=activity_id,
+        summary=summary,
+        start_to_close_timeout=options.start_to_close,
         retry_policy=options.retry,
         cancellation_type=options.cancellation,
     )

@@ -36,6 +36,7 @@ from contracts.activity_io import (
     GatewayKey,
     GatewayKeyInput,
     GatewayPeers,
+    ListPeersInput,
     MemberAddresses,
     PoolMembers,
     ReconcileMemberInput,
@@ -89,7 +90,7 @@ async def remove_sgc_finalizer(sgc: SgcRef) -> None:
 
 
 @activity.defn(name=io.LIST_GATEWAY_PEERS)
-async def list_gateway_peers(sgc: SgcRef) -> GatewayPeers:
+async def list_gateway_peers(request: ListPeersInput) -> GatewayPeers:
     _stub(io.LIST_GATEWAY_PEERS)
 
 

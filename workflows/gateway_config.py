@@ -14,15 +14,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import replace
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, Final
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, is_cancelled_exception
+from temporalio.exceptions import ActivityError, FailureError, is_cancelled_exception
 
 from contracts import kube_names, node_io, resource_names, search_attributes
 from contracts.activity_io import EventInput, LoadBalancerRule, PoolIpConfig, StatusUpdate
-from contracts.node_io import GatewayPeer, NodeAgentStarted, NodeGateway
+from contracts.node_io import NodeAgentStarted, NodeGateway, PeerTable
 from contracts.spec_validation import FieldError, validate_spec
 from contracts.workflow_io import (
     APPLY_SPEC,
@@ -46,6 +47,30 @@ from workflows import pass_metrics
 from workflows.failures import failure_causes
 from workflows.gateway_config_decisions import Phase, Provisioned, TeardownStep
 from workflows.gateway_config_steps import ConfigSteps
+
+# Command-order changes since 0.1.0 (tests/replay/README.md); each id names what it changed.
+# After continue-as-new, node work (peers, a restarted agent) runs a node pass instead of a full
+# verifying pass through Azure: under peer churn the history fills in seconds, and a full pass
+# then held every peer change back by the time the single writers take.
+PATCH_NODE_PASS_AFTER_CONTINUE: Final = "node-pass-after-continue-as-new"
+# Peer passes leave out nodes whose agent was missing: each waited the schedule-to-start timeout
+# and held back the peers of every other gateway.
+PATCH_SKIP_ABSENT_AGENTS: Final = "peer-pass-skips-absent-agents"
+# The periodic full peer sync on a timer of its own (ControllerSettings.peer_sync_seconds), and
+# the drift check due from the last full pass rather than from the last pass of any kind.
+PATCH_PEER_SYNC_TIMER: Final = "peer-sync-timer"
+# The PodEndpoints are listed by a local activity: a peer pass then waits for one workflow task
+# fewer (the list is mostly a read of the controller's watch cache).
+PATCH_LOCAL_PEER_LIST: Final = "local-peer-list"
+# Peers that could not be listed are left on the nodes as they are: a peer pass used to sync an
+# empty set then, taking every pod off its gateways after a failed list.
+PATCH_KEEP_PEERS_UNLISTED: Final = "keep-peers-when-unlisted"
+
+
+class _Wake(Enum):
+    WORK = "work"  # a delivery, or node work (peers changed, an agent started)
+    DRIFT = "drift"  # the drift timer: a verifying pass
+    PEER_SYNC = "peer sync"  # the peer sync timer: re-list the peers and sync every node
 
 
 class _Refused(Exception):
@@ -96,9 +121,13 @@ class GatewayConfigWorkflow:
         self._last_written: StatusUpdate | None = None
         self._step = "waiting for a delivery"
         # Node side: peers are re-listed after continue-as-new (None: not listed this run).
-        self._peers: tuple[GatewayPeer, ...] | None = None
+        self._peers: PeerTable | None = None
         self._peers_changed = False
         self._restarted_nodes: set[str] = set()
+        # With a peer sync timer of its own (PATCH_PEER_SYNC_TIMER): when the drift check and
+        # the next full peer sync are due; None: from the next wait on.
+        self._drift_due: datetime | None = None
+        self._peer_sync_due: datetime | None = None
         self._provisioned: Provisioned | None = None  # the last good pass, this run
         # Upserted only on change: each upsert is a history event, and drift passes are frequent.
         applied = self._state.applied
@@ -179,16 +208,23 @@ class GatewayConfigWorkflow:
         )
         self._publish()
         while True:
-            verify = await self._wait_for_work()
+            wake = await self._wait_for_work()
+            verify = wake is _Wake.DRIFT
+            if wake is _Wake.PEER_SYNC:
+                self._peers_changed = True  # a full peer sync: re-list, sync every node
             if not verify and not self._has_work():
-                # Only node work: new peers or a restarted agent.
-                if self._provisioned is not None:
-                    await self._node_pass()  # Azure is left alone
+                # Only node work: new peers, a restarted agent or the peer sync timer.
+                if self._provisioned is not None or workflow.patched(
+                    PATCH_NODE_PASS_AFTER_CONTINUE
+                ):
+                    # Azure is left alone
+                    await self._node_pass(authoritative=wake is _Wake.PEER_SYNC)
                     await self._continue_as_new_if_suggested()
                     continue
                 verify = True  # after continue-as-new: a verifying pass, which does the nodes too
             target = self._accepted
             resync, self._resync = self._resync, False
+            self._drift_due = self._peer_sync_due = None  # a full pass does both
             finished = await self._reconcile(verify=verify or resync)
             self._reconciled = max(self._reconciled, target)
             if finished:
@@ -197,21 +233,62 @@ class GatewayConfigWorkflow:
                 return self._status
             await self._continue_as_new_if_suggested()
 
-    async def _wait_for_work(self) -> bool:
-        """Wait for a delivery or a node change; True when the drift timer fired instead. A
-        Degraded configuration waits longer after each failed pass (node_decisions)."""
+    async def _wait_for_work(self) -> _Wake:
+        """Wait for a delivery or a node change, or for the drift or peer sync timer. A Degraded
+        configuration waits longer after each failed pass (node_decisions)."""
         timeout: timedelta | None = None
         if decide.drift_check_due(self._status):
             timeout = timedelta(seconds=self._settings.drift_check_seconds)
             if self._status.phase == Phase.DEGRADED:
                 timeout *= nodes.retry_backoff_factor(self._status.failed_passes)
+        peer_sync = self._peer_sync_interval()
+        if (
+            peer_sync is not None
+            and (timeout is None or peer_sync < timeout)
+            and workflow.patched(PATCH_PEER_SYNC_TIMER)
+        ):
+            return await self._wait_with_peer_sync(timeout, peer_sync)
         try:
             await workflow.wait_condition(
                 lambda: self._has_work() or self._node_work(), timeout=timeout
             )
         except TimeoutError:
-            return True
-        return False
+            return _Wake.DRIFT
+        return _Wake.WORK
+
+    def _peer_sync_interval(self) -> timedelta | None:
+        """The peer sync timer's interval, when it runs on its own: configured, and nodes to
+        sync."""
+        seconds = self._settings.peer_sync_seconds
+        if seconds <= 0 or not self._settings.configure_nodes:
+            return None
+        if self._applied is None or not self._applied.node_gateways:
+            return None
+        return timedelta(seconds=seconds)
+
+    async def _wait_with_peer_sync(self, drift: timedelta | None, peer_sync: timedelta) -> _Wake:
+        """As _wait_for_work, with two deadlines kept across node passes: the drift check falls
+        due `drift` after the last full pass, the peer sync `peer_sync` after the last pass that
+        synced every node's peers."""
+        now = workflow.now()
+        if self._peer_sync_due is None:
+            self._peer_sync_due = now + peer_sync
+        if drift is None:
+            self._drift_due = None
+        elif self._drift_due is None:
+            self._drift_due = now + drift
+        due, wake = self._peer_sync_due, _Wake.PEER_SYNC
+        if self._drift_due is not None and self._drift_due <= due:
+            due, wake = self._drift_due, _Wake.DRIFT
+        if due <= now:
+            return _Wake.WORK if self._has_work() or self._node_work() else wake
+        try:
+            await workflow.wait_condition(
+                lambda: self._has_work() or self._node_work(), timeout=due - now
+            )
+        except TimeoutError:
+            return wake
+        return _Wake.WORK
 
     async def _continue_as_new_if_suggested(self) -> None:
         if not workflow.info().is_continue_as_new_suggested():
@@ -535,15 +612,17 @@ class GatewayConfigWorkflow:
             self._set_step(f"remove {len(stale)} replaced node gateways")
             await self._remove_node_gateways(stale, f"stale/{tag}")
         self._set_step("list the configuration's pods (PodEndpoints)")
-        self._peers = await self._list_peers(desired, tag)
+        self._peers = await self._list_peers(desired, tag, from_watch_cache=False)
         self._peers_changed = False
         self._restarted_nodes.clear()
         self._set_step(f"configure {len(gateways)} gateway nodes")
         problems = await self._apply_nodes(desired, gateways, self._peers, tag)
         return replace(provisioned, node_problems=nodes.sorted_problems(problems))
 
-    async def _node_pass(self) -> None:
-        """Peers changed or an agent restarted: bring the nodes in line, Azure untouched."""
+    async def _node_pass(self, *, authoritative: bool = False) -> None:
+        """Peers changed or an agent restarted: bring the nodes in line, Azure untouched. The
+        peers come from the controller's PodEndpoint watch cache unless `authoritative` (the
+        periodic sync lists them from the API server)."""
         desired, applied = self._desired, self._applied
         restarted, self._restarted_nodes = set(self._restarted_nodes), set()
         if desired is None or applied is None or not applied.node_gateways:
@@ -552,26 +631,35 @@ class GatewayConfigWorkflow:
         tag = self._tag(desired)
         gateways = applied.node_gateways
         problem_nodes = nodes.problem_nodes(self._status.node_problems)
+        absent = nodes.absent_agent_nodes(self._status.node_problems, restarted)
+        if absent and workflow.patched(PATCH_SKIP_ABSENT_AGENTS):
+            gateways = tuple(g for g in gateways if g.node_name not in absent)
         to_apply = [g for g in gateways if g.node_name in restarted | problem_nodes]
         to_sync: list[NodeGateway] = []
         if self._peers_changed or self._peers is None:
             self._peers_changed = False
             self._set_step("list the configuration's pods (PodEndpoints)")
-            self._peers = await self._list_peers(desired, tag)
-            to_sync = [g for g in gateways if g not in to_apply]
+            self._peers = await self._list_peers(desired, tag, from_watch_cache=not authoritative)
+            if self._peers is not None or not workflow.patched(PATCH_KEEP_PEERS_UNLISTED):
+                to_sync = [g for g in gateways if g not in to_apply]
+                self._peer_sync_due = None  # every node with an agent gets the whole set now
         self._set_step(f"update {len(to_apply) + len(to_sync)} gateway nodes")
         applied_problems, synced = await asyncio.gather(
             self._apply_nodes(desired, to_apply, self._peers, tag),
-            self._steps.sync_nodes(to_sync, self._peers or (), tag),
+            self._steps.sync_nodes(to_sync, self._peers or PeerTable(), tag),
         )
         problems = nodes.merge_problems(
             self._status.node_problems,
             [g.node_name for g in (*to_apply, *to_sync)],
             (*applied_problems, *fanout.problems(synced)),
-            [g.node_name for g in gateways],
+            [g.node_name for g in applied.node_gateways],
         )
-        if problems == self._status.node_problems or self._provisioned is None:
+        if problems == self._status.node_problems:
             self._set_step(self._idle_step())
+            return
+        if self._provisioned is None:
+            # Right after continue-as-new there is no status to amend: a full pass writes it.
+            self._resync = True
             return
         self._provisioned = replace(self._provisioned, node_problems=problems)
         await self._report_provisioned(desired, self._provisioned)
@@ -583,20 +671,30 @@ class GatewayConfigWorkflow:
                 "every gateway node is configured",
             )
 
-    async def _list_peers(self, desired: SpecDelivery, tag: str) -> tuple[GatewayPeer, ...] | None:
+    async def _list_peers(
+        self, desired: SpecDelivery, tag: str, *, from_watch_cache: bool
+    ) -> PeerTable | None:
         """The pods' peers; None (nodes keep the peers they have) when they cannot be listed."""
         try:
-            listed = await self._steps.list_peers(desired.sgc, tag)
-        except ActivityError as err:
+            listed = await self._steps.list_peers(
+                desired.sgc,
+                tag,
+                from_watch_cache=from_watch_cache,
+                local=workflow.patched(PATCH_LOCAL_PEER_LIST),
+            )
+        except FailureError as err:
+            # A local activity's failure comes unwrapped (its ApplicationError, a timeout).
+            if is_cancelled_exception(err):
+                raise
             workflow.logger.warning("peers not listed: %s", failure_causes(err)[-1])
             return None
-        return listed.peers
+        return listed.as_table()
 
     async def _apply_nodes(
         self,
         desired: SpecDelivery,
         gateways: list[NodeGateway] | tuple[NodeGateway, ...],
-        peers: tuple[GatewayPeer, ...] | None,
+        peers: PeerTable | None,
         tag: str,
     ) -> tuple[NodeProblem, ...]:
         """Apply each gateway on its node; a Warning names the pods whose peers an agent

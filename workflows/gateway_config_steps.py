@@ -21,6 +21,7 @@ from contracts.activity_io import (
     GatewayKey,
     GatewayKeyInput,
     GatewayPeers,
+    ListPeersInput,
     LoadBalancerRule,
     PoolIpConfig,
     RemoveIpConfigCall,
@@ -33,9 +34,9 @@ from contracts.azure_state import GatewayPool, PublicPrefix
 from contracts.node_io import (
     ApplyGatewayInput,
     ApplyGatewayResult,
-    GatewayPeer,
     NodeGateway,
     PeerSyncResult,
+    PeerTable,
     RemoveGatewayInput,
     SyncPeersInput,
 )
@@ -103,13 +104,19 @@ class ConfigSteps:
             summary="remove the finalizer",
         )
 
-    async def list_peers(self, sgc: SgcRef, tag: str) -> GatewayPeers:
-        return await activity_calls.execute(
+    async def list_peers(
+        self, sgc: SgcRef, tag: str, *, from_watch_cache: bool, local: bool
+    ) -> GatewayPeers:
+        """`local`: as a local activity, which saves a peer pass a round trip through Temporal
+        (workflows/gateway_config.py, PATCH_LOCAL_PEER_LIST)."""
+        call = activity_calls.execute_local if local else activity_calls.execute
+        return await call(
             activity_stubs.list_gateway_peers,
-            sgc,
+            ListPeersInput.of(sgc, from_watch_cache=from_watch_cache),
             KUBE,
             activity_id=f"peers/list/{tag}",
-            summary="list the configuration's PodEndpoints",
+            summary="list the configuration's PodEndpoints"
+            + (" (watch cache)" if from_watch_cache else ""),
         )
 
     # --- Azure -----------------------------------------------------------------------------------
@@ -209,14 +216,17 @@ class ConfigSteps:
     async def apply_nodes(
         self,
         gateways: Sequence[NodeGateway],
-        peers: tuple[GatewayPeer, ...] | None,
+        peers: PeerTable | None,
         tag: str,
     ) -> list[NodeDone[ApplyGatewayResult] | NodeFailed]:
+        """Applies carry the peers as rows, the form every agent reads (0.1.0's too): they are
+        rare (a new generation, the drift pass, a restarted agent), peer passes are not."""
+        rows = peers.rows() if peers is not None else None
         return await fanout.on_every_node(
             activity_stubs.apply_node_gateway,
             gateways,
             lambda g: NodeCall(
-                ApplyGatewayInput(node_name=g.node_name, gateway=g, peers=peers),
+                ApplyGatewayInput(node_name=g.node_name, gateway=g, peers=rows),
                 f"node/apply/{g.node_name}/{tag}",
                 f"gateway wg-{g.listen_port} on node {g.node_name}",
             ),
@@ -224,7 +234,7 @@ class ConfigSteps:
         )
 
     async def sync_nodes(
-        self, gateways: Sequence[NodeGateway], peers: tuple[GatewayPeer, ...], tag: str
+        self, gateways: Sequence[NodeGateway], peers: PeerTable, tag: str
     ) -> list[NodeDone[PeerSyncResult] | NodeFailed]:
         return await fanout.on_every_node(
             activity_stubs.sync_node_peers,
@@ -234,10 +244,10 @@ class ConfigSteps:
                     node_name=g.node_name,
                     sgc_uid=g.sgc_uid,
                     listen_port=g.listen_port,
-                    peers=peers,
+                    table=peers,
                 ),
                 f"node/peers/{g.node_name}/{tag}",
-                f"{len(peers)} peers on node {g.node_name}",
+                f"{peers.size} peers on node {g.node_name}",
             ),
             self._node_options(),
         )

@@ -17,6 +17,9 @@ from contracts.workflow_io import NodeProblem
 # re-provisioned and compensated every five minutes, yet is picked up within the hour once fixed.
 MAX_BACKOFF_FACTOR: Final = 8
 
+# Why a node did not do its part when no agent picked up its activity (schedule-to-start timeout).
+NO_AGENT: Final = "no agent picked up the work (is egressgw agent running on the node?)"
+
 
 def node_gateways(
     sgc: SgcRef, key: GatewayKey, frontend_ip: str, port: int, nodes: Sequence[NodeAddress]
@@ -72,6 +75,15 @@ def sorted_problems(problems: Iterable[NodeProblem]) -> tuple[NodeProblem, ...]:
 
 def problem_nodes(problems: Iterable[NodeProblem]) -> set[str]:
     return {p.node_name for p in problems}
+
+
+def absent_agent_nodes(problems: Iterable[NodeProblem], restarted: Iterable[str]) -> set[str]:
+    """Nodes whose agent was missing at the last try and has not said since that it started.
+
+    A peer pass leaves them out: each call to them would wait the whole schedule-to-start timeout
+    and hold back the peers of every other gateway. Their agent's start signal brings them back
+    (and the drift pass still tries them)."""
+    return {p.node_name for p in problems if p.reason == NO_AGENT} - set(restarted)
 
 
 def retry_backoff_factor(failed_passes: int) -> int:

@@ -21,11 +21,10 @@ from contracts.workflow_io import NodeProblem
 from workflows import activity_calls, pass_metrics
 from workflows.activity_calls import ActivityOptions
 from workflows.failures import failure_causes
+from workflows.node_decisions import NO_AGENT
 
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
-
-NO_AGENT = "no agent picked up the work (is egressgw agent running on the node?)"
 
 
 @dataclass(frozen=True)

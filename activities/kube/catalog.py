@@ -12,14 +12,18 @@ from activities.kube.finalizers import FinalizerActivities
 from activities.kube.gateway_keys import GatewayKeyActivities
 from activities.kube.pod_endpoints import PodEndpointActivities
 from activities.kube.status import StatusActivities
+from kubeclient.object_cache import ObjectCache
 
 
-def kube_activities(api_client: ApiClient) -> list[Callable[..., Any]]:
+def kube_activities(
+    api_client: ApiClient, pod_endpoint_cache: ObjectCache | None = None
+) -> list[Callable[..., Any]]:
+    """`pod_endpoint_cache`: the PodEndpoint watch's cache of the same process, if it runs."""
     keys = GatewayKeyActivities(api_client)
     status = StatusActivities(api_client)
     events = EventActivities(api_client)
     finalizers = FinalizerActivities(api_client)
-    pod_endpoints = PodEndpointActivities(api_client)
+    pod_endpoints = PodEndpointActivities(api_client, pod_endpoint_cache)
     return [
         keys.ensure_gateway_key,
         keys.delete_gateway_key,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,7 @@ import kubernetes_asyncio
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.client import ApiClient, CustomObjectsApi
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.converter import DataConverter
@@ -42,12 +43,16 @@ from contracts.activity_io import (
     EventInput,
     GatewayKey,
     GatewayKeyInput,
+    ListPeersInput,
     SgcRef,
     StatusUpdate,
 )
 from contracts.conditions import ConditionStatus
 from contracts.node_io import GatewayPeer
 from egressgw.dev.temporal_server import TemporalDevServer
+from kubeclient.kube_source import KubeListWatch
+from kubeclient.list_watch import list_then_watch
+from kubeclient.object_cache import CachingSource, ObjectCache
 from tests.fixtures.cluster import Cluster, KubeObjects
 from tests.fixtures.kube_grants import Granted
 from tests.fixtures.kube_proxy import KubeProxy
@@ -428,33 +433,78 @@ async def test_gateway_peers_are_the_pod_endpoints_that_name_the_configuration(
     ns: Namespace, controller_here: Granted
 ) -> None:
     sgc = await ns.create_sgc("peers")
-
-    def endpoint(name: str, configuration: str, ip: str, key: str) -> dict[str, Any]:
-        return {
-            "apiVersion": SGC_API,
-            "kind": "PodEndpoint",
-            "metadata": {"name": name, "namespace": ns.name},
-            "spec": {
-                "staticGatewayConfiguration": configuration,
-                "podIpAddress": ip,
-                "podPublicKey": key,
-            },
-        }
-
-    await ns.kube.create(endpoint("web-1", "peers", "10.244.1.8/32", "K2="))
-    await ns.kube.create(endpoint("web-0", "peers", "10.244.1.7/32", "K1="))
-    await ns.kube.create(endpoint("other", "elsewhere", "10.244.1.9/32", "K3="))
-    await ns.kube.create(endpoint("keyless", "peers", "10.244.1.10/32", ""))
+    await ns.kube.create(pod_endpoint(ns.name, "web-1", "peers", "10.244.1.8/32", "K2="))
+    await ns.kube.create(pod_endpoint(ns.name, "web-0", "peers", "10.244.1.7/32", "K1="))
+    await ns.kube.create(pod_endpoint(ns.name, "other", "elsewhere", "10.244.1.9/32", "K3="))
+    await ns.kube.create(pod_endpoint(ns.name, "keyless", "peers", "10.244.1.10/32", ""))
 
     found = await ActivityEnvironment().run(
-        PodEndpointActivities(controller_here.api).list_gateway_peers, sgc
+        PodEndpointActivities(controller_here.api).list_gateway_peers,
+        ListPeersInput.of(sgc, from_watch_cache=False),
     )
 
-    assert found.peers == (
+    assert found.as_table().rows() == (
         GatewayPeer("K1=", "10.244.1.7", f"{ns.name}/web-0"),
         GatewayPeer("K2=", "10.244.1.8", f"{ns.name}/web-1"),
     )
     assert found.skipped == (f"{ns.name}/keyless: podPublicKey is empty",)
+
+
+def pod_endpoint(namespace: str, name: str, sgc: str, ip: str, key: str) -> dict[str, Any]:
+    return {
+        "apiVersion": SGC_API,
+        "kind": "PodEndpoint",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"staticGatewayConfiguration": sgc, "podIpAddress": ip, "podPublicKey": key},
+    }
+
+
+async def test_a_pass_after_a_watched_change_reads_the_watch_cache_and_the_periodic_one_the_api(
+    ns: Namespace, controller_here: Granted
+) -> None:
+    sgc = await ns.create_sgc("cached")
+    await ns.kube.create(pod_endpoint(ns.name, "web-0", "cached", "10.244.1.7/32", "K1="))
+    cache = ObjectCache()
+    activities = PodEndpointActivities(controller_here.api, cache)
+    env = ActivityEnvironment()
+    cached = ListPeersInput.of(sgc, from_watch_cache=True)
+    listed = ListPeersInput.of(sgc, from_watch_cache=False)
+
+    # Before its first listing the cache is not trusted: the API server answers.
+    assert len((await env.run(activities.list_gateway_peers, cached)).as_table().rows()) == 1
+
+    source = CachingSource(
+        KubeListWatch(
+            CustomObjectsApi(controller_here.api).list_cluster_custom_object,
+            kube_names.API_GROUP,
+            kube_names.API_VERSION,
+            kube_names.POD_ENDPOINT_PLURAL,
+        ),
+        cache,
+    )
+    created = False
+    async with aclosing(list_then_watch(source)) as events:
+        # The listing fills the cache (every namespace's PodEndpoints); web-1 arrives by watch.
+        async for event in events:
+            cache.apply(event)
+            if not created:
+                await ns.kube.create(
+                    pod_endpoint(ns.name, "web-1", "cached", "10.244.1.8/32", "K2=")
+                )
+                created = True
+            if len(cache.objects(ns.name)) == 2:
+                break
+    # No watch any more: what the API server holds from now on differs from the cache.
+    await ns.kube.delete(SGC_API, "PodEndpoint", "web-0", ns.name)
+
+    from_cache = await env.run(activities.list_gateway_peers, cached)
+    from_api = await env.run(activities.list_gateway_peers, listed)
+
+    assert [p.pod_endpoint for p in from_cache.as_table().rows()] == [
+        f"{ns.name}/web-0",
+        f"{ns.name}/web-1",
+    ]
+    assert [p.pod_endpoint for p in from_api.as_table().rows()] == [f"{ns.name}/web-1"]
 
 
 # --- through a real worker -----------------------------------------------------------------------

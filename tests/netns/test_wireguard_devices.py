@@ -244,9 +244,43 @@ def test_a_reused_pod_ip_moves_to_the_new_peer(stand: Stand) -> None:
     assert stand.routes() == {"10.98.0.5"}
 
 
+def test_changing_peers_from_a_known_set_ends_where_a_sync_would(stand: Stand) -> None:
+    stand.ensure()
+    first, second, third = _peer(1), _peer(2), _peer(3)
+    before = [first, second]
+    stand.devices.sync_peers(NAME, before)
+    moved = PeerSpec(second.public_key, ipaddress.IPv4Address("10.98.0.9"))
+    reused = PeerSpec(_peer(1).public_key, first.allowed_ip)  # first's IP, another pod's key
+
+    changes = stand.devices.change_peers(NAME, before, [moved, third, reused])
+
+    assert (changes.added, changes.removed, changes.updated) == (2, 1, 1)
+    assert stand.devices.peers(NAME) == sorted(
+        [moved, third, reused], key=lambda peer: peer.allowed_ip
+    )
+    assert stand.routes() == {"10.98.0.1", "10.98.0.3", "10.98.0.9"}
+    assert stand.devices.change_peers(NAME, [moved, third, reused], []).removed == 3
+    assert stand.routes() == set()
+
+
+def test_changing_peers_trusts_the_known_set_and_a_sync_reads_the_device(stand: Stand) -> None:
+    stand.ensure()
+    pod, stranger = _peer(1), _peer(2)
+    stand.devices.sync_peers(NAME, [pod])
+    stand.devices.sync_peers(NAME, [pod, stranger])  # as a hand-made change would
+
+    stand.devices.change_peers(NAME, [pod], [pod])  # nothing to change, as far as it knows
+    assert stand.devices.peers(NAME) == [pod, stranger]
+    assert stand.devices.sync_peers(NAME, [pod]).removed == 1  # the agent's resync
+    assert stand.devices.peers(NAME) == [pod]
+    assert stand.routes() == {"10.98.0.1"}
+
+
 def test_peers_of_a_missing_interface(stand: Stand) -> None:
     with pytest.raises(InterfaceNotFoundError):
         stand.devices.peers(NAME)
+    with pytest.raises(InterfaceNotFoundError):
+        stand.devices.change_peers(NAME, [], [_peer(1)])
 
 
 def test_restarted_agent_adopts_the_interface(stand: Stand) -> None:

@@ -153,7 +153,7 @@ def test_peers_come_from_the_configurations_pod_endpoints_and_bad_ones_are_named
         _endpoint("keyless", "egress", "10.244.1.4/32", key=""),
     ]
     result = gateway_peers(objects, "egress")
-    assert [(p.pod_endpoint, p.pod_ip) for p in result.peers] == [
+    assert [(p.pod_endpoint, p.pod_ip) for p in result.as_table().rows()] == [
         ("team-a/pod-a", "10.244.1.2"),
         ("team-a/pod-b", "10.244.1.3"),
     ]

@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import sysconfig
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
+from kubernetes_asyncio.client import ApiClient
 from temporalio.testing import WorkflowEnvironment
 
 from activities.temporal.single_writers import load_balancer_workflow_id
+from agent.wireguard_keys import generate_private_key, public_key_of, to_base64
 from contracts import resource_names, search_attributes
-from contracts.workflow_io import SpecDelivery
+from contracts.workflow_io import PEERS_CHANGED, SpecDelivery
 from sim.arm.server import ArmEmulator
 from sim.topology import Topology
+from tests.fixtures import histories
+from tests.fixtures.dry_run_agents import agents, create_pod_endpoint, node_names
+from tests.fixtures.waiting import wait_for
 from tests.fixtures.workflow_stack import Stack, StackKube, StackOptions, make_stack
 
 TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
@@ -45,6 +51,7 @@ async def stack(
     stack_kube: StackKube,
     async_network_client: Callable[..., Awaitable[NetworkManagementClient]],
     async_compute_client: Callable[..., Awaitable[ComputeManagementClient]],
+    stack_options: StackOptions,
 ) -> AsyncIterator[Stack]:
     address = eager_server.client.service_client.config.target_host
     async for made in make_stack(
@@ -54,7 +61,7 @@ async def stack(
         stack_kube,
         async_network_client,
         async_compute_client,
-        StackOptions(),
+        stack_options,
     ):
         yield made
 
@@ -86,3 +93,50 @@ async def test_state_survives_continue_as_new(stack: Stack) -> None:
     assert stack.load_balancer() is None
     assert not any(n.startswith("egressgateway-") for n in stack.vmss_ip_config_names())
     assert await stack.get_sgc("long-lived") is None
+
+
+@pytest.mark.parametrize(
+    "stack_options",
+    [StackOptions(batch_quiet=timedelta(0), configure_nodes=True, node_start_timeout_seconds=3)],
+)
+async def test_peers_after_continue_as_new_leave_azure_alone(
+    stack: Stack, agent_kube: ApiClient, tmp_path: Path
+) -> None:
+    nodes = node_names(stack)
+    async with agents(stack, agent_kube, tmp_path, nodes) as running:
+        spec = stack.vmss_spec()
+        sgc = await stack.create_sgc("renewed", spec)
+        status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+        assert status.phase == "Ready", status.message
+        handle = stack.handle(sgc)
+
+        async def continued() -> bool:
+            described = await handle.describe()
+            first = described.raw_description.workflow_execution_info.first_run_id
+            return described.run_id != first
+
+        await wait_for(continued, what="the first pass's run to continue as new")
+        renewed_run = (await handle.describe()).run_id
+        azure_requests = len(stack.arm.request_log.entries)
+
+        key = to_base64(public_key_of(generate_private_key()))
+        await create_pod_endpoint(stack, "pod-a", "renewed", "10.244.1.7/32", key)
+        await handle.signal(PEERS_CHANGED)
+
+        async def everywhere() -> bool:
+            return all(
+                [str(p.allowed_ip) for p in running[n].dataplane.peers(status.port)]
+                == ["10.244.1.7"]
+                for n in nodes
+            )
+
+        await wait_for(everywhere, what="the pod on every node")
+        # A node pass: the new run did not go through Azure again to reach the nodes.
+        assert len(stack.arm.request_log.entries) == azure_requests
+        # That run's node pass grew its history past the limit: it has continued as new again.
+        await histories.record(
+            stack.client,
+            "nodes_peers_after_continue_as_new",
+            {"config": handle.id},
+            {"config": renewed_run},
+        )

@@ -16,6 +16,7 @@ from contracts.node_io import (
     ApplyGatewayInput,
     GatewayPeer,
     NodeGateway,
+    PeerTable,
     RemoveGatewayInput,
     SecretRef,
     SyncPeersInput,
@@ -151,3 +152,31 @@ def test_one_ip_for_two_keys_is_rejected_and_exact_repeats_collapse() -> None:
         "peers[0].pod_ip: 10.244.0.1 is also listed for another public key",
         "peers[1].pod_ip: 10.244.0.1 is also listed for another public key",
     ]
+
+
+def test_rows_parsed_before_give_the_same_verdict_as_parsing_again() -> None:
+    first = [
+        GatewayPeer(key(1), "10.244.0.1", "team-a/pod-1"),
+        GatewayPeer(key(2), "10.244.0.2", "team-a/pod-2"),
+        GatewayPeer("AAAA", "10.244.0.3", "team-a/bad"),
+    ]
+    earlier = check_peers(first)
+    assert set(earlier.parsed) == set(first[:2])  # what did not parse is not remembered
+
+    # The next pass: one row gone, one new, one now clashing with a remembered one's IP.
+    second = [
+        first[1],
+        GatewayPeer(key(3), "10.244.0.3", "team-a/pod-3"),
+        GatewayPeer(key(4), "10.244.0.2", "team-a/pod-4"),
+        first[2],
+    ]
+    assert check_peers(second, earlier.parsed) == check_peers(second)
+
+
+def test_a_table_with_columns_of_different_lengths_is_refused() -> None:
+    table = PeerTable(public_keys=(key(1), key(2)), pod_ips=("10.244.0.1",), pod_endpoints=())
+    problems = check_sync_input(SyncPeersInput(NODE, "uid-1", 6000, table=table), NODE)
+    assert problems == ["table: columns of 2 public keys, 1 pod IPs and 0 pod endpoints"]
+    rows = PeerTable.of([GatewayPeer(key(1), "10.244.0.1", "team-a/pod-1")])
+    assert check_sync_input(SyncPeersInput(NODE, "uid-1", 6000, table=rows), NODE) == []
+    assert SyncPeersInput(NODE, "uid-1", 6000, table=rows).wanted() == rows.rows()
