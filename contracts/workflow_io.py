@@ -128,6 +128,10 @@ class GatewayConfigState:
     status: ConfigurationStatus
     desired: SpecDelivery | None = None
     applied: AppliedConfiguration | None = None
+    # Node work signalled but not done yet when the run continued as new: the next run does it
+    # first (a `peers_changed` that came with the last workflow task would be lost otherwise).
+    peers_changed: bool = False
+    restarted_nodes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -122,8 +122,8 @@ class GatewayConfigWorkflow:
         self._step = "waiting for a delivery"
         # Node side: peers are re-listed after continue-as-new (None: not listed this run).
         self._peers: PeerTable | None = None
-        self._peers_changed = False
-        self._restarted_nodes: set[str] = set()
+        self._peers_changed = self._state.peers_changed
+        self._restarted_nodes: set[str] = set(self._state.restarted_nodes)
         # With a peer sync timer of its own (PATCH_PEER_SYNC_TIMER): when the drift check and
         # the next full peer sync are due; None: from the next wait on.
         self._drift_due: datetime | None = None
@@ -297,6 +297,8 @@ class GatewayConfigWorkflow:
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() or self._has_work())
         if self._has_work():
             return
+        self._state.peers_changed = self._peers_changed
+        self._state.restarted_nodes = tuple(sorted(self._restarted_nodes))
         workflow.continue_as_new(replace(self._input, state=self._state))
 
     def _has_work(self) -> bool:

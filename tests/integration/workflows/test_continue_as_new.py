@@ -7,6 +7,7 @@ from __future__ import annotations
 import sysconfig
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -139,4 +140,68 @@ async def test_peers_after_continue_as_new_leave_azure_alone(
             "nodes_peers_after_continue_as_new",
             {"config": handle.id},
             {"config": renewed_run},
+        )
+
+
+@pytest.mark.parametrize(
+    "stack_options",
+    [StackOptions(batch_quiet=timedelta(0), configure_nodes=True, node_start_timeout_seconds=3)],
+)
+async def test_peers_changed_during_the_last_pass_of_a_run_are_synced_by_the_next(
+    stack: Stack, agent_kube: ApiClient, tmp_path: Path
+) -> None:
+    nodes = node_names(stack)
+    async with agents(stack, agent_kube, tmp_path, nodes) as running:
+        spec = stack.vmss_spec()
+        sgc = await stack.create_sgc("carried", spec)
+        status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+        assert status.phase == "Ready", status.message
+        handle = stack.handle(sgc)
+        keys = [to_base64(public_key_of(generate_private_key())) for _ in range(2)]
+
+        def peer_ips(node: str) -> list[str]:
+            return [str(p.allowed_ip) for p in running[node].dataplane.peers(status.port)]
+
+        async def run_id() -> str:
+            return (await handle.describe()).run_id
+
+        # The next peer pass is held on the first node until pod-b is created and signalled:
+        # that pass then ends its run (its history is past the limit) with the signal unserved.
+        first = running[nodes[0]].dataplane
+        async with first._lock:  # the dry-run node's one-at-a-time lock, held from the test
+            before = await run_id()
+            await create_pod_endpoint(stack, "pod-a", "carried", "10.244.1.7/32", keys[0])
+            await handle.signal(PEERS_CHANGED)
+
+            async def sync_scheduled() -> bool:
+                history = await handle.fetch_history()
+                return any(
+                    e.activity_task_scheduled_event_attributes.activity_type.name
+                    == "node.sync_peers"
+                    for e in history.events
+                )
+
+            await wait_for(sync_scheduled, what="the peer pass to reach the nodes")
+            await create_pod_endpoint(stack, "pod-b", "carried", "10.244.1.8/32", keys[1])
+            await handle.signal(PEERS_CHANGED)
+
+        async def continued() -> bool:
+            return await run_id() != before
+
+        await wait_for(continued, what="the run to continue as new")
+
+        async def both_everywhere() -> bool:
+            return all(peer_ips(n) == ["10.244.1.7", "10.244.1.8"] for n in nodes)
+
+        # No further signal: the new run knows from its input that peers changed.
+        await wait_for(both_everywhere, what="pod-b on every node")
+        # The run that began with the carried change, for the replay tests.
+        runs = [run async for run in stack.client.list_workflows(f"WorkflowId = '{handle.id}'")]
+        runs.sort(key=lambda run: run.start_time)
+        (carried,) = [run for previous, run in pairwise(runs) if previous.run_id == before]
+        await histories.record(
+            stack.client,
+            "nodes_peers_carried_over_continue_as_new",
+            {"config": handle.id},
+            {"config": carried.run_id},
         )
