@@ -22,11 +22,9 @@ egressgw/dev/pod_leftovers.py.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +36,7 @@ from agent.cni import manager_api
 from contracts import kube_names
 from egressgw.dev.kube_seed import SYSTEM_NAMESPACE
 from egressgw.dev.layout import StatePaths
+from egressgw.dev.node_processes import NodeProcesses
 
 MANAGER_STOP_TIMEOUT: Final = 15.0
 STATUS_TIMEOUT: Final = 2.0
@@ -140,7 +139,12 @@ class CniManagers:
         self._cluster_cidrs = tuple(cluster_cidrs)
         self._paths = paths
         self._progress = progress
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._processes = NodeProcesses(MANAGER_STOP_TIMEOUT)
+
+    @property
+    def processes(self) -> Mapping[str, subprocess.Popen[bytes]]:
+        """The running managers by node."""
+        return self._processes.processes
 
     def launch(self) -> None:
         """Start every manager and return at once (each installs its node on its own)."""
@@ -150,24 +154,15 @@ class CniManagers:
         )
         for placement in self.placements:
             placement.socket_path.parent.mkdir(parents=True, exist_ok=True)
-            with manager_log(self._paths, placement.node_name).open("ab") as log:
-                self.processes[placement.node_name] = subprocess.Popen(
-                    manager_command(placement, self._kubeconfig, self._cluster_cidrs),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    # Ctrl-C reaches the supervisor only, which stops the managers in order.
-                    start_new_session=True,
-                )
+            self._processes.start(
+                placement.node_name,
+                manager_command(placement, self._kubeconfig, self._cluster_cidrs),
+                manager_log(self._paths, placement.node_name),
+            )
 
     async def stop(self) -> None:
         """SIGTERM to every manager still running, then wait (SIGKILL after a timeout)."""
-        processes, self.processes = self.processes, {}
-        running = [p for p in processes.values() if p.poll() is None]
-        for process in running:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-        await asyncio.gather(*(asyncio.to_thread(_wait_or_kill, p) for p in running))
+        await self._processes.stop()
         # Each manager removed its socket; the short sockets' directory goes once empty (a
         # manager making its socket there makes the directory again).
         with contextlib.suppress(OSError):
@@ -177,22 +172,13 @@ class CniManagers:
         """Per node: its manager's PID, log, socket and the plugin's record directory."""
         out: dict[str, dict[str, Any]] = {}
         for placement in self.placements:
-            process = self.processes.get(placement.node_name)
             out[placement.node_name] = {
-                "pid": process.pid if process is not None else None,
+                "pid": self._processes.pid(placement.node_name),
                 "log": str(manager_log(self._paths, placement.node_name).resolve()),
                 "socket": str(placement.socket_path),
                 "plugin_state_dir": str(placement.plugin_state_dir),
             }
         return out
-
-
-def _wait_or_kill(process: subprocess.Popen[bytes]) -> None:
-    try:
-        process.wait(MANAGER_STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def tainted_nodes(nodes: Sequence[Mapping[str, Any]]) -> set[str]:

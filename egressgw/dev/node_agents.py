@@ -7,9 +7,6 @@ machine. Without it, each agent records what it would do in a dry-run file inste
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,6 +17,7 @@ from typing import Any, Final
 from egressgw.agent_flags import SOCKET_TAG_MAX
 from egressgw.dev.kube_seed import SYSTEM_NAMESPACE
 from egressgw.dev.layout import LOCALHOST, DevPorts, StatePaths
+from egressgw.dev.node_processes import NodeProcesses
 
 # `dev down` should feel quick: the dev load balancer probes every 5 s, and nothing depends on
 # the drain there.
@@ -135,7 +133,12 @@ class NodeAgents:
         self._ports = ports
         self._paths = paths
         self._progress = progress
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._processes = NodeProcesses(AGENT_STOP_TIMEOUT)
+
+    @property
+    def processes(self) -> Mapping[str, subprocess.Popen[bytes]]:
+        """The running agents by node."""
+        return self._processes.processes
 
     def launch(self) -> None:
         """Start every agent and return at once (each connects to Temporal on its own)."""
@@ -151,33 +154,23 @@ class NodeAgents:
         for placement in self.placements:
             if placement.dry_run is not None:
                 placement.dry_run.parent.mkdir(parents=True, exist_ok=True)
-            with agent_log(self._paths, placement.node_name).open("ab") as log:
-                self.processes[placement.node_name] = subprocess.Popen(
-                    agent_command(placement, self._ports, self._paths),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env=self._env,
-                    # Ctrl-C reaches the supervisor only, which stops the agents in order.
-                    start_new_session=True,
-                )
+            self._processes.start(
+                placement.node_name,
+                agent_command(placement, self._ports, self._paths),
+                agent_log(self._paths, placement.node_name),
+                self._env,
+            )
 
     async def stop(self) -> None:
         """SIGTERM to every agent still running, then wait (SIGKILL after a timeout)."""
-        processes, self.processes = self.processes, {}
-        running = [p for p in processes.values() if p.poll() is None]
-        for process in running:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-        await asyncio.gather(*(asyncio.to_thread(_wait_or_kill, p) for p in running))
+        await self._processes.stop()
 
     def document(self) -> dict[str, dict[str, Any]]:
         """Per node: its agent's PID, log, and where it runs."""
         out: dict[str, dict[str, Any]] = {}
         for placement in self.placements:
-            process = self.processes.get(placement.node_name)
             out[placement.node_name] = {
-                "pid": process.pid if process is not None else None,
+                "pid": self._processes.pid(placement.node_name),
                 "log": str(agent_log(self._paths, placement.node_name).resolve()),
                 "host_netns": placement.host_netns or None,
                 "gateway_netns": placement.gateway_netns or None,
@@ -185,11 +178,3 @@ class NodeAgents:
                 "dry_run": str(placement.dry_run) if placement.dry_run is not None else None,
             }
         return out
-
-
-def _wait_or_kill(process: subprocess.Popen[bytes]) -> None:
-    try:
-        process.wait(AGENT_STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from egressgw.dev.layout import LOCALHOST, DevOptions, DevStackError, StatePaths, write_json_atomic
 
 if TYPE_CHECKING:
+    from egressgw.dev.cni_managers import CniManagers
+    from egressgw.dev.node_agents import NodeAgents
     from egressgw.dev.stack import DevStack
 
 AGENT_WATCH_INTERVAL = 1.0
@@ -160,8 +162,10 @@ async def run_foreground(options: DevOptions, out: TextIO) -> int:
         print("press Ctrl-C to stop", file=out, flush=True)
         watching = asyncio.gather(
             _report_controller_exit(stack, document, progress),
-            _report_agent_exits(stack, progress),
-            _report_cni_manager_exits(stack, progress),
+            _report_node_process_exits(stack.agents, lambda: stack.agents, "agent", progress),
+            _report_node_process_exits(
+                stack.cni_managers, lambda: stack.cni_managers, "CNI manager", progress
+            ),
         )
         await stop_requested.wait()
         watching.cancel()
@@ -196,37 +200,25 @@ async def _report_controller_exit(
         )
 
 
-async def _report_agent_exits(stack: DevStack, progress: Callable[[str], None]) -> None:
-    """Say so when a gateway agent dies on its own: its node stops taking configurations."""
-    agents = stack.agents
-    if agents is None:
+async def _report_node_process_exits(
+    group: NodeAgents | CniManagers | None,
+    current: Callable[[], object],
+    what: str,
+    progress: Callable[[str], None],
+) -> None:
+    """Say so when a node's process dies on its own: an agent's node stops taking
+    configurations; a CNI manager's pods that use a gateway cannot start (the plugin answers
+    "try again later") until the stack is started again."""
+    if group is None:
         return
-
-    running = dict(agents.processes)
-    while running and stack.agents is agents:
+    running = dict(group.processes)
+    while running and current() is group:
         # Polled rather than waited on in threads: the default executor has few threads and
         # the node network's work needs them.
         await asyncio.sleep(AGENT_WATCH_INTERVAL)
         for node, process in list(running.items()):
-            if process.poll() is not None and stack.agents is agents:
-                progress(f"the agent of {node} exited with code {process.returncode}; see its log")
-                del running[node]
-
-
-async def _report_cni_manager_exits(stack: DevStack, progress: Callable[[str], None]) -> None:
-    """Say so when a CNI manager dies on its own: its node's pods that use a gateway cannot
-    start (the plugin answers "try again later") until the stack is started again."""
-    managers = stack.cni_managers
-    if managers is None:
-        return
-    running = dict(managers.processes)
-    while running and stack.cni_managers is managers:
-        await asyncio.sleep(AGENT_WATCH_INTERVAL)
-        for node, process in list(running.items()):
-            if process.poll() is not None and stack.cni_managers is managers:
-                progress(
-                    f"the CNI manager of {node} exited with code {process.returncode}; see its log"
-                )
+            if process.poll() is not None and current() is group:
+                progress(f"the {what} of {node} exited with code {process.returncode}; see its log")
                 del running[node]
 
 
