@@ -78,18 +78,7 @@ class Cluster:
         self.helm_path = helm_path
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        done = subprocess.run(
-            [str(self.kubectl_path), "--kubeconfig", str(self.stack.kubeconfig), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=150,
-            check=False,
-        )
-        if not check and done.returncode != 0:
-            return ""
-        assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stdout}{done.stderr}"
-        return done.stdout
+        return self.stack.kubectl(self.kubectl_path, *args, stdin=stdin, check=check)
 
     def get(self, *args: str) -> dict[str, Any]:
         found: dict[str, Any] = json.loads(self.kubectl("get", *args, "-o", "json"))

@@ -107,20 +107,7 @@ class PodEgress:
             await asyncio.sleep(0.2)
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        """kubectl's output; with `check` False, "" when it fails (e.g. logs of a container
-        still being created)."""
-        done = subprocess.run(
-            [str(self.kubectl_path), "--kubeconfig", str(self.stack.kubeconfig), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=150,
-            check=False,
-        )
-        if not check and done.returncode != 0:
-            return ""
-        assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stdout}{done.stderr}"
-        return done.stdout
+        return self.stack.kubectl(self.kubectl_path, *args, stdin=stdin, check=check)
 
     async def namespace(self) -> str:
         name = f"pe-{uuid.uuid4().hex[:6]}"
