@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-ADDRESS_VARIABLE: Final = "TEMPORAL_ADDRESS"
-NAMESPACE_VARIABLE: Final = "TEMPORAL_NAMESPACE"
+from egressgw.temporal_connection import (
+    DEFAULT_TEMPORAL_ADDRESS,
+    DEFAULT_TEMPORAL_NAMESPACE,
+    ENV_ADDRESS,
+    ENV_NAMESPACE,
+)
+
 UI_URL_VARIABLE: Final = "EGRESSGW_UI_URL"
-# docker-compose.yml publishes the frontend and the Web UI on these.
-DEFAULT_ADDRESS: Final = "localhost:7233"
-DEFAULT_NAMESPACE: Final = "default"
+# docker-compose.yml publishes the frontend on DEFAULT_TEMPORAL_ADDRESS and the Web UI here.
 DEFAULT_UI_URL: Final = "http://localhost:8080"
 ENDPOINTS_FILE: Final = "endpoints.json"
 
@@ -59,15 +62,15 @@ def resolve_target(
     return TemporalTarget(
         address=_first(
             address,
-            environ.get(ADDRESS_VARIABLE),
+            environ.get(ENV_ADDRESS),
             dev_endpoints.get("temporal_address"),
-            DEFAULT_ADDRESS,
+            DEFAULT_TEMPORAL_ADDRESS,
         ),
         namespace=_first(
             namespace,
-            environ.get(NAMESPACE_VARIABLE),
+            environ.get(ENV_NAMESPACE),
             dev_endpoints.get("temporal_namespace"),
-            DEFAULT_NAMESPACE,
+            DEFAULT_TEMPORAL_NAMESPACE,
         ),
         ui_url=_first(
             ui_url,

@@ -124,7 +124,7 @@ def test_temporal_and_its_ui_are_published_where_egressgw_status_looks(
         for name, service in services.items()
         for port in service.get("ports") or []
     }
-    address_port = int(client_endpoints.DEFAULT_ADDRESS.rsplit(":", 1)[1])
+    address_port = int(client_endpoints.DEFAULT_TEMPORAL_ADDRESS.rsplit(":", 1)[1])
     ui_port = int(client_endpoints.DEFAULT_UI_URL.rsplit(":", 1)[1])
 
     assert published == {

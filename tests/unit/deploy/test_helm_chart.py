@@ -482,3 +482,21 @@ def test_metrics_can_be_switched_off(helm_path: Path, tmp_path: Path) -> None:
         assert "prometheus.io/scrape" not in (metadata.get("annotations") or {}), name
         assert "--metrics-address=off" in container["args"], name
         assert "metrics" not in {p["name"] for p in container.get("ports", [])}, name
+
+
+def test_a_users_pod_annotation_overrides_the_scrape_annotation_it_repeats(
+    helm_path: Path, tmp_path: Path
+) -> None:
+    # A key written twice in one mapping is a manifest the API server refuses.
+    values = {
+        "gatewayControllerManager": {"podAnnotations": {"prometheus.io/scrape": "false"}},
+        "gatewayDaemonManager": {"podAnnotations": {"prometheus.io/port": "9999"}},
+    }
+    rendered = render(helm_path, tmp_path, values)
+
+    controller = rendered.get("Deployment", CONTROLLER)["spec"]["template"]["metadata"]
+    assert controller["annotations"]["prometheus.io/scrape"] == "false"
+    assert controller["annotations"]["checksum/azure-cloud-config"]
+    agent = rendered.get("DaemonSet", AGENT)["spec"]["template"]["metadata"]
+    assert agent["annotations"]["prometheus.io/port"] == "9999"
+    assert agent["annotations"]["prometheus.io/scrape"] == "true"

@@ -137,14 +137,23 @@ true
 {{- end -}}
 
 
-{{/* Prometheus: the scrape annotations of a component's pods (metrics.scrapeAnnotations). */}}
-{{- define "egressgw.scrapeAnnotations" -}}
+{{/* A component's pod annotations: the fixed ones given (a dict), the Prometheus scrape
+annotations (metrics.scrapeAnnotations), then the user's podAnnotations, which win: a key set
+twice would make a manifest the API server refuses. Renders nothing when there are none. */}}
+{{- define "egressgw.podAnnotations" -}}
 {{- $root := index . 0 -}}
 {{- $values := index . 1 -}}
+{{- $annotations := deepCopy (index . 2) -}}
 {{- if and $root.Values.metrics.enabled $root.Values.metrics.scrapeAnnotations -}}
-prometheus.io/scrape: "true"
-prometheus.io/port: {{ $values.metricsBindPort | quote }}
-prometheus.io/path: /metrics
+{{- $_ := set $annotations "prometheus.io/scrape" "true" -}}
+{{- $_ := set $annotations "prometheus.io/port" (toString $values.metricsBindPort) -}}
+{{- $_ := set $annotations "prometheus.io/path" "/metrics" -}}
+{{- end -}}
+{{- with $values.podAnnotations -}}
+{{- $annotations = mergeOverwrite $annotations (deepCopy .) -}}
+{{- end -}}
+{{- with $annotations -}}
+{{- toYaml . -}}
 {{- end -}}
 {{- end -}}
 
