@@ -65,6 +65,11 @@ PATCH_LOCAL_PEER_LIST: Final = "local-peer-list"
 # Peers that could not be listed are left on the nodes as they are: a peer pass used to sync an
 # empty set then, taking every pod off its gateways after a failed list.
 PATCH_KEEP_PEERS_UNLISTED: Final = "keep-peers-when-unlisted"
+# Continue as new once the history passes HISTORY_BYTES_LIMIT, well before the server suggests it
+# (4 MB): under peer churn every pass records the whole peer set, and a signal that arrives as
+# the run completes makes the worker replay the whole history first (seconds at 4 MB).
+PATCH_SMALLER_HISTORIES: Final = "continue-as-new-at-history-bytes-limit"
+HISTORY_BYTES_LIMIT: Final = 1_500_000
 
 
 class _Wake(Enum):
@@ -291,7 +296,11 @@ class GatewayConfigWorkflow:
         return _Wake.WORK
 
     async def _continue_as_new_if_suggested(self) -> None:
-        if not workflow.info().is_continue_as_new_suggested():
+        info = workflow.info()
+        if not info.is_continue_as_new_suggested() and not (
+            info.get_current_history_size() > HISTORY_BYTES_LIMIT
+            and workflow.patched(PATCH_SMALLER_HISTORIES)
+        ):
             return
         # An update waiting for a pass would never finish if we waited for it here: serve it.
         await workflow.wait_condition(lambda: workflow.all_handlers_finished() or self._has_work())

@@ -8,6 +8,7 @@ Set EGRESSGW_RECORD_HISTORIES=1 to (re)write these runs' histories under tests/r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -27,6 +28,7 @@ from contracts.workflow_io import GET_STATUS, PEERS_CHANGED, ConfigurationStatus
 from egressgw.dev.temporal_server import TemporalDevServer
 from sim.arm.server import ArmEmulator
 from sim.topology import Topology
+from tests.fixtures import histories
 from tests.fixtures.dry_run_agents import (
     DryRunAgent,
     agents,
@@ -359,3 +361,54 @@ async def pass_settled(stack: Stack, sgc: SgcRef) -> bool:
 
 SIGNALED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
 TIMER = EventType.EVENT_TYPE_TIMER_STARTED
+
+
+async def test_under_peer_churn_a_run_continues_as_new_before_its_history_grows_large(
+    stack: Stack, agent_kube: ApiClient, tmp_path: Path
+) -> None:
+    """Every peer pass records the whole peer set; the run continues as new at about 1.5 MB
+    (gateway_config.HISTORY_BYTES_LIMIT), not at the server's 4 MB suggestion."""
+    nodes = node_names(stack)
+    async with agents(stack, agent_kube, tmp_path, nodes) as running:
+        spec = stack.vmss_spec()
+        sgc = await stack.create_sgc("churn", spec)
+        status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+        assert status.phase == "Ready", status.message
+        limit = asyncio.Semaphore(16)
+
+        async def pod(n: int) -> None:
+            key = to_base64(public_key_of(generate_private_key()))
+            async with limit:
+                await create_pod_endpoint(
+                    stack, f"pod-{n}", "churn", f"10.244.{n // 200}.{n % 200 + 1}/32", key
+                )
+
+        await asyncio.gather(*(pod(n) for n in range(500)))
+        handle = stack.handle(sgc)
+        first_run = (await handle.describe()).run_id
+
+        async def passes() -> int:
+            return await scheduled(stack, sgc, node_io.SYNC_NODE_PEERS)
+
+        for _ in range(40):  # a pass per signal, each recording the 500 peers three times
+            if (await handle.describe()).run_id != first_run:
+                break
+            done = await passes()
+            await handle.signal(PEERS_CHANGED)
+
+            async def passed(before: int = done) -> bool:
+                described = await handle.describe()
+                return described.run_id != first_run or await passes() > before
+
+            await wait_for(passed, what="a peer pass")
+        described = await handle.describe()
+        assert described.run_id != first_run, "still the first run after 40 peer passes"
+        first = await stack.client.get_workflow_handle(handle.id, run_id=first_run).describe()
+        assert first.raw_description.workflow_execution_info.history_size_bytes < 2_500_000
+        assert all(len(running[n].dataplane.peers(status.port)) == 500 for n in nodes)
+        await histories.record(
+            stack.client,
+            "nodes_peer_churn_history_limit",
+            {"config": handle.id},
+            {"config": first_run},
+        )
