@@ -120,7 +120,7 @@ class Restarter:
             where = f"; log {part.log}" if part.log is not None else ""
             self.progress(
                 f"{part.name} (pid {watch.pid}) exited with {exit_text(code)}; starting it again "
-                + (f"in {delay:.0f} s" if delay else "now")
+                + (f"in {delay:g} s" if delay else "now")
                 + where
             )
         if now < watch.due:
