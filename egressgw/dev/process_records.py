@@ -6,8 +6,8 @@ Two sources, both checked when a process is about to be signalled:
 - `processes.json` in the state dir: every process the stack starts, restarts included, recorded
   as it starts with its PID, boot and start time (a recycled PID has another start time);
 - the process table: a stack program (the control plane, Temporal, Jaeger, `python -m egressgw
-  controller|agent|cni-manager`, `python -m sim.node_runtime`) whose command line names a file of
-  this state dir: what a person started again by hand, or what a killed `dev up` started before
+  controller|agent|cni-manager`, `python -m sim.node_runtime`, the node network's echo service
+  `python -m sim.fabric.echo`) whose command line names a file of this state dir: what a person started again by hand, or what a killed `dev up` started before
   it could record it.
 """
 
@@ -33,6 +33,7 @@ STOP_ORDER: Final = (
     "node-runtime",
     "cni-manager",
     "agent",
+    "echo",
     "temporal",
     "jaeger",
     "kube-scheduler",
@@ -82,6 +83,8 @@ def process_kind(argv: Sequence[str], root: str) -> str | None:
     module = argv[module_at] if module_at < len(argv) else ""
     if module == "sim.node_runtime":
         return "node-runtime"
+    if module == "sim.fabric.echo":
+        return "echo"  # the node network's "internet" service
     if module == "egressgw" and module_at + 1 < len(argv):
         return _EGRESSGW_COMMANDS.get(argv[module_at + 1])
     return None

@@ -44,6 +44,10 @@ PY = "/venv/bin/python"
             ["/v/bin/temporal", "server", "start-dev", "--db-filename", f"{ROOT}/temporal.db"],
             "temporal",
         ),
+        (
+            [PY, "-m", "sim.fabric.echo", "--records", f"{ROOT}/network/e.jsonl"],
+            "echo",
+        ),
         (["/c/jaeger", "--config", f"file:{ROOT}/traces/jaeger.yaml"], "jaeger"),
     ],
 )
