@@ -106,7 +106,8 @@ class Restarter:
             for watch in list(self._watches.values()):
                 restarted = self._check(watch, time.monotonic()) or restarted
             if restarted:
-                self.on_restart()
+                with contextlib.suppress(OSError):  # a full disk must not end the restarts
+                    self.on_restart()
 
     def _check(self, watch: _Watch, now: float) -> bool:
         part = watch.part
@@ -127,7 +128,7 @@ class Restarter:
             return False
         try:
             part.start()
-        except OSError as err:
+        except (OSError, RuntimeError, ValueError) as err:
             # Counted as a failed run: the next attempt backs off further.
             watch.steps += 1
             watch.due = now + backoff_delay(watch.steps, self.initial, self.maximum)
