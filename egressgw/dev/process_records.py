@@ -7,8 +7,8 @@ Two sources, both checked when a process is about to be signalled:
   as it starts with its PID, boot and start time (a recycled PID has another start time);
 - the process table: a stack program (the control plane, Temporal, Jaeger, `python -m egressgw
   controller|agent|cni-manager`, `python -m sim.node_runtime`, the node network's echo service
-  `python -m sim.fabric.echo`) whose command line names a file of this state dir: what a person started again by hand, or what a killed `dev up` started before
-  it could record it.
+  `python -m sim.fabric.echo`) whose command line names a file of this state dir: what a person
+  started again by hand, or what a killed `dev up` started before it could record it.
 """
 
 from __future__ import annotations

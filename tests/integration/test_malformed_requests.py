@@ -65,7 +65,7 @@ async def test_a_malformed_request_is_answered_400_and_logged_in_one_line(
     answer = await send(port, data)
     await asyncio.sleep(0.05)  # the log record is written after the answer
 
-    assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.1 400")
+    assert answer.startswith((b"HTTP/1.0 400", b"HTTP/1.1 400"))
     records = [r for r in caplog.records if r.name.startswith(("agent", "egressgw", "aiohttp"))]
     assert [r.levelno for r in records if "malformed request" in r.getMessage()] == [
         logging.WARNING
