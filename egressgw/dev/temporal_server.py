@@ -137,7 +137,13 @@ class TemporalDevServer:
     def _spawn(self, cmd: list[str]) -> subprocess.Popen[bytes]:
         with self.settings.log_file.open("ab") as log:
             return subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Ctrl-C reaches the dev stack's supervisor only, which stops the server last
+                # (and would otherwise start it again, as a crashed one).
+                start_new_session=True,
             )
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
