@@ -22,6 +22,7 @@ from egressgw.dev.process_records import (
     ProcessRecords,
     describe_parts,
     running_parts,
+    start_identity,
     stop_parts,
 )
 
@@ -145,7 +146,8 @@ async def run_foreground(options: DevOptions, out: TextIO) -> int:
     error = _already_running(paths)
     if error is not None:
         raise error
-    paths.pid_file.write_text(f"{os.getpid()}\n")
+    # The PID and its start: a recycled PID (another state dir's `dev up`, say) is not ours.
+    paths.pid_file.write_text(f"{os.getpid()}\n{start_identity(os.getpid())}\n")
 
     def progress(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=out, flush=True)
@@ -178,7 +180,7 @@ async def run_foreground(options: DevOptions, out: TextIO) -> int:
         with contextlib.suppress(OSError, ValueError):
             _mark_stopped(paths)
         with contextlib.suppress(OSError):
-            if paths.pid_file.read_text().strip() == str(os.getpid()):
+            if paths.pid_file.read_text().split()[:1] == [str(os.getpid())]:
                 paths.pid_file.unlink()
 
 
@@ -201,11 +203,14 @@ def _mark_stopped(paths: StatePaths) -> None:
 
 def _running_pid(paths: StatePaths) -> int | None:
     try:
-        pid = int(paths.pid_file.read_text().strip())
-    except (OSError, ValueError):
+        fields = paths.pid_file.read_text().split()
+        pid = int(fields[0])
+    except (OSError, ValueError, IndexError):
         return None
     if pid == os.getpid() or not _alive(pid):
         return None
+    if len(fields) > 1 and start_identity(pid) != fields[1]:
+        return None  # the PID names another process now
     return pid if _cmdline_has(pid, b"dev", b"up") else None
 
 
