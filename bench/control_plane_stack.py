@@ -121,6 +121,9 @@ class BenchStack:
             await asyncio.sleep(every)
         return seen
 
+    async def delete_sgc(self, name: str) -> None:
+        await self.custom.delete_namespaced_custom_object(G, V, SGC_NAMESPACE, P, name)
+
     async def delete_all(self, timeout: float = 300) -> None:
         listed = await self.custom.list_namespaced_custom_object(G, V, SGC_NAMESPACE, P)
         for obj in listed["items"]:

@@ -70,6 +70,11 @@ PATCH_KEEP_PEERS_UNLISTED: Final = "keep-peers-when-unlisted"
 # the run completes makes the worker replay the whole history first (seconds at 4 MB).
 PATCH_SMALLER_HISTORIES: Final = "continue-as-new-at-history-bytes-limit"
 HISTORY_BYTES_LIMIT: Final = 1_500_000
+# Teardown removes the ipConfig before the load balancer rule (was: rule first): two
+# configurations of one pool deleted together removed the pool's last rules, and with them the
+# backend pool that the scale set's primary ipConfig still referenced, so the next scale set
+# write was refused (InvalidResourceReference).
+PATCH_IP_CONFIG_BEFORE_RULE: Final = "teardown-ipconfig-before-rule"
 
 
 class _Wake(Enum):
@@ -521,7 +526,7 @@ class GatewayConfigWorkflow:
         self._set_phase(Phase.DEGRADED, desired, "compensating", message)
 
         async def undo() -> None:
-            for step in decide.teardown_steps(created):
+            for step in self._teardown_steps(created):
                 await self._undo(step, created, f"compensate/{desired.sgc.uid}/p{self._pass}")
                 current = self._applied or before
                 self._applied = decide.without_step(current, step, restore=before)
@@ -580,11 +585,19 @@ class GatewayConfigWorkflow:
     async def _teardown(self, record: AppliedConfiguration, tag: str) -> None:
         """Undo `record` in the documented order, keeping the applied record current after each
         step so an interrupted teardown resumes where it stopped."""
-        for step in decide.teardown_steps(record):
+        for step in self._teardown_steps(record):
             self._step = str(step)
             await self._undo(step, record, tag)
             if self._applied is not None:
                 self._applied = decide.without_step(self._applied, step)
+
+    @staticmethod
+    def _teardown_steps(record: AppliedConfiguration) -> tuple[TeardownStep, ...]:
+        both = record.rule_registered and record.pool is not None
+        # Asked only when the order matters, so other teardowns record no marker.
+        return decide.teardown_steps(
+            record, ip_config_first=both and workflow.patched(PATCH_IP_CONFIG_BEFORE_RULE)
+        )
 
     async def _undo(self, step: TeardownStep, record: AppliedConfiguration, tag: str) -> None:
         uid = record.sgc.uid

@@ -173,17 +173,29 @@ class TeardownStep(StrEnum):
     DELETE_KEY = "delete gateway key Secret"
 
 
-def teardown_steps(record: AppliedConfiguration) -> tuple[TeardownStep, ...]:
-    """Deletion and compensation order (docs/control-plane.md): rule and probe, ipConfig, public
-    IPs and managed prefix (no ipConfig may point at it any more), then the Secret."""
+def teardown_steps(
+    record: AppliedConfiguration, *, ip_config_first: bool = True
+) -> tuple[TeardownStep, ...]:
+    """Deletion and compensation order (docs/control-plane.md): the gateways on the nodes,
+    ipConfig, rule and probe, public IPs and managed prefix (no ipConfig may point at it any
+    more), then the Secret.
+
+    The ipConfig goes before the rule: the pool's primary ipConfigs reference the load balancer
+    backend pool while any of our ipConfigs remain, and the pool's last rule takes that backend
+    pool with it, after which Azure refuses the scale set's next write (InvalidResourceReference).
+    `ip_config_first=False` is 0.1.0's order (rule first), which histories recorded by it replay.
+    """
     steps: list[TeardownStep] = []
     if record.node_gateways:
         # First, so no node keeps serving a rule that is going away.
         steps.append(TeardownStep.REMOVE_NODE_GATEWAYS)
-    if record.rule_registered:
-        steps.append(TeardownStep.REMOVE_RULE)
-    if record.pool is not None:
-        steps.append(TeardownStep.REMOVE_IP_CONFIG)
+    azure = [
+        (TeardownStep.REMOVE_RULE, record.rule_registered),
+        (TeardownStep.REMOVE_IP_CONFIG, record.pool is not None),
+    ]
+    if ip_config_first:
+        azure.reverse()
+    steps += [step for step, wanted in azure if wanted]
     if record.managed_prefix:
         steps.append(TeardownStep.DELETE_MANAGED_PREFIX)
     if record.key_secret:

@@ -143,24 +143,30 @@ def test_created_by_run_is_only_what_was_new() -> None:
     assert created.pool == pool("new")
 
 
-def test_teardown_order_is_rule_ipconfig_prefix_secret() -> None:
+def test_teardown_order_is_ipconfig_rule_prefix_secret() -> None:
     full = applied(
         key_secret="sgw-x", rule_registered=True, pool=pool(), managed_prefix="egressgateway-x"
     )
+    # The ipConfig first: the pool's last rule takes the backend pool its ipConfigs reference.
     assert decide.teardown_steps(full) == (
-        TeardownStep.REMOVE_RULE,
         TeardownStep.REMOVE_IP_CONFIG,
+        TeardownStep.REMOVE_RULE,
         TeardownStep.DELETE_MANAGED_PREFIX,
         TeardownStep.DELETE_KEY,
+    )
+    # 0.1.0's order, which its recorded histories replay.
+    assert decide.teardown_steps(full, ip_config_first=False)[:2] == (
+        TeardownStep.REMOVE_RULE,
+        TeardownStep.REMOVE_IP_CONFIG,
     )
     assert decide.teardown_steps(applied()) == ()
 
 
 def test_without_step_resumes_teardown_and_restores_on_compensation() -> None:
     record = applied(key_secret="sgw-x", rule_registered=True, pool=pool("new"))
-    after_rule = decide.without_step(record, TeardownStep.REMOVE_RULE)
-    assert decide.teardown_steps(after_rule) == (
-        TeardownStep.REMOVE_IP_CONFIG,
+    after_ip_config = decide.without_step(record, TeardownStep.REMOVE_IP_CONFIG)
+    assert decide.teardown_steps(after_ip_config) == (
+        TeardownStep.REMOVE_RULE,
         TeardownStep.DELETE_KEY,
     )
     before = applied(pool=pool("old"))
