@@ -7,6 +7,8 @@ Retries belong to the workflow's RetryPolicy, so every activity lets Azure error
 - 409 (AnotherOperationInProgress, Conflict, ...) and 412 (stale ETag): retryable and benign
   (no failure metrics or WARN tracebacks), the next attempt re-reads and re-plans;
 - a long-running operation that Azure reports as failed: retryable;
+- a resource read with an operation still running on it (`operation_in_progress`, e.g. after a
+  write whose answer was lost): retryable and benign, the retry reads it again;
 - connection errors: retryable;
 - a request held back by the process's own ARM rate limit (`rate_limit.RateLimitReached`):
   retryable, with next_retry_delay = the time until the limit allows a request;
@@ -37,6 +39,7 @@ from activities.azure.rate_limit import RateLimitReached
 # Error types the workflows may match on (ApplicationError.type).
 CONNECTION_ERROR: Final = "AzureConnectionError"
 OPERATION_FAILED: Final = "AzureOperationFailed"
+OPERATION_IN_PROGRESS: Final = "AzureOperationInProgress"
 THROTTLED: Final = "AzureThrottled"
 SERVER_ERROR: Final = "AzureServerError"
 CONFLICT: Final = "AzureConflict"
@@ -94,6 +97,17 @@ def unexpected(message: str) -> ApplicationError:
     """Azure answered, but not with what the next step needs (e.g. a frontend without an IP
     yet): retryable, the next attempt re-reads."""
     return ApplicationError(message, type=UNEXPECTED_STATE)
+
+
+def operation_in_progress(what: str, state: str) -> ApplicationError:
+    """`what` is still being written (its provisioningState is `state`): a write now would get
+    409 AnotherOperationInProgress, and what is read is not yet what Azure will hold. Retryable
+    with the retry policy's backoff; BENIGN, as a 409 is."""
+    return ApplicationError(
+        f"{what} is {state}: waiting for its running operation before writing",
+        type=OPERATION_IN_PROGRESS,
+        category=ApplicationErrorCategory.BENIGN,
+    )
 
 
 def _azure_text(err: HttpResponseError) -> tuple[str, str]:

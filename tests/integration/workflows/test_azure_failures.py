@@ -232,3 +232,66 @@ async def test_transient_azure_failures_converge(stack: Stack, fault: str) -> No
         f"transient_{fault.replace('-', '_')}",
         {"config": config_id(sgc), **single_writer_ids(stack, stack.vmss_pool.vmss_name)},
     )
+
+
+# --- Answers lost after Azure accepted the write --------------------------------------------------
+
+LOST_ANSWERS = (
+    ("PUT", "loadBalancers"),
+    ("PUT", "publicIPPrefixes"),
+    ("PUT", "virtualMachineScaleSets"),
+    ("PUT", "virtualMachineScaleSets/virtualMachines"),  # one of the instance updates
+)
+
+
+async def test_a_write_whose_answer_is_lost_reaches_azure_once(stack: Stack) -> None:
+    # Every operation runs a while, so the retry finds the lost write's operation still running.
+    stack.arm.set_latency(
+        {f"{method} {kind}": 2.0 for method, kind in LOST_ANSWERS}
+        | {"DELETE publicIPPrefixes": 2.0, "DELETE loadBalancers": 2.0}
+    )
+    drops = [
+        stack.arm.faults.add(effect="drop-after-accept", method=method, resource_type=kind, count=1)
+        for method, kind in LOST_ANSWERS
+    ]
+    spec = stack.vmss_spec()
+    sgc = await stack.create_sgc("lost-answers", spec)
+    log = stack.arm.request_log
+    log.clear()
+
+    status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+
+    assert status.phase == "Ready", status.message
+    assert [drop.hits for drop in drops] == [1, 1, 1, 1]
+    # Each write reached Azure once: the retries read, waited for the running operation and
+    # found nothing left to write.
+    print(
+        "DEBUG",
+        [(e.method, e.resource_type, e.status, e.if_match) for e in log.entries if not e.is_poll],
+    )
+    assert log.count("PUT", "loadBalancers") == 1
+    assert log.count("PUT", "publicIPPrefixes") == 1
+    assert log.count("PUT", "virtualMachineScaleSets") == 1
+    assert log.count("PUT", "virtualMachineScaleSets/virtualMachines") == (
+        stack.vmss_pool.instance_count
+    )
+    assert [e.path for e in log.entries if e.status == 409] == []
+    assert resource_names.managed_resource_name(sgc.uid) in stack.vmss_ip_config_names()
+
+    deletes = [
+        stack.arm.faults.add(
+            effect="drop-after-accept", method="DELETE", resource_type=kind, count=1
+        )
+        for kind in ("publicIPPrefixes", "loadBalancers")
+    ]
+    log.clear()
+    await stack.delete_sgc("lost-answers")
+    handle = await stack.deliver(SpecDelivery(sgc=sgc, generation=1, spec=spec, deleting=True))
+    final = await handle.result()
+
+    assert final.phase == "Deleted", final.message
+    assert [drop.hits for drop in deletes] == [1, 1]
+    assert log.count("DELETE", "publicIPPrefixes") == 1
+    assert log.count("DELETE", "loadBalancers") == 1
+    assert [e.path for e in log.entries if e.status == 409] == []
+    await nothing_left_behind(stack, sgc)
