@@ -220,6 +220,14 @@ def controller_errors(
                 " (31 gives 2 addresses, 28 gives 16)",
             )
         )
+    if profile is not None and spec.provision_public_ips and spec.public_ip_prefix_id and not size:
+        errors.append(
+            FieldError(
+                _SIZE_FIELD,
+                "Required value: must be the length of the prefix spec.publicIpPrefixId names"
+                " (the scale set's gateways need one address each from it)",
+            )
+        )
     if spec.provision_public_ips and spec.public_ip_prefix_id:
         match = _PREFIX_ID_SUBSCRIPTION_RE.match(spec.public_ip_prefix_id)
         if match is not None and match.group(1).lower() != subscription_id.lower():

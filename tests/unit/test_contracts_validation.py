@@ -169,6 +169,11 @@ def test_a_bring_your_own_prefix_is_only_compared_not_bounded() -> None:
         gateway_vmss_profile=_profile(27), public_ip_prefix_id=_prefix_id(SUBSCRIPTION)
     )
     assert _refused(spec) == []
+    unsized = replace(spec, gateway_vmss_profile=_profile(0))
+    assert _refused(unsized) == [
+        f"{SIZE}: Required value: must be the length of the prefix spec.publicIpPrefixId names"
+        " (the scale set's gateways need one address each from it)"
+    ]
 
 
 def test_a_bring_your_own_prefix_in_another_subscription_is_refused() -> None:
