@@ -43,7 +43,7 @@ from contracts.node_io import (
 from contracts.workflow_io import ControllerSettings, IpConfigResult, RuleResult, SpecDelivery
 from workflows import activity_calls, activity_stubs
 from workflows import node_fanout as fanout
-from workflows.activity_calls import AZURE, KUBE, NODE, SINGLE_WRITER
+from workflows.activity_calls import AZURE, KUBE, SINGLE_WRITER
 from workflows.gateway_config_decisions import PrefixKind, PrefixPlan
 from workflows.node_fanout import NodeCall, NodeDone, NodeFailed
 
@@ -272,4 +272,4 @@ class ConfigSteps:
         )
 
     def _node_options(self) -> activity_calls.ActivityOptions:
-        return activity_calls.with_schedule_to_start(NODE, self.settings.node_start_timeout_seconds)
+        return activity_calls.node_options(self.settings.node_answer_timeout_seconds)

@@ -1,8 +1,9 @@
 """Running one node activity on every gateway node at once, each on its node's task queue
 (egressgw-node-<name>), and telling which nodes did their part and which did not, and why.
 
-A node whose agent is missing (the schedule-to-start timeout) or fails is one NodeFailed among
-the outcomes; the others' results stand. Cancellation is never swallowed.
+A node whose agent is missing (the schedule-to-start timeout), stops answering (the heartbeat
+timeout) or fails is one NodeFailed among the outcomes; the others' results stand. Cancellation
+is never swallowed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from contracts.workflow_io import NodeProblem
 from workflows import activity_calls, pass_metrics
 from workflows.activity_calls import ActivityOptions
 from workflows.failures import failure_causes
-from workflows.node_decisions import NO_AGENT
+from workflows.node_decisions import NO_AGENT, NOT_ANSWERING
 
 Arg = TypeVar("Arg")
 Result = TypeVar("Result")
@@ -106,10 +107,18 @@ def _not_started(error: BaseException) -> bool:
     return isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_START
 
 
+def _went_silent(error: BaseException) -> bool:
+    """The agent took the activity and then stopped heartbeating: its heartbeat timeout fired."""
+    cause = error.__cause__ if isinstance(error, ActivityError) else None
+    return isinstance(cause, TemporalTimeoutError) and cause.type == TimeoutType.HEARTBEAT
+
+
 def _failure_reason(error: BaseException) -> str:
     """Why a node's agent did not do its part, in words for the status."""
     if _not_started(error):
         return NO_AGENT
+    if _went_silent(error):
+        return NOT_ANSWERING
     if isinstance(error, ActivityError):
         return failure_causes(error)[-1]
     return str(error)
