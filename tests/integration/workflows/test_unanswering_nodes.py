@@ -1,6 +1,6 @@
 """A gateway node whose agent does not answer never blocks its configuration (issue 13), on the
 real dev server and API server with the ARM emulator: an agent killed in the middle of its apply
-(tests/fixtures/silent_agent.py, a real process, SIGKILLed), and an agent that is down while its
+(sim/silent_agent.py, a real process, SIGKILLed), and an agent that is down while its
 configuration is deleted. The agents that serve are the real node activities with the dry-run
 dataplane (tests/fixtures/dry_run_agents.py).
 
@@ -23,7 +23,7 @@ from egressgw.agent_process import RUNNING_GATEWAY_CONFIGS, NodeSync
 from egressgw.dev.temporal_server import TemporalDevServer
 from tests.fixtures.dry_run_agents import agents, node_names
 from tests.fixtures.sgc_status import condition
-from tests.fixtures.silent_agent import silent_agent
+from sim.silent_agent import silent_agent
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.workflow_stack import Stack, StackOptions, config_id
 from workflows.node_decisions import NOT_ANSWERING
