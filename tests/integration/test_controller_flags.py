@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio.client import CoreV1Api
 
-from egressgw.cloud_config import parse_cloud_config
 from egressgw import cli
+from egressgw.cloud_config import parse_cloud_config
 from egressgw.controller import azure_scope, controller_settings
 from egressgw.controller_flags import parse_duration, resolve_secret_namespace
 from egressgw.listen_address import ListenAddress, parse_listen_address

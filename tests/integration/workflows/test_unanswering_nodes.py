@@ -21,9 +21,9 @@ from contracts.activity_io import REMOVE_SGC_FINALIZER, SgcRef
 from contracts.workflow_io import GET_STATUS, ConfigurationStatus, SpecDelivery
 from egressgw.agent_process import RUNNING_GATEWAY_CONFIGS, NodeSync
 from egressgw.dev.temporal_server import TemporalDevServer
+from sim.silent_agent import silent_agent
 from tests.fixtures.dry_run_agents import agents, node_names
 from tests.fixtures.sgc_status import condition
-from sim.silent_agent import silent_agent
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.workflow_stack import Stack, StackOptions, config_id
 from workflows.node_decisions import NOT_ANSWERING
