@@ -78,6 +78,9 @@ PATCH_SILENT_NODES_ABSENT: Final = "silent-nodes-left-out-of-peer-passes"
 # cleaned up, and the finalizer goes once those are done; a node whose agent does not answer
 # removes the leftovers itself when it returns (the agent's orphan removal).
 PATCH_DELETE_WITHOUT_WAITING_FOR_NODES: Final = "delete-without-waiting-for-nodes"
+# An apply waiting on a node whose agent says it started (it was killed in the middle) is given up
+# and made again to the new agent at once, rather than after the answer timeout and the pass.
+PATCH_REAPPLY_RESTARTED_AT_ONCE: Final = "re-apply-restarted-agents-at-once"
 
 
 class _Wake(Enum):
@@ -137,6 +140,9 @@ class GatewayConfigWorkflow:
         self._peers: PeerTable | None = None
         self._peers_changed = self._state.peers_changed
         self._restarted_nodes: set[str] = set(self._state.restarted_nodes)
+        # Agent start signals per node, this run: an apply waiting on a node whose agent starts
+        # is made again at once (node_fanout.Restarts).
+        self._agent_starts: dict[str, int] = {}
         # With a peer sync timer of its own (PATCH_PEER_SYNC_TIMER): when the drift check and
         # the next full peer sync are due; None: from the next wait on.
         self._drift_due: datetime | None = None
@@ -194,6 +200,7 @@ class GatewayConfigWorkflow:
     @workflow.signal(name=node_io.NODE_AGENT_STARTED)
     def node_agent_started(self, started: NodeAgentStarted) -> None:
         self._restarted_nodes.add(started.node_name)
+        self._agent_starts[started.node_name] = self._agent_starts.get(started.node_name, 0) + 1
 
     @workflow.query(name=GET_STATUS)
     def status(self) -> ConfigurationStatus:
@@ -748,7 +755,15 @@ class GatewayConfigWorkflow:
     ) -> tuple[NodeProblem, ...]:
         """Apply each gateway on its node; a Warning names the pods whose peers an agent
         refused (the others are applied)."""
-        outcomes = await self._steps.apply_nodes(gateways, peers, tag)
+        outcomes = await self._steps.apply_nodes(
+            gateways,
+            peers,
+            tag,
+            fanout.Restarts(
+                count=lambda node: self._agent_starts.get(node, 0),
+                call_again=lambda: workflow.patched(PATCH_REAPPLY_RESTARTED_AT_ONCE),
+            ),
+        )
         rejected = sorted(
             {
                 f"{r.pod_endpoint} ({r.reason})"

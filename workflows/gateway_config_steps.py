@@ -218,6 +218,7 @@ class ConfigSteps:
         gateways: Sequence[NodeGateway],
         peers: PeerTable | None,
         tag: str,
+        restarts: fanout.Restarts | None = None,
     ) -> list[NodeDone[ApplyGatewayResult] | NodeFailed]:
         """Applies carry the peers as rows, the form every agent reads (0.1.0's too): they are
         rare (a new generation, the drift pass, a restarted agent), peer passes are not."""
@@ -231,6 +232,7 @@ class ConfigSteps:
                 f"gateway wg-{g.listen_port} on node {g.node_name}",
             ),
             self._node_options(),
+            restarts,
         )
 
     async def sync_nodes(

@@ -9,6 +9,7 @@ Set EGRESSGW_RECORD_HISTORIES=1 to (re)write these runs' histories under tests/r
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -92,6 +93,35 @@ async def test_an_agent_killed_during_its_apply_is_named_and_re_applied_when_it_
             assert await back[silent].probe_status(sgc.uid) == 200
             assert (await conditions(stack, "killed"))["Ready"]["status"] == "True"
         await stack.record("nodes_agent_killed_mid_apply", sgc)
+
+
+async def test_an_agent_back_while_its_apply_still_waits_is_applied_again_at_once(
+    stack: Stack, agent_kube: ApiClient, tmp_path: Path, temporal_server: TemporalDevServer
+) -> None:
+    healthy, restarted = node_names(stack)
+    async with agents(stack, agent_kube, tmp_path, [healthy]):
+        spec = stack.vmss_spec()
+        sgc = await stack.create_sgc("back", spec)
+        async with silent_agent(temporal_server.address, restarted) as dying:
+            applying = asyncio.create_task(
+                stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+            )
+            await dying.started(node_io.APPLY_NODE_GATEWAY)
+            await dying.kill()
+        # The agent is back, and says so, before the killed one's call has timed out.
+        async with agents(stack, agent_kube, tmp_path, [restarted]) as back:
+            await stack.handle(sgc).signal(
+                node_io.NODE_AGENT_STARTED, node_io.NodeAgentStarted(restarted, "restarted")
+            )
+            status = await applying
+
+            # The pass did not wait for the dead call: both nodes serve, nothing was degraded.
+            assert status.phase == "Ready", status.message
+            assert status.node_problems == ()
+            assert back[restarted].dataplane.interfaces() == {f"wg-{status.port}": sgc.uid}
+            events = await stack.events(sgc)
+            assert not any(reason == "GatewayNodesNotReady" for _, reason, _ in events)
+            await stack.record("nodes_agent_back_during_apply", sgc)
 
 
 async def test_a_deletion_does_not_wait_for_a_node_whose_agent_is_down(
