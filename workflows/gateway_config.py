@@ -23,8 +23,9 @@ from temporalio.exceptions import ActivityError, FailureError, is_cancelled_exce
 
 from contracts import kube_names, node_io, resource_names, search_attributes
 from contracts.activity_io import EventInput, LoadBalancerRule, PoolIpConfig, StatusUpdate
+from contracts.failure_types import failure_reason
 from contracts.node_io import NodeAgentStarted, NodeGateway, PeerTable
-from contracts.spec_validation import FieldError, validate_spec
+from contracts.spec_validation import FieldError, controller_errors, validate_spec
 from contracts.workflow_io import (
     APPLY_SPEC,
     DELIVER_SPEC,
@@ -44,7 +45,7 @@ from workflows import gateway_config_status as render
 from workflows import node_decisions as nodes
 from workflows import node_fanout as fanout
 from workflows import pass_metrics
-from workflows.failures import failure_causes
+from workflows.failures import failure_causes, failure_types
 from workflows.gateway_config_decisions import Phase, Provisioned, TeardownStep
 from workflows.gateway_config_steps import ConfigSteps
 
@@ -69,6 +70,14 @@ PATCH_KEEP_PEERS_UNLISTED: Final = "keep-peers-when-unlisted"
 # (4 MB): under peer churn every pass records the whole peer set, and a signal that arrives as
 # the run completes makes the worker replay the whole history first (seconds at 4 MB).
 PATCH_SMALLER_HISTORIES: Final = "continue-as-new-at-history-bytes-limit"
+# The controller's own refusals (contracts/spec_validation.controller_errors: a prefix size Azure
+# does not offer, a size in private mode, a bring-your-own prefix in another subscription) and a
+# nodepool's prefix size tag Azure does not offer: refused before any activity, or before the
+# first Azure write; these specs used to reach Azure.
+PATCH_CONTROLLER_REFUSALS: Final = "controller-refusals-before-azure"
+# A bring-your-own prefix is checked before the load balancer rule is written, not alongside it:
+# a prefix that does not exist then costs no rule write (and no compensation).
+PATCH_BYO_PREFIX_FIRST: Final = "byo-prefix-checked-before-rule"
 HISTORY_BYTES_LIMIT: Final = 1_500_000
 # A node whose agent stopped answering in the middle of a call (its heartbeat timeout, no longer
 # retried: activity_calls.NODE) is left out of peer passes until its agent says it started, as a
@@ -90,7 +99,12 @@ class _Wake(Enum):
 
 
 class _Refused(Exception):
-    """A check in this workflow (not Azure) refused the configuration, e.g. prefix capacity."""
+    """A check in this workflow (not Azure) refused the configuration, e.g. prefix capacity;
+    `reason` is the Degraded condition's."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class _StepFailed(Exception):
@@ -372,12 +386,18 @@ class GatewayConfigWorkflow:
                 await self._report_failure(
                     desired,
                     render.failure_message("tearing down the replaced object", failure_causes(err)),
+                    failure_reason(failure_types(err)),
                 )
                 return False
             self._applied = None
         if desired.deleting:
             return await self._delete(desired)
         errors = validate_spec(desired.spec)
+        own = controller_errors(desired.spec, self._settings.scope.subscription_id)
+        # With the CRD's errors the pass stops here anyway: the marker is needed only when the
+        # controller's own refusal is what stops it.
+        if own and (errors or workflow.patched(PATCH_CONTROLLER_REFUSALS)):
+            errors += own
         if errors:
             await self._report_invalid(desired, errors)
             return False
@@ -428,23 +448,31 @@ class GatewayConfigWorkflow:
             problem = decide.prefix_capacity_error(desired, pool)
             if problem is not None:
                 self._step = "public IP prefix capacity check"
-                raise _Refused(problem)
+                raise _Refused(problem, kube_names.REASON_PUBLIC_IP_PREFIX_TOO_SMALL)
+            problem = decide.prefix_length_error(desired, pool)
+            if problem is not None and workflow.patched(PATCH_CONTROLLER_REFUSALS):
+                self._step = "public IP prefix size check"
+                raise _Refused(problem, kube_names.REASON_INVALID_GATEWAY_POOL)
 
             rule = LoadBalancerRule(
                 owner_uid=uid,
                 lb_pool_name=pool.lb_pool_name,
                 probe_path=resource_names.probe_path(uid),
             )
-            if retrying and plan.kind != decide.PrefixKind.NONE:
+            if plan.kind != decide.PrefixKind.NONE and (
+                retrying
+                or (plan.kind is decide.PrefixKind.BYO and workflow.patched(PATCH_BYO_PREFIX_FIRST))
+            ):
                 # After a failure, the prefix (the usual refusal: quota, a wrong BYO prefix) is
-                # settled before the rule, so a refused retry creates no rule to compensate.
+                # settled before the rule, so a refused retry creates no rule to compensate; a
+                # user's prefix is only read, so it is checked first on every pass.
                 record = replace(record, managed_prefix=plan.managed_name or record.managed_prefix)
                 self._applied = record
-                self._set_step("public IP prefix (retry)")
+                self._set_step("public IP prefix" + (" (retry)" if retrying else ""))
                 prefix = await steps.ensure_prefix(plan, pool, tag)
                 record = replace(record, rule_registered=True)
                 self._applied = record
-                self._set_step("load balancer rule (retry)")
+                self._set_step("load balancer rule" + (" (retry)" if retrying else ""))
                 rule_result = await steps.ensure_rule(rule, tag, verify=verify)
             else:
                 record = replace(
@@ -527,12 +555,15 @@ class GatewayConfigWorkflow:
     ) -> None:
         """Undo exactly what this pass created, shielded from cancellation, then report."""
         step, cause = (err.step, err.error) if isinstance(err, _StepFailed) else (self._step, err)
+        reason = kube_names.REASON_PROVISIONING_FAILED
         if is_cancelled_exception(cause):
             message = render.cancelled_message(step)
         elif isinstance(cause, _Refused):
             message = render.failure_message(step, [str(cause)])
+            reason = cause.reason
         else:
             message = render.failure_message(step, failure_causes(cause))
+            reason = failure_reason(failure_types(cause))
         after = self._applied or before
         created = decide.created_by_run(before, after)
         self._set_phase(Phase.DEGRADED, desired, "compensating", message)
@@ -550,14 +581,14 @@ class GatewayConfigWorkflow:
             message += "; cleanup incomplete: " + render.failure_message(
                 "compensation", failure_causes(undo_err)
             )
-        await self._report_failure(desired, message)
+        await self._report_failure(desired, message, reason)
 
-    async def _report_failure(self, desired: SpecDelivery, message: str) -> None:
+    async def _report_failure(self, desired: SpecDelivery, message: str, reason: str) -> None:
         self._set_phase(
             Phase.DEGRADED, desired, "waiting for a new spec or the drift timer", message
         )
         self._count_failure(True)
-        await self._write_status(render.failed_status(desired, message))
+        await self._write_status(render.failed_status(desired, message, reason))
         await self._event(
             desired, kube_names.EVENT_TYPE_WARNING, kube_names.EVENT_RECONCILE_ERROR, message
         )
@@ -590,7 +621,9 @@ class GatewayConfigWorkflow:
         except ActivityError as err:
             message = render.failure_message(self._step, failure_causes(err))
             self._set_phase(Phase.DEGRADED, desired, "deletion will be retried", message)
-            await self._write_status(render.delete_failed_status(desired, message))
+            await self._write_status(
+                render.delete_failed_status(desired, message, failure_reason(failure_types(err)))
+            )
             await self._event(
                 desired, kube_names.EVENT_TYPE_WARNING, kube_names.EVENT_DELETE_ERROR, message
             )

@@ -14,6 +14,7 @@ from enum import StrEnum
 from contracts import resource_names
 from contracts.activity_io import GatewayKey
 from contracts.azure_state import GatewayPool, NodeAddress, PublicPrefix
+from contracts.spec_validation import MAX_AZURE_PREFIX_LENGTH, MIN_AZURE_PREFIX_LENGTH
 from contracts.workflow_io import (
     AppliedConfiguration,
     ConfigurationStatus,
@@ -112,6 +113,21 @@ def prefix_capacity_error(delivery: SpecDelivery, pool: GatewayPool) -> str | No
             f" pool {pool.name} has {pool.instance_count} instances"
         )
     return None
+
+
+def prefix_length_error(delivery: SpecDelivery, pool: GatewayPool) -> str | None:
+    """Why a managed prefix of the pool's length can never be created (Azure offers /28 to
+    /31), or None. A VMSS profile's size is refused by validation already; this catches a
+    nodepool's tag. A bring-your-own prefix is the user's: its length is only compared."""
+    if plan_prefix(delivery).kind is not PrefixKind.MANAGED or pool.prefix_length <= 0:
+        return None
+    if MIN_AZURE_PREFIX_LENGTH <= pool.prefix_length <= MAX_AZURE_PREFIX_LENGTH:
+        return None
+    return (
+        f"gateway pool {pool.name} asks for a /{pool.prefix_length} public IP prefix (tag"
+        f" {resource_names.TAG_GATEWAY_IP_PREFIX_SIZE}), but Azure offers /"
+        f"{MIN_AZURE_PREFIX_LENGTH} to /{MAX_AZURE_PREFIX_LENGTH}"
+    )
 
 
 def same_pool(a: GatewayPool | None, b: GatewayPool | None) -> bool:

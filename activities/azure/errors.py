@@ -33,6 +33,7 @@ from azure.core.exceptions import (
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.azure.rate_limit import RateLimitReached
+from contracts import failure_types
 
 # Error types the workflows may match on (ApplicationError.type).
 CONNECTION_ERROR: Final = "AzureConnectionError"
@@ -41,12 +42,13 @@ THROTTLED: Final = "AzureThrottled"
 SERVER_ERROR: Final = "AzureServerError"
 CONFLICT: Final = "AzureConflict"
 PRECONDITION_FAILED: Final = "AzurePreconditionFailed"
-# Refusals decided by the activities themselves (not Azure's answers), all non-retryable.
-POOL_NOT_FOUND: Final = "GatewayPoolNotFound"
-INVALID_POOL: Final = "InvalidGatewayPool"
-INVALID_PREFIX: Final = "InvalidPublicIpPrefix"
-LOAD_BALANCER_FULL: Final = "LoadBalancerPortsExhausted"
-UNEXPECTED_STATE: Final = "UnexpectedAzureState"
+# Refusals decided by the activities themselves (not Azure's answers), all non-retryable; the
+# names live in contracts so that workflows can tell where a failure came from.
+POOL_NOT_FOUND: Final = failure_types.POOL_NOT_FOUND
+INVALID_POOL: Final = failure_types.INVALID_POOL
+INVALID_PREFIX: Final = failure_types.INVALID_PREFIX
+LOAD_BALANCER_FULL: Final = failure_types.LOAD_BALANCER_FULL
+UNEXPECTED_STATE: Final = failure_types.UNEXPECTED_STATE
 
 _MAX_AZURE_MESSAGE: Final = 600  # Azure messages can embed long lists; the condition stays short
 _RETRY_AFTER_HEADERS: Final = ("retry-after-ms", "x-ms-retry-after-ms", "retry-after")

@@ -102,6 +102,21 @@ def test_prefix_capacity() -> None:
     assert decide.prefix_capacity_error(private, pool(prefix_length=0, instances=9)) is None
 
 
+def test_a_managed_prefix_length_azure_does_not_offer_is_refused() -> None:
+    """A nodepool's size tag is read at the pool lookup; a VMSS profile's size is refused by
+    validation before that."""
+    d = delivery()
+    for length in (28, 31):
+        assert decide.prefix_length_error(d, pool(prefix_length=length)) is None
+    refused = decide.prefix_length_error(d, pool("gwpool", prefix_length=27))
+    assert refused is not None
+    assert "asks for a /27 public IP prefix" in refused and "Azure offers /28 to /31" in refused
+    byo = delivery(public_ip_prefix_id="/subscriptions/s/resourceGroups/g/providers/p")
+    assert decide.prefix_length_error(byo, pool(prefix_length=27)) is None  # the user's length
+    private = delivery(provision_public_ips=False)
+    assert decide.prefix_length_error(private, pool(prefix_length=27)) is None
+
+
 def test_same_pool_ignores_case() -> None:
     assert decide.same_pool(pool("VMSS"), pool("vmss"))
     assert not decide.same_pool(pool("a"), pool("b"))

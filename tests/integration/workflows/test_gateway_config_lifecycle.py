@@ -189,30 +189,6 @@ async def test_throttling_and_conflicts_converge(stack: Stack) -> None:
     await stack.record("throttled_and_conflicted", sgc, single_writers=True)
 
 
-async def test_permanent_failure_compensates_and_reports_azures_message(stack: Stack) -> None:
-    other_subscription = (
-        "/subscriptions/00000000-0000-0000-0000-0000000000ff/resourceGroups/elsewhere"
-        "/providers/Microsoft.Network/publicIPPrefixes/theirs"
-    )
-    spec = stack.vmss_spec(public_ip_prefix_id=other_subscription)
-    sgc = await stack.create_sgc("byo-elsewhere", spec)
-
-    status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
-
-    assert status.phase == "Degraded"
-    assert "publicIpPrefixId" in status.message
-    obj = await stack.get_sgc("byo-elsewhere")
-    assert obj is not None
-    degraded = condition(obj, "Degraded")
-    assert degraded["status"] == "True" and "publicIpPrefixId" in degraded["message"]
-    # The rule registered beside the prefix check was compensated: the load balancer is gone,
-    # and so is the key Secret this run created.
-    assert stack.load_balancer() is None
-    assert await stack.secret_names() == []
-    assert any(r == "ReconcileError" for _, r, _ in await stack.events(sgc))
-    await stack.record("byo_other_subscription", sgc)
-
-
 async def test_moving_from_managed_prefix_to_private_leaks_nothing(stack: Stack) -> None:
     spec = stack.vmss_spec()
     sgc = await stack.create_sgc("mover", spec)
