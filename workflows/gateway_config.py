@@ -84,6 +84,17 @@ HISTORY_BYTES_LIMIT: Final = 1_500_000
 # backend pool that the scale set's primary ipConfig still referenced, so the next scale set
 # write was refused (InvalidResourceReference).
 PATCH_IP_CONFIG_BEFORE_RULE: Final = "teardown-ipconfig-before-rule"
+# A node whose agent stopped answering in the middle of a call (its heartbeat timeout, no longer
+# retried: activity_calls.NODE) is left out of peer passes until its agent says it started, as a
+# node without agent is.
+PATCH_SILENT_NODES_ABSENT: Final = "silent-nodes-left-out-of-peer-passes"
+# Deletion does not wait for the nodes: their gateways are removed while Azure and Kubernetes are
+# cleaned up, and the finalizer goes once those are done; a node whose agent does not answer
+# removes the leftovers itself when it returns (the agent's orphan removal).
+PATCH_DELETE_WITHOUT_WAITING_FOR_NODES: Final = "delete-without-waiting-for-nodes"
+# An apply waiting on a node whose agent says it started (it was killed in the middle) is given up
+# and made again to the new agent at once, rather than after the answer timeout and the pass.
+PATCH_REAPPLY_RESTARTED_AT_ONCE: Final = "re-apply-restarted-agents-at-once"
 
 
 class _Wake(Enum):
@@ -148,11 +159,16 @@ class GatewayConfigWorkflow:
         self._peers: PeerTable | None = None
         self._peers_changed = self._state.peers_changed
         self._restarted_nodes: set[str] = set(self._state.restarted_nodes)
+        # Agent start signals per node, this run: an apply waiting on a node whose agent starts
+        # is made again at once (node_fanout.Restarts).
+        self._agent_starts: dict[str, int] = {}
         # With a peer sync timer of its own (PATCH_PEER_SYNC_TIMER): when the drift check and
         # the next full peer sync are due; None: from the next wait on.
         self._drift_due: datetime | None = None
         self._peer_sync_due: datetime | None = None
         self._provisioned: Provisioned | None = None  # the last good pass, this run
+        # Node gateway removals a deletion runs alongside its other steps (_teardown).
+        self._node_removals: list[asyncio.Future[None]] = []
         # Upserted only on change: each upsert is a history event, and drift passes are frequent.
         applied = self._state.applied
         self._pool_attribute = applied.pool.name if applied and applied.pool else ""
@@ -203,6 +219,7 @@ class GatewayConfigWorkflow:
     @workflow.signal(name=node_io.NODE_AGENT_STARTED)
     def node_agent_started(self, started: NodeAgentStarted) -> None:
         self._restarted_nodes.add(started.node_name)
+        self._agent_starts[started.node_name] = self._agent_starts.get(started.node_name, 0) + 1
 
     @workflow.query(name=GET_STATUS)
     def status(self) -> ConfigurationStatus:
@@ -597,8 +614,13 @@ class GatewayConfigWorkflow:
             key_secret=resource_names.gateway_secret_name(desired.sgc.uid),
         )
         self._applied = record
+        nodes_aside = bool(record.node_gateways) and workflow.patched(
+            PATCH_DELETE_WITHOUT_WAITING_FOR_NODES
+        )
         try:
-            await self._teardown(record, f"delete/{desired.sgc.uid}/p{self._pass}")
+            await self._teardown(
+                record, f"delete/{desired.sgc.uid}/p{self._pass}", nodes_aside=nodes_aside
+            )
             self._set_step("remove finalizer")
             await self._steps.remove_finalizer(desired.sgc, f"{desired.sgc.uid}/p{self._pass}")
         except ActivityError as err:
@@ -611,16 +633,29 @@ class GatewayConfigWorkflow:
                 desired, kube_names.EVENT_TYPE_WARNING, kube_names.EVENT_DELETE_ERROR, message
             )
             return False
+        finally:
+            # The object may be gone by now; the nodes' answers (or their answer timeouts) are
+            # waited for only so that the run does not end with calls in flight.
+            await self._node_removals_done()
         self._applied = None
         self._set_phase(Phase.DELETED, desired, "done")
         return True
 
-    async def _teardown(self, record: AppliedConfiguration, tag: str) -> None:
+    async def _teardown(
+        self, record: AppliedConfiguration, tag: str, *, nodes_aside: bool = False
+    ) -> None:
         """Undo `record` in the documented order, keeping the applied record current after each
-        step so an interrupted teardown resumes where it stopped."""
+        step so an interrupted teardown resumes where it stopped. With `nodes_aside` the nodes'
+        gateways are removed alongside the later steps rather than before them
+        (_node_removals_done waits for them): a node that does not answer holds nothing up."""
         for step in self._teardown_steps(record):
             self._step = str(step)
-            await self._undo(step, record, tag)
+            if nodes_aside and step is TeardownStep.REMOVE_NODE_GATEWAYS:
+                self._node_removals.append(
+                    asyncio.ensure_future(self._remove_node_gateways(record.node_gateways, tag))
+                )
+            else:
+                await self._undo(step, record, tag)
             if self._applied is not None:
                 self._applied = decide.without_step(self._applied, step)
 
@@ -631,6 +666,11 @@ class GatewayConfigWorkflow:
         return decide.teardown_steps(
             record, ip_config_first=both and workflow.patched(PATCH_IP_CONFIG_BEFORE_RULE)
         )
+
+    async def _node_removals_done(self) -> None:
+        removals, self._node_removals = self._node_removals, []
+        if removals:
+            await asyncio.gather(*removals)
 
     async def _undo(self, step: TeardownStep, record: AppliedConfiguration, tag: str) -> None:
         uid = record.sgc.uid
@@ -688,7 +728,12 @@ class GatewayConfigWorkflow:
         tag = self._tag(desired)
         gateways = applied.node_gateways
         problem_nodes = nodes.problem_nodes(self._status.node_problems)
-        absent = nodes.absent_agent_nodes(self._status.node_problems, restarted)
+        absent = nodes.absent_agent_nodes(
+            self._status.node_problems,
+            restarted,
+            silent_too=bool(nodes.silent_nodes(self._status.node_problems))
+            and workflow.patched(PATCH_SILENT_NODES_ABSENT),
+        )
         if absent and workflow.patched(PATCH_SKIP_ABSENT_AGENTS):
             gateways = tuple(g for g in gateways if g.node_name not in absent)
         to_apply = [g for g in gateways if g.node_name in restarted | problem_nodes]
@@ -756,7 +801,15 @@ class GatewayConfigWorkflow:
     ) -> tuple[NodeProblem, ...]:
         """Apply each gateway on its node; a Warning names the pods whose peers an agent
         refused (the others are applied)."""
-        outcomes = await self._steps.apply_nodes(gateways, peers, tag)
+        outcomes = await self._steps.apply_nodes(
+            gateways,
+            peers,
+            tag,
+            fanout.Restarts(
+                count=lambda node: self._agent_starts.get(node, 0),
+                call_again=lambda: workflow.patched(PATCH_REAPPLY_RESTARTED_AT_ONCE),
+            ),
+        )
         rejected = sorted(
             {
                 f"{r.pod_endpoint} ({r.reason})"
