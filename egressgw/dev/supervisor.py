@@ -69,8 +69,8 @@ def _trace_lines(document: dict[str, Any]) -> list[str]:
         return []
     return [
         f"  traces          Jaeger (pid {document.get('jaeger_pid')}), OTLP "
-        f"{document.get('otlp_http_endpoint')}, query API {query}/api/traces "
-        "(no web UI: tools/jaeger/README.md)",
+        f"{document.get('otlp_http_endpoint')}, query API {query}/api/traces",
+        f"                  trace page {query}/?config=NAMESPACE/NAME",
         "                  print one: egressgw dev trace NAMESPACE/NAME",
     ]
 
