@@ -9,7 +9,6 @@ tests/integration/test_workflows_replay.py replays every file there.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -21,7 +20,6 @@ from contracts import resource_names
 from contracts.gateway_config import StaticGatewayConfigurationSpec
 from contracts.workflow_io import SpecDelivery
 from sim.arm.faults import FaultRule
-from sim.topology import Topology, VmssPool
 from tests.fixtures.sgc_status import condition
 from tests.fixtures.workflow_stack import (
     Stack,
@@ -29,6 +27,7 @@ from tests.fixtures.workflow_stack import (
     config_id,
     create_prefix,
     nothing_left_behind,
+    one_pool_topology,
     record_histories,
     single_writer_ids,
 )
@@ -144,17 +143,7 @@ async def test_azure_refusal_is_reported_once_and_leaves_nothing(
         )
 
 
-FOUR_INSTANCES = Topology(
-    resource_group=f"egressgw-{uuid.uuid4().hex[:8]}",
-    vmss_pools=(
-        VmssPool(
-            pool_name="gwpool",
-            vmss_name="aks-gwpool-87654321-vmss",
-            instance_count=4,
-            ip_prefix_size=31,
-        ),
-    ),
-)
+FOUR_INSTANCES = one_pool_topology("aks-gwpool-87654321-vmss", instance_count=4, ip_prefix_size=31)
 
 
 @pytest.mark.parametrize("arm_topology", [FOUR_INSTANCES])

@@ -9,7 +9,6 @@ Set EGRESSGW_RECORD_HISTORIES=1 to (re)write these runs' histories under tests/r
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -20,7 +19,6 @@ from azure.mgmt.network.aio import NetworkManagementClient
 from contracts import kube_names, resource_names
 from contracts.gateway_config import GatewayVmssProfile, StaticGatewayConfigurationSpec
 from contracts.workflow_io import SpecDelivery
-from sim.topology import Topology, VmssPool
 from tests.fixtures.sgc_status import condition
 from tests.fixtures.workflow_stack import (
     Stack,
@@ -28,6 +26,7 @@ from tests.fixtures.workflow_stack import (
     config_id,
     create_prefix,
     nothing_left_behind,
+    one_pool_topology,
     record_histories,
 )
 
@@ -153,17 +152,7 @@ async def test_a_bring_your_own_prefix_of_another_length_costs_no_write(
     assert stack.arm_resource(prefix_id) is not None  # the user's, untouched
 
 
-TAGGED_27 = Topology(
-    resource_group=f"egressgw-{uuid.uuid4().hex[:8]}",
-    vmss_pools=(
-        VmssPool(
-            pool_name="gwpool",
-            vmss_name="aks-gwpool-27272727-vmss",
-            instance_count=2,
-            ip_prefix_size=27,
-        ),
-    ),
-)
+TAGGED_27 = one_pool_topology("aks-gwpool-27272727-vmss", instance_count=2, ip_prefix_size=27)
 
 
 @pytest.mark.parametrize("arm_topology", [TAGGED_27])
