@@ -947,7 +947,9 @@ class GatewayConfigWorkflow:
     @staticmethod
     def _idle_step_for(phase: Phase) -> str:
         return (
-            "ready; watching for drift" if phase == Phase.READY else "retrying on the drift timer"
+            "ready; watching for drift"
+            if phase == Phase.READY
+            else "retrying on the drift timer (unanswering nodes on the node retry timer)"
         )
 
     async def _write_status(self, update: StatusUpdate) -> None:

@@ -94,7 +94,7 @@ def absent_agent_nodes(
 
     A peer pass leaves them out: each call to them would wait the whole answer timeout and hold
     back the peers of every other gateway. Their agent's start signal brings them back (and the
-    drift pass still tries them)."""
+    node retry timer and the drift pass still try them)."""
     reasons = {NO_AGENT, NOT_ANSWERING} if silent_too else {NO_AGENT}
     return {p.node_name for p in problems if p.reason in reasons} - set(restarted)
 

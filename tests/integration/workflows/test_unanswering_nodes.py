@@ -158,7 +158,24 @@ async def test_an_agent_that_answers_again_without_a_start_signal_is_retried_in_
             assert await back[stalled].probe_status(sgc.uid) == 200
         # Azure was left alone: one pool ipConfig request (the first pass), no drift pass.
         assert await scheduled(stack, sgc, ENSURE_POOL_IP_CONFIG) == 1
+
+        # Every node serves: the configuration waits for its drift timer alone, no retry timer.
+        async def drift_timer_only() -> bool:
+            return await last_timer(stack, sgc) == timedelta(seconds=300)
+
+        await wait_for(drift_timer_only, what="the drift timer, once every node serves")
         await stack.record("nodes_retried_without_start_signal", sgc)
+
+
+async def last_timer(stack: Stack, sgc: SgcRef) -> timedelta | None:
+    """The duration of the configuration's last timer."""
+    events = (await stack.handle(sgc).fetch_history()).events
+    timers = [
+        event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+    ]
+    return timers[-1] if timers else None
 
 
 async def scheduled(stack: Stack, sgc: SgcRef, activity_type: str) -> int:
