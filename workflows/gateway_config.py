@@ -173,8 +173,8 @@ class GatewayConfigWorkflow:
         self._drift_due: datetime | None = None
         self._peer_sync_due: datetime | None = None
         # The node retry timer (PATCH_NODE_RETRY_TIMER): when the nodes that did not answer are
-        # tried again, which they are, and how many tries of them on their own so far (the
-        # back-off; not carried over continue-as-new).
+        # tried again, which nodes those are, and how many tries of them on their own so far
+        # (the back-off; not carried over continue-as-new).
         self._node_retry_due: datetime | None = None
         self._unanswering: set[str] = set()
         self._node_retries = 0
@@ -317,7 +317,6 @@ class GatewayConfigWorkflow:
             and workflow.patched(PATCH_PEER_SYNC_TIMER)
         ):
             return await self._wait_until_due(timeout, peer_sync)
-        self._drift_due = None  # due from now: a timer of its own
         try:
             await workflow.wait_condition(
                 lambda: self._has_work() or self._node_work(), timeout=timeout
