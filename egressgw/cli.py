@@ -83,6 +83,26 @@ def _parser() -> argparse.ArgumentParser:
     down = dev_commands.add_parser("down", help="stop a stack started with --detach")
     down.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
 
+    for action, summary in (
+        (
+            "hold",
+            "stop one part of a running stack and keep it down (the stack restarts parts "
+            "that exit)",
+        ),
+        ("release", "let a held part start again"),
+    ):
+        held = dev_commands.add_parser(action, help=summary)
+        held.add_argument(
+            "part",
+            metavar="PART",
+            help="controller, agent/<node>, node-runtime/<node>, temporal, ...",
+        )
+        held.add_argument("--state-dir", type=Path, default=Path(".egressgw"), metavar="DIR")
+        if action == "hold":
+            held.add_argument(
+                "--kill", action="store_true", help="SIGKILL (a crash) instead of SIGTERM"
+            )
+
     trace = dev_commands.add_parser(
         "trace",
         help="print a configuration's trace from a stack started with --traces",
@@ -162,6 +182,12 @@ def _dev(args: argparse.Namespace) -> int:
     try:
         if args.dev_command == "down":
             return stop_detached(args.state_dir, sys.stdout)
+        if args.dev_command in ("hold", "release"):
+            from egressgw.dev import holds
+
+            if args.dev_command == "hold":
+                return holds.hold(args.state_dir, args.part, sys.stdout, kill=args.kill)
+            return holds.release(args.state_dir, args.part, sys.stdout)
         if args.dev_command == "trace":
             from egressgw.dev.trace_view import print_trace
 

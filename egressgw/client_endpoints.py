@@ -30,7 +30,9 @@ ENDPOINTS_FILE: Final = "endpoints.json"
 class TemporalTarget:
     address: str
     namespace: str
-    ui_url: str  # the Web UI's base URL, without a trailing slash
+    # The Web UI's base URL, without a trailing slash; None for a dev stack run --headless
+    # (it has no Web UI, and docker-compose.yml's would be the wrong one).
+    ui_url: str | None
 
 
 def read_dev_endpoints(state_dir: Path) -> Mapping[str, Any]:
@@ -72,10 +74,13 @@ def resolve_target(
             dev_endpoints.get("temporal_namespace"),
             DEFAULT_TEMPORAL_NAMESPACE,
         ),
-        ui_url=_first(
-            ui_url,
-            environ.get(UI_URL_VARIABLE),
-            dev_endpoints.get("temporal_ui_url"),
-            DEFAULT_UI_URL,
-        ).rstrip("/"),
+        ui_url=_ui_url(ui_url, environ.get(UI_URL_VARIABLE), dev_endpoints),
+    )
+
+
+def _ui_url(flag: str | None, variable: str | None, dev_endpoints: Mapping[str, Any]) -> str | None:
+    headless_dev_stack = "temporal_ui_url" in dev_endpoints and not dev_endpoints["temporal_ui_url"]
+    fallback = None if headless_dev_stack else DEFAULT_UI_URL
+    return (
+        _first(flag, variable, dev_endpoints.get("temporal_ui_url"), fallback).rstrip("/") or None
     )

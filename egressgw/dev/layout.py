@@ -85,6 +85,11 @@ class StatePaths:
         return self.root / "processes.json"
 
     @property
+    def held(self) -> Path:
+        """Parts kept down by `egressgw dev hold` (egressgw/dev/holds.py)."""
+        return self.root / "held.json"
+
+    @property
     def ports_file(self) -> Path:
         return self.root / "ports.json"
 

@@ -2,7 +2,8 @@
 containers (restartPolicy Always): the first restart at once, then after a back-off that doubles
 from RESTART_BACKOFF_INITIAL up to RESTART_BACKOFF_MAX, and starts over once a process ran for
 twice the maximum (sim/node_runtime/restart.py has the kubelet's rules). Each exit is logged with
-its code, each start recorded in `processes.json` (egressgw/dev/process_records.py).
+its code, each start recorded in `processes.json` (egressgw/dev/process_records.py). A part held
+by `egressgw dev hold` (egressgw/dev/holds.py) is not started again until it is released.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class _Watch:
     restarts: int = 0
     due: float | None = None  # set while waiting to restart it
     pid: int | None = None
+    held: bool = False  # exited while held: started once released
 
 
 def exit_text(code: int) -> str:
@@ -72,6 +74,8 @@ class Restarter:
     progress: Callable[[str], None]
     # Called after a restart (the stack rewrites endpoints.json with the new PIDs).
     on_restart: Callable[[], None] = lambda: None
+    # The names of the parts held down now (read on every check).
+    held: Callable[[], frozenset[str]] = frozenset
     initial: float = RESTART_BACKOFF_INITIAL
     maximum: float = RESTART_BACKOFF_MAX
     _watches: dict[str, _Watch] = field(default_factory=dict)
@@ -103,14 +107,26 @@ class Restarter:
         while True:
             await asyncio.sleep(CHECK_INTERVAL)
             restarted = False
+            held = self.held()
             for watch in list(self._watches.values()):
-                restarted = self._check(watch, time.monotonic()) or restarted
+                restarted = self._check(watch, time.monotonic(), held) or restarted
             if restarted:
                 with contextlib.suppress(OSError):  # a full disk must not end the restarts
                     self.on_restart()
 
-    def _check(self, watch: _Watch, now: float) -> bool:
+    def _check(self, watch: _Watch, now: float, held: frozenset[str] = frozenset()) -> bool:
         part = watch.part
+        if part.name in held:
+            code = part.exited()
+            if code is not None and not watch.held:
+                watch.held = True
+                self.progress(
+                    f"{part.name} (pid {watch.pid}) exited with {exit_text(code)}; held: not "
+                    f"started again until `egressgw dev release {part.name}`"
+                )
+            return False
+        if watch.held:  # released: started at once, whatever the back-off was
+            watch.held, watch.due, watch.steps = False, now, 0
         if watch.due is None:
             code = part.exited()
             if code is None:

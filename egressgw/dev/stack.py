@@ -19,10 +19,12 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from contracts import kube_names, search_attributes
+from egressgw.dev.holds import held_parts
 from egressgw.dev.kube_seed import SYSTEM_NAMESPACE, gateway_nodes, namespaces, regular_nodes
 from egressgw.dev.layout import (
     LOCALHOST,
@@ -234,6 +236,7 @@ class DevStack:
             ProcessRecords(self.paths.process_records),
             self._progress,
             on_restart=self._rewrite_endpoints,
+            held=partial(held_parts, self.paths.held),
         )
 
     async def start(self) -> dict[str, Any]:
@@ -252,6 +255,7 @@ class DevStack:
         prefix = check_prefix(self.options.net_prefix)
         write_json_atomic(paths.ports_file, self.ports.named())
         ensure_ca(paths.root)
+        paths.held.unlink(missing_ok=True)  # a hold is for the stack it was made on
         self.restarter.start()
         try:
             await self._launch_temporal()

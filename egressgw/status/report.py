@@ -56,7 +56,7 @@ class StatusRow:
     last_error: str
     workflow_id: str
     workflow_status: str
-    workflow_url: str
+    workflow_url: str | None  # None without a Web UI to link to
 
     @property
     def nodes(self) -> str:
@@ -87,9 +87,12 @@ class StatusRow:
         }
 
 
-def workflow_url(ui_url: str, temporal_namespace: str, workflow_id: str) -> str:
+def workflow_url(ui_url: str | None, temporal_namespace: str, workflow_id: str) -> str | None:
     """The Web UI's page of a workflow's latest run: `<ui>/namespaces/<ns>/workflows/<id>`, the
-    ID as one path segment (its slashes escaped, as the UI's own links have them)."""
+    ID as one path segment (its slashes escaped, as the UI's own links have them); None when
+    there is no Web UI."""
+    if ui_url is None:
+        return None
     return (
         f"{ui_url.rstrip('/')}/namespaces/{quote(temporal_namespace, safe='')}"
         f"/workflows/{quote(workflow_id, safe='')}"
@@ -144,7 +147,7 @@ def status_row(
     sgc: StaticGatewayConfiguration,
     facts: WorkflowFacts,
     configured: Mapping[str, tuple[str, ...]] | None,
-    ui_url: str,
+    ui_url: str | None,
     temporal_namespace: str,
 ) -> StatusRow:
     meta = sgc.metadata
@@ -181,7 +184,7 @@ def render_table(rows: Sequence[StatusRow]) -> str:
             _cell(row.egress_ip),
             row.nodes,
             _cell(row.last_error, _MAX_TABLE_ERROR),
-            row.workflow_url,
+            row.workflow_url or "-",
         )
         for row in rows
     ]

@@ -83,12 +83,19 @@ def test_plan_apply_status_on_the_dev_stack(
 
     workflow_id = resource_names.gateway_config_workflow_id(namespace, name)
     assert item["nodes"]["total"] == 2 and item["egressIp"].endswith("/31")
-    assert item["workflow"]["url"] == (
-        f"{endpoints['temporal_ui_url']}/namespaces/default/workflows/{quote(workflow_id, safe='')}"
-    )
+    # The stack runs --headless: no Web UI, so no link (not docker-compose's UI address).
+    assert endpoints["temporal_ui_url"] is None and item["workflow"]["url"] is None
     table = egressgw(run, "status", "--state-dir", str(run.state_dir))
     row = next(line.split() for line in table.stdout.splitlines() if f" {name} " in line)
-    assert row[:3] == [namespace, name, "Ready"] and row[4] == "2/2"
+    assert row[:3] == [namespace, name, "Ready"] and row[4] == "2/2" and row[-1] == "-"
+    ui = "http://127.0.0.1:18233"
+    linked = egressgw(
+        run, "status", "--state-dir", str(run.state_dir), "--ui-url", ui, "-o", "json"
+    )
+    (item,) = json.loads(linked.stdout)["items"]
+    assert item["workflow"]["url"] == (
+        f"{ui}/namespaces/default/workflows/{quote(workflow_id, safe='')}"
+    )
 
     again = plan(run)
     assert again.returncode == 0, again.stderr

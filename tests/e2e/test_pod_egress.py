@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
-import signal
 import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -80,7 +78,6 @@ class PodEgress:
     stack: DevStackRun
     kube: KubeObjects
     kubectl_path: Path
-    relaunched_agents: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
     def echo(self) -> tuple[str, int]:
@@ -205,26 +202,6 @@ class PodEgress:
             peers[node] = {to_base64(key) for key in state.peers}
         return peers
 
-    def stop_agent(self, node: str) -> list[str]:
-        """SIGTERM to a gateway node's agent; returns its command line."""
-        pid = int(self.stack.network()["agents"][node]["pid"])
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-        os.kill(pid, signal.SIGTERM)
-        return [arg.decode() for arg in argv]
-
-    def relaunch_agent(self, node: str, argv: list[str]) -> None:
-        """Start a stopped agent again (as its DaemonSet would), logging where it did."""
-        with Path(self.stack.network()["agents"][node]["log"]).open("ab") as log:
-            self.relaunched_agents.append(
-                subprocess.Popen(
-                    argv,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            )
-
     async def status_peers(self) -> dict[str, set[str]]:
         """Per gateway node: the PodEndpoints its GatewayStatus lists as ready peers."""
         statuses = await self.kube.list(API, kube_names.GATEWAY_STATUS_KIND, SYSTEM_NAMESPACE)
@@ -250,19 +227,7 @@ class PodEgress:
 @pytest_asyncio.fixture(scope="module")
 async def egress(module_dev_stack: DevStackRun, kubectl_path: Path) -> AsyncIterator[PodEgress]:
     async with stack_objects(module_dev_stack) as kube:
-        context = PodEgress(module_dev_stack, kube, kubectl_path)
-        try:
-            yield context
-        finally:
-            # Agents a test restarted: stopped before the stack's `dev down` removes what they
-            # leave behind.
-            for process in context.relaunched_agents:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.to_thread(process.wait, 20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    await asyncio.to_thread(process.wait)
+        yield PodEgress(module_dev_stack, kube, kubectl_path)
 
 
 @pytest_asyncio.fixture
@@ -502,9 +467,10 @@ async def test_stopping_the_serving_gateways_agent_moves_the_pod_to_the_other_ga
     other = next(ip for node, ip in by_node.items() if node != serving)
     netns = egress.netns(pod)
 
-    # Stop the serving gateway's agent (its probe drains, the load balancer moves the flow,
-    # the other gateway takes the pod's session); restart it afterwards as its DaemonSet would.
-    argv = egress.stop_agent(serving)
+    # Stop the serving gateway's agent and keep it down (its probe drains, the load balancer
+    # moves the flow, the other gateway takes the pod's session); then let the stack start it
+    # again, as its DaemonSet would.
+    egress.stack.hold(f"agent/{serving}")
     try:
         stopped = time.monotonic()
 
@@ -518,7 +484,7 @@ async def test_stopping_the_serving_gateways_agent_moves_the_pod_to_the_other_ga
         assert elapsed < FAILOVER_BOUND, elapsed
         assert await echo_seen_from(netns, egress.echo, "tcp", timeout=5) == other
     finally:
-        egress.relaunch_agent(serving, argv)
+        egress.stack.release(f"agent/{serving}")
 
     async def reapplied() -> bool:
         held = await egress.status_gateways()

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
-import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -184,9 +182,9 @@ async def test_deployment_on_regular_nodes_runs_logs_releases_and_a_crashed_node
 
     # A node runtime that crashes stops renewing its Lease: the node lifecycle controller of
     # the real controller manager marks the Node's Ready condition Unknown (grace 20 s).
+    # Held down: the dev stack would start a crashed runtime again at once.
     crashed = sorted(regular)[0]
-    pid = stack.endpoints()["node_runtime_pids"][crashed]
-    os.kill(pid, signal.SIGKILL)
+    stack.hold(f"node-runtime/{crashed}", kill=True)
 
     async def not_ready() -> dict[str, Any] | None:
         node = await kube.get("v1", "Node", crashed)

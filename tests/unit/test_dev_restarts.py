@@ -9,10 +9,13 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from io import StringIO
 from pathlib import Path
 
 import pytest
 
+from egressgw.dev.holds import held_parts, hold, release
+from egressgw.dev.layout import StatePaths
 from egressgw.dev.node_processes import NodeProcesses
 from egressgw.dev.process_records import ProcessRecords, start_identity
 from egressgw.dev.restarts import Restarter
@@ -106,3 +109,32 @@ async def test_nothing_is_restarted_once_stopped(tmp_path: Path, processes: Node
 
     assert processes.pid("one") == first
     assert restarter.restarts() == {}
+
+
+async def test_a_held_part_stays_down_until_released_then_starts_at_once(
+    tmp_path: Path, processes: NodeProcesses
+) -> None:
+    paths = StatePaths(tmp_path)
+    processes.start("one", SLEEP, tmp_path / "one.log")
+    lines: list[str] = []
+    records = ProcessRecords(paths.process_records)
+    restarter = Restarter(records, lines.append, held=lambda: held_parts(paths.held))
+    restarter.watch(processes.part("agent/one", "one"))
+    restarter.start()
+    first = processes.pid("one")
+    out = StringIO()
+    try:
+        assert hold(tmp_path, "agent/one", out) == 0
+        await until(lambda: processes.exited("one") is not None, "the held part stopped")
+        await asyncio.sleep(1.0)  # several checks: still down
+        assert processes.exited("one") is not None and processes.pid("one") == first
+        assert any("held: not started again" in line for line in lines), lines
+
+        assert release(tmp_path, "agent/one", out) == 0
+        await until(lambda: processes.pid("one") != first, "the released part started")
+        assert processes.exited("one") is None
+        assert held_parts(paths.held) == frozenset()
+    finally:
+        await restarter.stop()
+    with pytest.raises(ValueError, match=r"no part 'agent/two'.*agent/one"):
+        hold(tmp_path, "agent/two", out)

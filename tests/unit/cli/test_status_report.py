@@ -176,6 +176,23 @@ def test_temporal_is_found_by_flag_then_environment_then_dev_stack_then_compose_
     )
 
 
+def test_a_headless_dev_stack_gives_no_web_ui_link_unless_one_is_named() -> None:
+    headless = {"temporal_address": "127.0.0.1:17233", "temporal_ui_url": None}
+
+    target = resolve_target(
+        address=None, namespace=None, ui_url=None, environ={}, dev_endpoints=headless
+    )
+    named = resolve_target(
+        address=None, namespace=None, ui_url="http://u", environ={}, dev_endpoints=headless
+    )
+    shown = status_row(sgc(), facts(phase="Ready"), {}, target.ui_url, "default")
+
+    assert target.address == "127.0.0.1:17233" and target.ui_url is None
+    assert named.ui_url == "http://u"
+    assert json.loads(render_json([shown]))["items"][0]["workflow"]["url"] is None
+    assert render_table([shown]).splitlines()[1].rstrip().endswith(" -")
+
+
 def test_nodes_that_could_not_be_read_are_not_counted_as_none() -> None:
     shown = status_row(sgc(), facts(phase="Ready", nodes=("a", "b")), None, "http://ui", "default")
 
