@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,10 @@ def dev_stack(state_dir: Path | None) -> Iterator[Path]:
             )  # fmt: skip
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=50, help="kill runs (default 50)")
@@ -78,6 +83,8 @@ def main() -> int:
         "converged, and the part is started again for the next runs",
     )
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C: the stack goes down and what the harness started is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
     kinds = tuple(k for k in args.kinds.split(",") if k)
     if os.geteuid() != 0:
         kinds = tuple(k for k in kinds if k != "node-runtime")  # no node runtimes without root

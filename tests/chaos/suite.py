@@ -3,7 +3,9 @@ invalid corpus, then the secrets scan of every history produced."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import random
 import sys
 from collections.abc import Callable
@@ -11,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from egressgw.temporal_connection import ENV_API_KEY
 from tests.chaos.history_checks import scan_histories
 from tests.chaos.invalid_corpus import CASES
 from tests.chaos.report import Row, failures, rows, secrets_row
 from tests.chaos.scenarios import PHASES, RunResult, Suite
 from tests.chaos.session import ChaosSession
-from tests.chaos.stack_parts import HARNESS_RESTARTS, KINDS, StackParts
+from tests.chaos.stack_parts import HARNESS_RESTARTS, KINDS, ProcessImage, StackParts
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ async def run_suite(
             azure = json.loads((state_dir / "azure.json").read_text())
             if azure.get("aadClientSecret"):
                 suite.secrets["the cloud config's client secret"] = azure["aadClientSecret"]
+            api_key = temporal_api_key(parts)
+            if api_key:
+                suite.secrets["the Temporal API key"] = api_key
             calibration = await suite.calibrate()
             log(
                 "calibrated: "
@@ -92,6 +98,15 @@ async def run_suite(
     finally:
         parts.stop_restarted()
     return outcome
+
+
+def temporal_api_key(parts: StackParts) -> str | None:
+    """The API key the controller connects to Temporal with (TEMPORAL_API_KEY), if any: none
+    on a dev stack unless its environment had one."""
+    for part in parts.candidates("controller"):
+        with contextlib.suppress(OSError):
+            return ProcessImage.of(part.pid).env.get(ENV_API_KEY) or None
+    return os.environ.get(ENV_API_KEY) or None
 
 
 def kill_plan(kinds: tuple[str, ...], runs: int) -> list[tuple[str, str]]:
