@@ -15,7 +15,7 @@ from typing import Any
 
 from egressgw.temporal_connection import ENV_API_KEY
 from tests.chaos.history_checks import scan_histories
-from tests.chaos.invalid_corpus import CASES
+from tests.chaos.invalid_corpus import CASES, SCHEMA_CASES, SEMANTIC_CASES
 from tests.chaos.report import Row, failures, rows, secrets_row
 from tests.chaos.scenarios import PHASES, RunResult, Suite
 from tests.chaos.session import ChaosSession
@@ -116,11 +116,14 @@ def kill_plan(kinds: tuple[str, ...], runs: int) -> list[tuple[str, str]]:
 
 
 def invalid_sample(count: int, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
-    """`count` cases of the corpus (all of them when it has no more), in the corpus's order."""
+    """`count` cases of the corpus (all of them when it has no more): the well-formed ones
+    first (only the controller can refuse those), then others at random, in the corpus's
+    order."""
     if count >= len(CASES):
         return list(CASES)
-    picked = sorted(rng.sample(range(len(CASES)), count))
-    return [CASES[i] for i in picked]
+    semantic = SEMANTIC_CASES[:count]
+    picked = sorted(rng.sample(range(len(SCHEMA_CASES)), count - len(semantic)))
+    return [SCHEMA_CASES[i] for i in picked] + semantic
 
 
 def _line(result: RunResult) -> str:

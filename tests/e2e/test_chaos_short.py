@@ -1,8 +1,9 @@
 """The chaos suite's short version (bench/chaos.py is the full one): on a dev stack of its own,
 one SIGKILL of each kind of part (controller, agent, Temporal, API server, a node runtime) at a
 random moment of create, update or delete, two create/delete cycles under 20% ARM faults of
-every kind, ten cases of the invalid-input corpus, and the secrets scan of every history. Any
-leak, duplicate, stuck workflow, unconverged run or secret fails it."""
+every kind, ten cases of the invalid-input corpus (every well-formed one among them), and the
+secrets scan of every history. Any leak, duplicate, stuck workflow, unconverged run or secret
+fails it."""
 
 from __future__ import annotations
 
@@ -31,4 +32,6 @@ async def test_short_chaos_suite_leaves_azure_exact_and_histories_clean(
     report = f"seed {seed}\n{markdown(outcome.table())}\n" + "\n".join(lines)
     assert not outcome.failures(), report
     assert all(r.converged for r in outcome.results), report
-    assert outcome.histories > len(outcome.results), report  # the scan saw every run's history
+    # The scan saw at least the history of every configuration the runs made (and calibration's).
+    runs = [r for r in outcome.results if r.test != "invalid input"]
+    assert outcome.histories > len(runs), report
