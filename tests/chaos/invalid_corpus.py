@@ -121,6 +121,12 @@ SEMANTIC_CASES: list[tuple[str, dict[str, Any]]] = [
             "publicIpPrefixId": prefix_id(OTHER_SUBSCRIPTION, GROUP, "byo"),
         },
     ),
+    ("prefix-size-27", {"gatewayVmssProfile": {**PROFILE, "publicIpPrefixSize": 27}}),
+    ("prefix-size-0", {"gatewayVmssProfile": {**PROFILE, "publicIpPrefixSize": 0}}),
+    (
+        "size-in-private-mode",
+        {"gatewayVmssProfile": {**PROFILE, "publicIpPrefixSize": 31}, "provisionPublicIps": False},
+    ),
     (
         "prefix-in-other-group",
         {"gatewayNodepoolName": "gwpool", "publicIpPrefixId": prefix_id(SUBSCRIPTION, "rg2", "b")},

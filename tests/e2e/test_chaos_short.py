@@ -1,7 +1,7 @@
 """The chaos suite's short version (bench/chaos.py is the full one): on a dev stack of its own,
 one SIGKILL of each kind of part (controller, agent, Temporal, API server, a node runtime) at a
 random moment of create, update or delete, two create/delete cycles under 20% ARM faults of
-every kind, ten cases of the invalid-input corpus (every well-formed one among them), and the
+every kind, 13 cases of the invalid-input corpus (every well-formed one among them), and the
 secrets scan of every history. Any leak, duplicate, stuck workflow, unconverged run or secret
 fails it."""
 
@@ -19,7 +19,7 @@ from tests.fixtures.dev_stack import DevStackRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 
-SHORT = SuiteSize(kill_runs=len(KINDS), fault_cycles=2, invalid_cases=10)
+SHORT = SuiteSize(kill_runs=len(KINDS), fault_cycles=2, invalid_cases=13)
 
 
 async def test_short_chaos_suite_leaves_azure_exact_and_histories_clean(
