@@ -187,7 +187,7 @@ class Suite:
                 result.converged = False
                 result.notes.append(f"{step} did not finish in {STEP_TIMEOUT:.0f} s")
                 await self._record_stuck(result, name)
-                await self._give_up(name)
+                await self._give_up(name, uid, result)
                 break
             if step == "create":
                 await self.remember_secrets(uid)
@@ -233,13 +233,23 @@ class Suite:
 
         return not await poll(closed, grace, every=1.0)
 
-    async def _give_up(self, name: str) -> None:
-        """Make room for the next run: delete, and if that does not finish, drop finalizers
-        (what that leaves in Azure stays counted against this run's UID)."""
+    async def _give_up(self, name: str, uid: str = "", result: RunResult | None = None) -> None:
+        """Make room for the next run: delete, and if that does not finish, drop finalizers.
+        A delete that finished must have left the baseline (else: leaks of this run); what
+        dropping finalizers leaves is noted, not counted (the harness left it)."""
+        assert self.calibration is not None
         await self.session.delete(name)
-        if not await self.session.wait_gone(name, 60):
+        deleted = await self.session.wait_gone(name, 60)
+        if not deleted:
             await self.session.drop_finalizers(name)
             await self.session.wait_gone(name, 30)
+        if result is None or not uid:
+            return
+        check = await self.settled(self.calibration.baseline, uid)
+        if deleted:
+            self._count(result, "the delete that followed", check)
+        elif not check.exact:
+            result.notes.append(f"finalizers dropped, left: {check.describe()}")
 
     # --- ARM fault cycles ------------------------------------------------------------------
 
@@ -263,7 +273,7 @@ class Suite:
                 result.converged = False
                 result.notes.append(f"{step} did not finish in {STEP_TIMEOUT:.0f} s")
                 await self._record_stuck(result, name)
-                await self._give_up(name)
+                await self._give_up(name, uid, result)
                 break
             if step == "create":
                 await self.remember_secrets(uid)
