@@ -279,7 +279,14 @@ class Suite:
                 await self.remember_secrets(uid)
             expected = calibration.after["create"] if step == "create" else calibration.baseline
             self._count(result, step, await self.settled(expected, uid))
-        violations = retry_after_violations(await self.session.requests(), retry_after)
+        entries = await self.session.requests()
+        faults = sum(e["status"] in FAULT_STATUSES for e in entries)
+        delayed = sum(e["status"] in (429, 503) and e["method"] in WRITES for e in entries)
+        result.notes.append(
+            f"{faults} of {len(entries)} ARM requests answered with a fault, "
+            f"{delayed} writes told to retry after {retry_after} s"
+        )
+        violations = retry_after_violations(entries, retry_after)
         if violations:
             result.converged = False
             result.notes += violations[:5]
@@ -352,6 +359,9 @@ def fault_rules(share: float, retry_after: int) -> list[dict[str, Any]]:
 
 
 WRITES = frozenset({"PUT", "PATCH", "POST", "DELETE"})
+# How the request log shows an injected fault (0: a dropped connection). A failed operation is
+# answered later, in its poll, so it is not among these.
+FAULT_STATUSES = frozenset({0, 409, 429, 500, 502, 503, 504})
 
 
 def retry_after_violations(
