@@ -22,6 +22,7 @@ from typing import Final
 from aiohttp import web
 from pyroute2 import netns as pyroute2_netns
 
+from agent.http_server_log import server_log
 from contracts import kube_names
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class ProbeServer:
         runner = web.AppRunner(
             app,
             access_log=None,  # the load balancer probes every few seconds
+            logger=server_log(__name__),  # a malformed request is one warning line
             shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
             keepalive_timeout=CONNECTION_TIMEOUT_SECONDS,
             max_headers=MAX_HEADER_FIELDS,

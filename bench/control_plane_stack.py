@@ -76,6 +76,8 @@ class BenchStack:
     topology: Topology
     api: ApiClient
     controller: subprocess.Popen[bytes]
+    # The gateway agents' ServiceAccount (deploy/rbac/agent.yaml); with configure_nodes only.
+    agent_kubeconfig: Path | None = None
 
     @property
     def custom(self) -> CustomObjectsApi:
@@ -121,6 +123,9 @@ class BenchStack:
             await asyncio.sleep(every)
         return seen
 
+    async def delete_sgc(self, name: str) -> None:
+        await self.custom.delete_namespaced_custom_object(G, V, SGC_NAMESPACE, P, name)
+
     async def delete_all(self, timeout: float = 300) -> None:
         listed = await self.custom.list_namespaced_custom_object(G, V, SGC_NAMESPACE, P)
         for obj in listed["items"]:
@@ -153,9 +158,12 @@ async def bench_stack(
     *,
     metrics: bool = False,
     tracing: bool = False,
+    configure_nodes: bool = False,
 ) -> AsyncIterator[BenchStack]:
     """`metrics`: the controller serves /metrics, scraped every second by this process;
-    `tracing`: it sends its traces to a Jaeger started here (sim/jaeger). Both off by default."""
+    `tracing`: it sends its traces to a Jaeger started here (sim/jaeger). Both off by default.
+    `configure_nodes`: the controller configures gateway nodes, whose agents the benchmark runs
+    itself (as the agents' ServiceAccount: BenchStack.agent_kubeconfig)."""
     topology = topology or Topology()
     async with contextlib.AsyncExitStack() as cleanup:  # stops what started, in reverse
         root = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="egressgw-bench-")))
@@ -180,6 +188,13 @@ async def bench_stack(
         )
         kubeconfig = await service_account_kubeconfig(
             kube, "controller", SECRET_NAMESPACE, root / "controller.kubeconfig"
+        )
+        agent_kubeconfig = (
+            await service_account_kubeconfig(
+                kube, "agent", SECRET_NAMESPACE, root / "agent.kubeconfig"
+            )
+            if configure_nodes
+            else None
         )
         arm = ArmEmulator(root / "arm", port=0, latency=dict(latency or {}))
         arm.seed(topology)
@@ -232,8 +247,8 @@ async def bench_stack(
                 "off",
                 "--metrics-address",
                 metrics_address,
-                # The control-plane benchmarks measure Azure and status; no node agents run.
-                "--no-configure-nodes",
+                # Most control-plane benchmarks measure Azure and status; no node agents run.
+                "--configure-nodes" if configure_nodes else "--no-configure-nodes",
                 *controller_flags,
             ],
             stdout=log,
@@ -241,7 +256,7 @@ async def bench_stack(
             env=environment,
         )
         cleanup.push_async_callback(stop_controller, controller)
-        yield BenchStack(root, temporal, arm, kube, topology, api, controller)
+        yield BenchStack(root, temporal, arm, kube, topology, api, controller, agent_kubeconfig)
 
 
 async def scrape_every_second(port: int) -> None:

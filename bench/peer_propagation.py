@@ -489,7 +489,7 @@ async def run(args: argparse.Namespace) -> None:
     tag = "pp" + uuid.uuid4().hex[:3]
     count = round(args.rate * args.seconds)
     pods = make_pods(count, tag)
-    flags = ("--configure-nodes", "--node-start-timeout", "30s")
+    flags = ("--configure-nodes", "--node-answer-timeout", "30s")
     async with bench_stack(controller_flags=flags) as stack:
         pool = stack.topology.vmss_pools[0]
         names = [pool.computer_name(i) for i in range(pool.instance_count)]

@@ -53,6 +53,10 @@ SECRET_OWNER_NAMESPACE_LABEL: Final = (
     "egressgateway.kubernetes.azure.com/owning-gateway-config-namespace"
 )
 SECRET_OWNER_NAME_LABEL: Final = "egressgateway.kubernetes.azure.com/owning-gateway-config-name"
+# A label value holds at most 63 characters, an object name up to 253: a longer name's label is
+# derived (resource_names.owner_name_label_value) and the whole name kept in this annotation.
+SECRET_OWNER_NAME_ANNOTATION: Final = SECRET_OWNER_NAME_LABEL
+MAX_LABEL_VALUE_LENGTH: Final = 63
 SECRET_PRIVATE_KEY: Final = "PrivateKey"
 SECRET_PUBLIC_KEY: Final = "PublicKey"
 
@@ -78,7 +82,15 @@ REASON_INVALID_SPEC: Final = "InvalidSpec"
 REASON_PROVISIONING: Final = "Provisioning"
 REASON_PROVISIONED: Final = "Provisioned"
 REASON_PROVISIONING_FAILED: Final = "ProvisioningFailed"
+# Where a failed pass failed (contracts/failure_types.py maps error types to these): Azure
+# answered, the Kubernetes API did, the gateway pool lookup or the bring-your-own prefix check
+# refused, or the prefix cannot serve the pool.
 REASON_AZURE_ERROR: Final = "AzureError"
+REASON_KUBERNETES_ERROR: Final = "KubernetesError"
+REASON_GATEWAY_POOL_NOT_FOUND: Final = "GatewayPoolNotFound"
+REASON_INVALID_GATEWAY_POOL: Final = "InvalidGatewayPool"
+REASON_INVALID_PUBLIC_IP_PREFIX: Final = "InvalidPublicIpPrefix"
+REASON_PUBLIC_IP_PREFIX_TOO_SMALL: Final = "PublicIpPrefixTooSmall"
 REASON_GATEWAY_NODES_NOT_READY: Final = "GatewayNodesNotReady"
 REASON_DELETING: Final = "Deleting"
 REASON_AS_EXPECTED: Final = "AsExpected"

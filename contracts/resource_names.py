@@ -8,6 +8,7 @@ lookup table is needed. Azure names and IDs compare case-insensitively, as ARM d
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Final
@@ -192,6 +193,25 @@ def parse_gateway_secret_name(name: str) -> str:
     if uid == name or not uid:
         raise ValueError(f"not a {_SECRET_PREFIX}<uid> secret name: {name!r}")
     return uid
+
+
+_LABEL_HASH_LENGTH: Final = 10
+
+
+def owner_name_label_value(name: str) -> str:
+    """The key Secret's owning-gateway-config-name label for an SGC called `name`.
+
+    A name that fits a label value (63 characters) is the value, byte for byte as 0.1.0 and
+    upstream write it. A longer one (object names go up to 253) becomes its first 52 characters,
+    `-` and 10 hex digits of its SHA-256: still unique in practice and a valid label value (an
+    object name starts with a letter or digit, the digest ends with one); the whole name goes in
+    the annotation kube_names.SECRET_OWNER_NAME_ANNOTATION.
+    """
+    limit = kube_names.MAX_LABEL_VALUE_LENGTH
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:_LABEL_HASH_LENGTH]
+    return f"{name[: limit - _LABEL_HASH_LENGTH - 1]}-{digest}"
 
 
 def probe_path(uid: str) -> str:

@@ -1,4 +1,6 @@
-"""Validation of a StaticGatewayConfiguration spec, rule for rule what the CRD enforces.
+"""Validation of a StaticGatewayConfiguration spec: rule for rule what the CRD enforces, then what
+only the controller refuses (`controller_errors`: accepted by the CRD, as by upstream's, but it
+can never provision).
 
 The CRD (deploy/crds/) rejects invalid specs at the API server with its schema and CEL rules;
 `validate_spec` repeats those checks so that the controller also refuses, with the same messages,
@@ -174,6 +176,75 @@ def rule_errors(spec: StaticGatewayConfigurationSpec) -> list[FieldError]:
 def validate_spec(spec: StaticGatewayConfigurationSpec) -> list[FieldError]:
     """Every reason the API server (with this project's CRD) would reject `spec`; empty if valid."""
     return _schema_errors(spec) + rule_errors(spec)
+
+
+# --- Beyond the CRD: what the controller refuses ------------------------------------------------
+#
+# The CRD accepts what upstream's CRD accepts (a manifest written for upstream applies unchanged),
+# but some of that can never provision: Azure would refuse it after earlier steps had already
+# written. The controller refuses these before its first Azure write, with the field's name
+# (Degraded, reason InvalidSpec), and `egressgw plan` reports them the same way.
+
+# Azure's public IP prefix lengths for a prefix egressgw creates: /28 (16 addresses) to /31 (2).
+MIN_AZURE_PREFIX_LENGTH: Final = 28
+MAX_AZURE_PREFIX_LENGTH: Final = 31
+
+_SIZE_FIELD: Final = "spec.gatewayVmssProfile.publicIpPrefixSize"
+_PREFIX_ID_SUBSCRIPTION_RE: Final = re.compile(r"(?i)^/subscriptions/([^/]+)/")
+
+
+def controller_errors(
+    spec: StaticGatewayConfigurationSpec, subscription_id: str
+) -> list[FieldError]:
+    """What the controller refuses although the CRD accepts it (the gateway runs in
+    `subscription_id`); empty if it may go ahead."""
+    errors: list[FieldError] = []
+    profile = spec.vmss_profile
+    size = profile.public_ip_prefix_size if profile is not None else 0
+    if profile is not None and not spec.provision_public_ips and size != 0:
+        errors.append(
+            FieldError(
+                _SIZE_FIELD,
+                f"Forbidden: {size}: may only be set when spec.provisionPublicIps is true"
+                " (private egress uses no public IP prefix)",
+            )
+        )
+    managed_prefix = spec.provision_public_ips and not spec.public_ip_prefix_id
+    in_range = MIN_AZURE_PREFIX_LENGTH <= size <= MAX_AZURE_PREFIX_LENGTH
+    if profile is not None and managed_prefix and not in_range:
+        errors.append(
+            FieldError(
+                _SIZE_FIELD,
+                f"Invalid value: {size}: must be {MIN_AZURE_PREFIX_LENGTH} to"
+                f" {MAX_AZURE_PREFIX_LENGTH}, the public IP prefix lengths Azure offers"
+                " (31 gives 2 addresses, 28 gives 16)",
+            )
+        )
+    if profile is not None and spec.provision_public_ips and spec.public_ip_prefix_id and not size:
+        errors.append(
+            FieldError(
+                _SIZE_FIELD,
+                "Required value: must be the length of the prefix spec.publicIpPrefixId names"
+                " (the scale set's gateways need one address each from it)",
+            )
+        )
+    if spec.provision_public_ips and spec.public_ip_prefix_id:
+        match = _PREFIX_ID_SUBSCRIPTION_RE.match(spec.public_ip_prefix_id)
+        if match is not None and match.group(1).lower() != subscription_id.lower():
+            errors.append(
+                FieldError(
+                    "spec.publicIpPrefixId",
+                    f"Invalid value: the prefix is in subscription {match.group(1)}, but the"
+                    f" gateway runs in subscription {subscription_id}: the prefix must be in the"
+                    " same subscription",
+                )
+            )
+    return errors
+
+
+def refusals(spec: StaticGatewayConfigurationSpec, subscription_id: str) -> list[FieldError]:
+    """Everything the controller refuses in `spec`: the CRD's rules and its own."""
+    return validate_spec(spec) + controller_errors(spec, subscription_id)
 
 
 def describe_field_errors(errors: list[FieldError]) -> str:

@@ -34,6 +34,7 @@ from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 
 from activities.azure.rate_limit import ArmRateLimitPolicy, arm_rate_limit_policy
+from egressgw.arm_transport import arm_transport
 from egressgw.azure_cloud import (
     AZURE_PUBLIC_CLOUD,
     ENVIRONMENT_FILE_VARIABLE,
@@ -269,7 +270,8 @@ def make_management_clients(
 
     `polling_interval` overrides the SDK's 30 s wait between long-running-operation polls when
     ARM sends no Retry-After (tests and the dev stack pass 0). `retry_total=0` turns the SDK's
-    own retries off, so that activities see Azure's 429/5xx and Temporal retries them.
+    own retries off, so that activities see Azure's 429/5xx and Temporal retries them. The
+    transport (egressgw/arm_transport.py) never sends a write twice on its own either.
 
     With `cloudProviderRateLimit: true` both clients share one rate limit policy (its read and
     write token buckets, activities/azure/rate_limit.py), so the limit holds for the process.
@@ -283,6 +285,7 @@ def make_management_clients(
             # azclient replaces the User-Agent with the configured one rather than prefixing
             # it; `user_agent=` would only prefix the SDK's own (checked against a recorder).
             "user_agent_policy": UserAgentPolicy(base_user_agent=config.user_agent),
+            "transport": arm_transport(connection_verify),
         }
         if connection_verify is not True:
             chosen["connection_verify"] = connection_verify

@@ -210,7 +210,7 @@ def _controller(args: argparse.Namespace) -> int:
         graceful_shutdown = parse_duration(args.graceful_shutdown)
         batch_window = parse_duration(args.batch_window)
         batch_quiet = parse_duration(args.batch_quiet)
-        node_start_timeout = parse_duration(args.node_start_timeout)
+        node_answer_timeout = parse_duration(args.node_answer_timeout)
         peer_sync = parse_duration(args.peer_sync_interval)
         health = parse_listen_address(args.health_address)
         metrics = parse_listen_address(args.metrics_address)
@@ -240,7 +240,7 @@ def _controller(args: argparse.Namespace) -> int:
             batch_window=batch_window,
             batch_quiet=batch_quiet,
             configure_nodes=args.configure_nodes,
-            node_start_timeout=node_start_timeout,
+            node_answer_timeout=node_answer_timeout,
             peer_sync=peer_sync,
         )
         return asyncio.run(run_controller(options, loaded))

@@ -74,7 +74,7 @@ class ControllerError(ValueError):
 
 
 # How long a node's agent gets to pick up its work before the node is reported (not waited for).
-DEFAULT_NODE_START_TIMEOUT: Final = timedelta(seconds=30)
+DEFAULT_NODE_ANSWER_TIMEOUT: Final = timedelta(seconds=10)
 
 
 def azure_scope(config: CloudConfig) -> AzureScope:
@@ -99,7 +99,7 @@ def controller_settings(
     task_queue: str = resource_names.CONTROLLER_TASK_QUEUE,
     *,
     configure_nodes: bool = True,
-    node_start_timeout: timedelta = DEFAULT_NODE_START_TIMEOUT,
+    node_answer_timeout: timedelta = DEFAULT_NODE_ANSWER_TIMEOUT,
     peer_sync: timedelta = DEFAULT_PEER_SYNC,
 ) -> ControllerSettings:
     seconds = max(1, round(drift_check.total_seconds()))
@@ -109,7 +109,7 @@ def controller_settings(
         drift_check_seconds=seconds,
         task_queue=task_queue,
         configure_nodes=configure_nodes,
-        node_start_timeout_seconds=max(1, round(node_start_timeout.total_seconds())),
+        node_answer_timeout_seconds=max(1, round(node_answer_timeout.total_seconds())),
         peer_sync_seconds=max(1, round(peer_sync.total_seconds())),
     )
 
@@ -135,7 +135,7 @@ class ControllerOptions:
     batch_window: timedelta = DEFAULT_BATCH_WINDOW
     batch_quiet: timedelta = DEFAULT_BATCH_QUIET
     configure_nodes: bool = True  # False: Azure and status only, no node agents asked
-    node_start_timeout: timedelta = DEFAULT_NODE_START_TIMEOUT
+    node_answer_timeout: timedelta = DEFAULT_NODE_ANSWER_TIMEOUT
     peer_sync: timedelta = DEFAULT_PEER_SYNC
 
     @property
@@ -195,7 +195,7 @@ class Controller:
             options.drift_check,
             options.task_queue,
             configure_nodes=options.configure_nodes,
-            node_start_timeout=options.node_start_timeout,
+            node_answer_timeout=options.node_answer_timeout,
             peer_sync=options.peer_sync,
         )
         health = HealthServer(options.health, self.readiness) if options.health else None

@@ -18,7 +18,7 @@ DEFAULT_DRIFT_CHECK: Final = "5m"
 DEFAULT_PEER_SYNC: Final = "5m"
 DEFAULT_GRACEFUL_SHUTDOWN: Final = "20s"
 DEFAULT_BATCH_WINDOW: Final = "2s"  # contracts.workflow_io.DEFAULT_BATCH_WINDOW_SECONDS
-DEFAULT_NODE_START_TIMEOUT: Final = "30s"
+DEFAULT_NODE_ANSWER_TIMEOUT: Final = "10s"
 DEFAULT_BATCH_QUIET: Final = "200ms"  # contracts.workflow_io.DEFAULT_BATCH_QUIET_SECONDS
 DEFAULT_HEALTH_ADDRESS: Final = ":8081"
 # kube-egress-gateway's metrics port (--metrics-bind-port), for all three processes.
@@ -139,11 +139,16 @@ def add_controller_parser(commands: argparse._SubParsersAction[argparse.Argument
         "provisions Azure and the status only (default: on)",
     )
     controller.add_argument(
+        "--node-answer-timeout",
+        # 0.1.0's name for it, when it bounded only the pick-up
         "--node-start-timeout",
-        default=DEFAULT_NODE_START_TIMEOUT,
+        dest="node_answer_timeout",
+        default=DEFAULT_NODE_ANSWER_TIMEOUT,
         metavar="DURATION",
-        help="how long a node's agent gets to pick up its work before the node is reported "
-        f"as not configured (default: {DEFAULT_NODE_START_TIMEOUT})",
+        help="how long a gateway node's agent may take to pick up a call, or go without a "
+        "heartbeat during one, before the node is named in the Degraded condition and the "
+        "configuration goes on without it; it is retried when its agent starts "
+        f"(default: {DEFAULT_NODE_ANSWER_TIMEOUT}; --node-start-timeout is the old name)",
     )
     controller.add_argument(
         "--task-queue",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from agent.http_server_log import server_log
 from egressgw.listen_address import ListenAddress
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -47,7 +48,8 @@ class PlainHttpServer:
     async def start(self) -> None:
         app = web.Application()
         self.routes(app)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A malformed request is one warning line (agent/http_server_log.py).
+        self._runner = web.AppRunner(app, access_log=None, logger=server_log(__name__))
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._address.host, self._address.port)
         try:

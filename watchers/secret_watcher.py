@@ -34,14 +34,18 @@ def metadata_only(obj: RawObject) -> RawObject:
 
 
 def secret_owner(secret: Mapping[str, Any]) -> tuple[ObjectKey, str] | None:
-    """(owning SGC, its uid) of a key Secret, from the owner labels and the `sgw-<uid>` name."""
+    """(owning SGC, its uid) of a key Secret, from the owner labels (and annotation) and the
+    `sgw-<uid>` name."""
     try:
         meta = ObjectMeta.from_object(secret.get("metadata") or {})
         uid = resource_names.parse_gateway_secret_name(meta.name)
     except (ObjectFormatError, ValueError):
         return None
     namespace = meta.labels.get(kube_names.SECRET_OWNER_NAMESPACE_LABEL, "")
-    name = meta.labels.get(kube_names.SECRET_OWNER_NAME_LABEL, "")
+    # A name longer than a label value holds is in the annotation (its label is derived).
+    name = meta.annotations.get(kube_names.SECRET_OWNER_NAME_ANNOTATION) or meta.labels.get(
+        kube_names.SECRET_OWNER_NAME_LABEL, ""
+    )
     if not namespace or not name:
         return None
     return ObjectKey(namespace, name), uid

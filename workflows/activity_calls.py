@@ -72,12 +72,14 @@ SINGLE_WRITER: Final = ActivityOptions(
     ),
 )
 
-# A gateway node's agent applying, syncing or removing a gateway; the schedule-to-start timeout
-# (ControllerSettings.node_start_timeout_seconds) is set per call, so that a node without a
-# running agent is reported instead of waited for, and the agent heartbeats while it works
-# (agent/activity_heartbeat.py), so that one that dies in the middle is noticed in seconds, not
-# after the start-to-close timeout (a peer pass waits for every node). Nothing in Azure is undone
-# after a node step, so a cancelled workflow does not wait for a node's answer.
+# A gateway node's agent applying, syncing or removing a gateway. A node that does not answer is
+# reported, not waited for (ControllerSettings.node_answer_timeout_seconds, see node_options):
+# no agent picks the call up within the schedule-to-start timeout, or the agent stops heartbeating
+# in the middle of it (agent/activity_heartbeat.py; killed, or its node lost). Neither is retried
+# here: a retry would wait for the same silent node once more while the configuration's status
+# waits for the pass; the workflow retries the node instead (its agent's start signal, the drift
+# pass). Errors the agent raises itself (a key Secret not there yet) are retried. Nothing in Azure
+# is undone after a node step, so a cancelled workflow does not wait for a node's answer.
 NODE: Final = ActivityOptions(
     start_to_close=timedelta(minutes=2),
     heartbeat=timedelta(seconds=10),
@@ -86,13 +88,22 @@ NODE: Final = ActivityOptions(
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=10),
         maximum_attempts=3,
+        # How the server names a heartbeat timeout for a retry policy (schedule-to-start
+        # timeouts are never retried).
+        non_retryable_error_types=["TemporalTimeout:Heartbeat"],
     ),
     cancellation=workflow.ActivityCancellationType.TRY_CANCEL,
 )
 
+# The shortest heartbeat timeout a node call gets, whatever the answer timeout: the agent's first
+# beat comes 2 s into a call and the SDK sends beats at most every 80% of the timeout.
+MIN_NODE_HEARTBEAT: Final = timedelta(seconds=5)
 
-def with_schedule_to_start(options: ActivityOptions, seconds: float) -> ActivityOptions:
-    return replace(options, schedule_to_start=timedelta(seconds=seconds))
+
+def node_options(answer_seconds: float) -> ActivityOptions:
+    """NODE with a node's answer timeout as both its schedule-to-start and heartbeat timeout."""
+    answer = timedelta(seconds=answer_seconds)
+    return replace(NODE, schedule_to_start=answer, heartbeat=max(answer, MIN_NODE_HEARTBEAT))
 
 
 async def execute(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ApplicationError, FailureError
 
 
 def failure_causes(error: BaseException) -> list[str]:
@@ -15,3 +15,17 @@ def failure_causes(error: BaseException) -> list[str]:
         messages.append(text or type(current).__name__)
         current = current.__cause__
     return messages
+
+
+def failure_types(error: BaseException) -> list[str]:
+    """The ApplicationError types along the cause chain, outermost first (for
+    contracts.failure_types.failure_reason)."""
+    types: list[str] = []
+    current: BaseException | None = error
+    depth = 0
+    while current is not None and depth < 8:
+        if isinstance(current, ApplicationError) and current.type:
+            types.append(current.type)
+        current = current.__cause__
+        depth += 1
+    return types

@@ -23,8 +23,9 @@ from temporalio.exceptions import ActivityError, FailureError, is_cancelled_exce
 
 from contracts import kube_names, node_io, resource_names, search_attributes
 from contracts.activity_io import EventInput, LoadBalancerRule, PoolIpConfig, StatusUpdate
+from contracts.failure_types import failure_reason
 from contracts.node_io import NodeAgentStarted, NodeGateway, PeerTable
-from contracts.spec_validation import FieldError, validate_spec
+from contracts.spec_validation import FieldError, controller_errors, validate_spec
 from contracts.workflow_io import (
     APPLY_SPEC,
     DELIVER_SPEC,
@@ -44,7 +45,7 @@ from workflows import gateway_config_status as render
 from workflows import node_decisions as nodes
 from workflows import node_fanout as fanout
 from workflows import pass_metrics
-from workflows.failures import failure_causes
+from workflows.failures import failure_causes, failure_types
 from workflows.gateway_config_decisions import Phase, Provisioned, TeardownStep
 from workflows.gateway_config_steps import ConfigSteps
 
@@ -69,7 +70,31 @@ PATCH_KEEP_PEERS_UNLISTED: Final = "keep-peers-when-unlisted"
 # (4 MB): under peer churn every pass records the whole peer set, and a signal that arrives as
 # the run completes makes the worker replay the whole history first (seconds at 4 MB).
 PATCH_SMALLER_HISTORIES: Final = "continue-as-new-at-history-bytes-limit"
+# The controller's own refusals (contracts/spec_validation.controller_errors: a prefix size Azure
+# does not offer, a size in private mode, a bring-your-own prefix in another subscription) and a
+# nodepool's prefix size tag Azure does not offer: refused before any activity, or before the
+# first Azure write; these specs used to reach Azure.
+PATCH_CONTROLLER_REFUSALS: Final = "controller-refusals-before-azure"
+# A bring-your-own prefix is checked before the load balancer rule is written, not alongside it:
+# a prefix that does not exist then costs no rule write (and no compensation).
+PATCH_BYO_PREFIX_FIRST: Final = "byo-prefix-checked-before-rule"
 HISTORY_BYTES_LIMIT: Final = 1_500_000
+# Teardown removes the ipConfig before the load balancer rule (was: rule first): two
+# configurations of one pool deleted together removed the pool's last rules, and with them the
+# backend pool that the scale set's primary ipConfig still referenced, so the next scale set
+# write was refused (InvalidResourceReference).
+PATCH_IP_CONFIG_BEFORE_RULE: Final = "teardown-ipconfig-before-rule"
+# A node whose agent stopped answering in the middle of a call (its heartbeat timeout, no longer
+# retried: activity_calls.NODE) is left out of peer passes until its agent says it started, as a
+# node without agent is.
+PATCH_SILENT_NODES_ABSENT: Final = "silent-nodes-left-out-of-peer-passes"
+# Deletion does not wait for the nodes: their gateways are removed while Azure and Kubernetes are
+# cleaned up, and the finalizer goes once those are done; a node whose agent does not answer
+# removes the leftovers itself when it returns (the agent's orphan removal).
+PATCH_DELETE_WITHOUT_WAITING_FOR_NODES: Final = "delete-without-waiting-for-nodes"
+# An apply waiting on a node whose agent says it started (it was killed in the middle) is given up
+# and made again to the new agent at once, rather than after the answer timeout and the pass.
+PATCH_REAPPLY_RESTARTED_AT_ONCE: Final = "re-apply-restarted-agents-at-once"
 
 
 class _Wake(Enum):
@@ -79,7 +104,12 @@ class _Wake(Enum):
 
 
 class _Refused(Exception):
-    """A check in this workflow (not Azure) refused the configuration, e.g. prefix capacity."""
+    """A check in this workflow (not Azure) refused the configuration, e.g. prefix capacity;
+    `reason` is the Degraded condition's."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class _StepFailed(Exception):
@@ -129,11 +159,16 @@ class GatewayConfigWorkflow:
         self._peers: PeerTable | None = None
         self._peers_changed = self._state.peers_changed
         self._restarted_nodes: set[str] = set(self._state.restarted_nodes)
+        # Agent start signals per node, this run: an apply waiting on a node whose agent starts
+        # is made again at once (node_fanout.Restarts).
+        self._agent_starts: dict[str, int] = {}
         # With a peer sync timer of its own (PATCH_PEER_SYNC_TIMER): when the drift check and
         # the next full peer sync are due; None: from the next wait on.
         self._drift_due: datetime | None = None
         self._peer_sync_due: datetime | None = None
         self._provisioned: Provisioned | None = None  # the last good pass, this run
+        # Node gateway removals a deletion runs alongside its other steps (_teardown).
+        self._node_removals: list[asyncio.Future[None]] = []
         # Upserted only on change: each upsert is a history event, and drift passes are frequent.
         applied = self._state.applied
         self._pool_attribute = applied.pool.name if applied and applied.pool else ""
@@ -184,6 +219,7 @@ class GatewayConfigWorkflow:
     @workflow.signal(name=node_io.NODE_AGENT_STARTED)
     def node_agent_started(self, started: NodeAgentStarted) -> None:
         self._restarted_nodes.add(started.node_name)
+        self._agent_starts[started.node_name] = self._agent_starts.get(started.node_name, 0) + 1
 
     @workflow.query(name=GET_STATUS)
     def status(self) -> ConfigurationStatus:
@@ -355,12 +391,18 @@ class GatewayConfigWorkflow:
                 await self._report_failure(
                     desired,
                     render.failure_message("tearing down the replaced object", failure_causes(err)),
+                    failure_reason(failure_types(err)),
                 )
                 return False
             self._applied = None
         if desired.deleting:
             return await self._delete(desired)
         errors = validate_spec(desired.spec)
+        own = controller_errors(desired.spec, self._settings.scope.subscription_id)
+        # With the CRD's errors the pass stops here anyway: the marker is needed only when the
+        # controller's own refusal is what stops it.
+        if own and (errors or workflow.patched(PATCH_CONTROLLER_REFUSALS)):
+            errors += own
         if errors:
             await self._report_invalid(desired, errors)
             return False
@@ -411,23 +453,31 @@ class GatewayConfigWorkflow:
             problem = decide.prefix_capacity_error(desired, pool)
             if problem is not None:
                 self._step = "public IP prefix capacity check"
-                raise _Refused(problem)
+                raise _Refused(problem, kube_names.REASON_PUBLIC_IP_PREFIX_TOO_SMALL)
+            problem = decide.prefix_length_error(desired, pool)
+            if problem is not None and workflow.patched(PATCH_CONTROLLER_REFUSALS):
+                self._step = "public IP prefix size check"
+                raise _Refused(problem, kube_names.REASON_INVALID_GATEWAY_POOL)
 
             rule = LoadBalancerRule(
                 owner_uid=uid,
                 lb_pool_name=pool.lb_pool_name,
                 probe_path=resource_names.probe_path(uid),
             )
-            if retrying and plan.kind != decide.PrefixKind.NONE:
+            if plan.kind != decide.PrefixKind.NONE and (
+                retrying
+                or (plan.kind is decide.PrefixKind.BYO and workflow.patched(PATCH_BYO_PREFIX_FIRST))
+            ):
                 # After a failure, the prefix (the usual refusal: quota, a wrong BYO prefix) is
-                # settled before the rule, so a refused retry creates no rule to compensate.
+                # settled before the rule, so a refused retry creates no rule to compensate; a
+                # user's prefix is only read, so it is checked first on every pass.
                 record = replace(record, managed_prefix=plan.managed_name or record.managed_prefix)
                 self._applied = record
-                self._set_step("public IP prefix (retry)")
+                self._set_step("public IP prefix" + (" (retry)" if retrying else ""))
                 prefix = await steps.ensure_prefix(plan, pool, tag)
                 record = replace(record, rule_registered=True)
                 self._applied = record
-                self._set_step("load balancer rule (retry)")
+                self._set_step("load balancer rule" + (" (retry)" if retrying else ""))
                 rule_result = await steps.ensure_rule(rule, tag, verify=verify)
             else:
                 record = replace(
@@ -510,18 +560,21 @@ class GatewayConfigWorkflow:
     ) -> None:
         """Undo exactly what this pass created, shielded from cancellation, then report."""
         step, cause = (err.step, err.error) if isinstance(err, _StepFailed) else (self._step, err)
+        reason = kube_names.REASON_PROVISIONING_FAILED
         if is_cancelled_exception(cause):
             message = render.cancelled_message(step)
         elif isinstance(cause, _Refused):
             message = render.failure_message(step, [str(cause)])
+            reason = cause.reason
         else:
             message = render.failure_message(step, failure_causes(cause))
+            reason = failure_reason(failure_types(cause))
         after = self._applied or before
         created = decide.created_by_run(before, after)
         self._set_phase(Phase.DEGRADED, desired, "compensating", message)
 
         async def undo() -> None:
-            for step in decide.teardown_steps(created):
+            for step in self._teardown_steps(created):
                 await self._undo(step, created, f"compensate/{desired.sgc.uid}/p{self._pass}")
                 current = self._applied or before
                 self._applied = decide.without_step(current, step, restore=before)
@@ -533,14 +586,14 @@ class GatewayConfigWorkflow:
             message += "; cleanup incomplete: " + render.failure_message(
                 "compensation", failure_causes(undo_err)
             )
-        await self._report_failure(desired, message)
+        await self._report_failure(desired, message, reason)
 
-    async def _report_failure(self, desired: SpecDelivery, message: str) -> None:
+    async def _report_failure(self, desired: SpecDelivery, message: str, reason: str) -> None:
         self._set_phase(
             Phase.DEGRADED, desired, "waiting for a new spec or the drift timer", message
         )
         self._count_failure(True)
-        await self._write_status(render.failed_status(desired, message))
+        await self._write_status(render.failed_status(desired, message, reason))
         await self._event(
             desired, kube_names.EVENT_TYPE_WARNING, kube_names.EVENT_RECONCILE_ERROR, message
         )
@@ -561,30 +614,63 @@ class GatewayConfigWorkflow:
             key_secret=resource_names.gateway_secret_name(desired.sgc.uid),
         )
         self._applied = record
+        nodes_aside = bool(record.node_gateways) and workflow.patched(
+            PATCH_DELETE_WITHOUT_WAITING_FOR_NODES
+        )
         try:
-            await self._teardown(record, f"delete/{desired.sgc.uid}/p{self._pass}")
+            await self._teardown(
+                record, f"delete/{desired.sgc.uid}/p{self._pass}", nodes_aside=nodes_aside
+            )
             self._set_step("remove finalizer")
             await self._steps.remove_finalizer(desired.sgc, f"{desired.sgc.uid}/p{self._pass}")
         except ActivityError as err:
             message = render.failure_message(self._step, failure_causes(err))
             self._set_phase(Phase.DEGRADED, desired, "deletion will be retried", message)
-            await self._write_status(render.delete_failed_status(desired, message))
+            await self._write_status(
+                render.delete_failed_status(desired, message, failure_reason(failure_types(err)))
+            )
             await self._event(
                 desired, kube_names.EVENT_TYPE_WARNING, kube_names.EVENT_DELETE_ERROR, message
             )
             return False
+        finally:
+            # The object may be gone by now; the nodes' answers (or their answer timeouts) are
+            # waited for only so that the run does not end with calls in flight.
+            await self._node_removals_done()
         self._applied = None
         self._set_phase(Phase.DELETED, desired, "done")
         return True
 
-    async def _teardown(self, record: AppliedConfiguration, tag: str) -> None:
+    async def _teardown(
+        self, record: AppliedConfiguration, tag: str, *, nodes_aside: bool = False
+    ) -> None:
         """Undo `record` in the documented order, keeping the applied record current after each
-        step so an interrupted teardown resumes where it stopped."""
-        for step in decide.teardown_steps(record):
+        step so an interrupted teardown resumes where it stopped. With `nodes_aside` the nodes'
+        gateways are removed alongside the later steps rather than before them
+        (_node_removals_done waits for them): a node that does not answer holds nothing up."""
+        for step in self._teardown_steps(record):
             self._step = str(step)
-            await self._undo(step, record, tag)
+            if nodes_aside and step is TeardownStep.REMOVE_NODE_GATEWAYS:
+                self._node_removals.append(
+                    asyncio.ensure_future(self._remove_node_gateways(record.node_gateways, tag))
+                )
+            else:
+                await self._undo(step, record, tag)
             if self._applied is not None:
                 self._applied = decide.without_step(self._applied, step)
+
+    @staticmethod
+    def _teardown_steps(record: AppliedConfiguration) -> tuple[TeardownStep, ...]:
+        both = record.rule_registered and record.pool is not None
+        # Asked only when the order matters, so other teardowns record no marker.
+        return decide.teardown_steps(
+            record, ip_config_first=both and workflow.patched(PATCH_IP_CONFIG_BEFORE_RULE)
+        )
+
+    async def _node_removals_done(self) -> None:
+        removals, self._node_removals = self._node_removals, []
+        if removals:
+            await asyncio.gather(*removals)
 
     async def _undo(self, step: TeardownStep, record: AppliedConfiguration, tag: str) -> None:
         uid = record.sgc.uid
@@ -642,7 +728,12 @@ class GatewayConfigWorkflow:
         tag = self._tag(desired)
         gateways = applied.node_gateways
         problem_nodes = nodes.problem_nodes(self._status.node_problems)
-        absent = nodes.absent_agent_nodes(self._status.node_problems, restarted)
+        absent = nodes.absent_agent_nodes(
+            self._status.node_problems,
+            restarted,
+            silent_too=bool(nodes.silent_nodes(self._status.node_problems))
+            and workflow.patched(PATCH_SILENT_NODES_ABSENT),
+        )
         if absent and workflow.patched(PATCH_SKIP_ABSENT_AGENTS):
             gateways = tuple(g for g in gateways if g.node_name not in absent)
         to_apply = [g for g in gateways if g.node_name in restarted | problem_nodes]
@@ -710,7 +801,15 @@ class GatewayConfigWorkflow:
     ) -> tuple[NodeProblem, ...]:
         """Apply each gateway on its node; a Warning names the pods whose peers an agent
         refused (the others are applied)."""
-        outcomes = await self._steps.apply_nodes(gateways, peers, tag)
+        outcomes = await self._steps.apply_nodes(
+            gateways,
+            peers,
+            tag,
+            fanout.Restarts(
+                count=lambda node: self._agent_starts.get(node, 0),
+                call_again=lambda: workflow.patched(PATCH_REAPPLY_RESTARTED_AT_ONCE),
+            ),
+        )
         rejected = sorted(
             {
                 f"{r.pod_endpoint} ({r.reason})"

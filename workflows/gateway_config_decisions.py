@@ -14,6 +14,7 @@ from enum import StrEnum
 from contracts import resource_names
 from contracts.activity_io import GatewayKey
 from contracts.azure_state import GatewayPool, NodeAddress, PublicPrefix
+from contracts.spec_validation import MAX_AZURE_PREFIX_LENGTH, MIN_AZURE_PREFIX_LENGTH
 from contracts.workflow_io import (
     AppliedConfiguration,
     ConfigurationStatus,
@@ -114,6 +115,21 @@ def prefix_capacity_error(delivery: SpecDelivery, pool: GatewayPool) -> str | No
     return None
 
 
+def prefix_length_error(delivery: SpecDelivery, pool: GatewayPool) -> str | None:
+    """Why a managed prefix of the pool's length can never be created (Azure offers /28 to
+    /31), or None. A VMSS profile's size is refused by validation already; this catches a
+    nodepool's tag. A bring-your-own prefix is the user's: its length is only compared."""
+    if plan_prefix(delivery).kind is not PrefixKind.MANAGED or pool.prefix_length <= 0:
+        return None
+    if MIN_AZURE_PREFIX_LENGTH <= pool.prefix_length <= MAX_AZURE_PREFIX_LENGTH:
+        return None
+    return (
+        f"gateway pool {pool.name} asks for a /{pool.prefix_length} public IP prefix (tag"
+        f" {resource_names.TAG_GATEWAY_IP_PREFIX_SIZE}), but Azure offers /"
+        f"{MIN_AZURE_PREFIX_LENGTH} to /{MAX_AZURE_PREFIX_LENGTH}"
+    )
+
+
 def same_pool(a: GatewayPool | None, b: GatewayPool | None) -> bool:
     """One Azure pool, however its names are spelt (ARM names are case-insensitive)."""
     if a is None or b is None:
@@ -173,17 +189,29 @@ class TeardownStep(StrEnum):
     DELETE_KEY = "delete gateway key Secret"
 
 
-def teardown_steps(record: AppliedConfiguration) -> tuple[TeardownStep, ...]:
-    """Deletion and compensation order (docs/control-plane.md): rule and probe, ipConfig, public
-    IPs and managed prefix (no ipConfig may point at it any more), then the Secret."""
+def teardown_steps(
+    record: AppliedConfiguration, *, ip_config_first: bool = True
+) -> tuple[TeardownStep, ...]:
+    """Deletion and compensation order (docs/control-plane.md): the gateways on the nodes,
+    ipConfig, rule and probe, public IPs and managed prefix (no ipConfig may point at it any
+    more), then the Secret.
+
+    The ipConfig goes before the rule: the pool's primary ipConfigs reference the load balancer
+    backend pool while any of our ipConfigs remain, and the pool's last rule takes that backend
+    pool with it, after which Azure refuses the scale set's next write (InvalidResourceReference).
+    `ip_config_first=False` is 0.1.0's order (rule first), which histories recorded by it replay.
+    """
     steps: list[TeardownStep] = []
     if record.node_gateways:
         # First, so no node keeps serving a rule that is going away.
         steps.append(TeardownStep.REMOVE_NODE_GATEWAYS)
-    if record.rule_registered:
-        steps.append(TeardownStep.REMOVE_RULE)
-    if record.pool is not None:
-        steps.append(TeardownStep.REMOVE_IP_CONFIG)
+    azure = [
+        (TeardownStep.REMOVE_RULE, record.rule_registered),
+        (TeardownStep.REMOVE_IP_CONFIG, record.pool is not None),
+    ]
+    if ip_config_first:
+        azure.reverse()
+    steps += [step for step, wanted in azure if wanted]
     if record.managed_prefix:
         steps.append(TeardownStep.DELETE_MANAGED_PREFIX)
     if record.key_secret:

@@ -129,26 +129,27 @@ def ready_status(delivery: SpecDelivery, provisioned: Provisioned) -> StatusUpda
     )
 
 
-def failed_status(delivery: SpecDelivery, message: str) -> StatusUpdate:
+def failed_status(delivery: SpecDelivery, message: str, reason: str) -> StatusUpdate:
+    """`reason` (Degraded's) says where the failure came from: failure_types.failure_reason."""
     return StatusUpdate(
         sgc=delivery.sgc,
         observed_generation=delivery.generation,
         conditions=_conditions(
             (ConditionStatus.FALSE, kube_names.REASON_PROVISIONING_FAILED, message),
             (ConditionStatus.FALSE, kube_names.REASON_PROVISIONING_FAILED, message),
-            (ConditionStatus.TRUE, kube_names.REASON_AZURE_ERROR, message),
+            (ConditionStatus.TRUE, reason, message),
         ),
     )
 
 
-def delete_failed_status(delivery: SpecDelivery, message: str) -> StatusUpdate:
+def delete_failed_status(delivery: SpecDelivery, message: str, reason: str) -> StatusUpdate:
     return StatusUpdate(
         sgc=delivery.sgc,
         observed_generation=delivery.generation,
         conditions=_conditions(
             (ConditionStatus.FALSE, kube_names.REASON_DELETING, message),
             (ConditionStatus.TRUE, kube_names.REASON_DELETING, "deletion will be retried"),
-            (ConditionStatus.TRUE, kube_names.REASON_AZURE_ERROR, message),
+            (ConditionStatus.TRUE, reason, message),
         ),
     )
 

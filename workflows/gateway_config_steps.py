@@ -43,7 +43,7 @@ from contracts.node_io import (
 from contracts.workflow_io import ControllerSettings, IpConfigResult, RuleResult, SpecDelivery
 from workflows import activity_calls, activity_stubs
 from workflows import node_fanout as fanout
-from workflows.activity_calls import AZURE, KUBE, NODE, SINGLE_WRITER
+from workflows.activity_calls import AZURE, KUBE, SINGLE_WRITER
 from workflows.gateway_config_decisions import PrefixKind, PrefixPlan
 from workflows.node_fanout import NodeCall, NodeDone, NodeFailed
 
@@ -218,6 +218,7 @@ class ConfigSteps:
         gateways: Sequence[NodeGateway],
         peers: PeerTable | None,
         tag: str,
+        restarts: fanout.Restarts | None = None,
     ) -> list[NodeDone[ApplyGatewayResult] | NodeFailed]:
         """Applies carry the peers as rows, the form every agent reads (0.1.0's too): they are
         rare (a new generation, the drift pass, a restarted agent), peer passes are not."""
@@ -231,6 +232,7 @@ class ConfigSteps:
                 f"gateway wg-{g.listen_port} on node {g.node_name}",
             ),
             self._node_options(),
+            restarts,
         )
 
     async def sync_nodes(
@@ -272,4 +274,4 @@ class ConfigSteps:
         )
 
     def _node_options(self) -> activity_calls.ActivityOptions:
-        return activity_calls.with_schedule_to_start(NODE, self.settings.node_start_timeout_seconds)
+        return activity_calls.node_options(self.settings.node_answer_timeout_seconds)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from contracts import search_attributes
+from contracts import failure_types, search_attributes
 from contracts.activity_io import (
     ApplyPoolInput,
     MemberAddresses,
@@ -39,7 +39,7 @@ from workflows.failures import failure_causes
 from workflows.single_writer import RequestQueue, run_single_writer
 from workflows.single_writer_batch import Change
 
-APPLY_FAILED = "GatewayPoolApplyFailed"
+APPLY_FAILED = failure_types.GATEWAY_POOL_APPLY_FAILED
 
 
 @workflow.defn(name=GATEWAY_POOL_WORKFLOW)

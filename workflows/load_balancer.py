@@ -12,7 +12,7 @@ from dataclasses import replace
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from contracts import search_attributes
+from contracts import failure_types, search_attributes
 from contracts.activity_io import ApplyLoadBalancerInput, LoadBalancerRule
 from contracts.workflow_io import (
     LOAD_BALANCER_WORKFLOW,
@@ -27,7 +27,7 @@ from workflows.failures import failure_causes
 from workflows.single_writer import RequestQueue, run_single_writer
 from workflows.single_writer_batch import Change
 
-APPLY_FAILED = "LoadBalancerApplyFailed"
+APPLY_FAILED = failure_types.LOAD_BALANCER_APPLY_FAILED
 
 
 @workflow.defn(name=LOAD_BALANCER_WORKFLOW)

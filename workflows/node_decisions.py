@@ -19,6 +19,8 @@ MAX_BACKOFF_FACTOR: Final = 8
 
 # Why a node did not do its part when no agent picked up its activity (schedule-to-start timeout).
 NO_AGENT: Final = "no agent picked up the work (is egressgw agent running on the node?)"
+# Why, when its agent took the work and then stopped heartbeating (killed, or its node lost).
+NOT_ANSWERING: Final = "its agent stopped answering in the middle of the work (was it killed?)"
 
 
 def node_gateways(
@@ -77,13 +79,22 @@ def problem_nodes(problems: Iterable[NodeProblem]) -> set[str]:
     return {p.node_name for p in problems}
 
 
-def absent_agent_nodes(problems: Iterable[NodeProblem], restarted: Iterable[str]) -> set[str]:
-    """Nodes whose agent was missing at the last try and has not said since that it started.
+def absent_agent_nodes(
+    problems: Iterable[NodeProblem], restarted: Iterable[str], *, silent_too: bool = True
+) -> set[str]:
+    """Nodes whose agent was missing at the last try, or stopped answering (`silent_too`), and
+    has not said since that it started.
 
-    A peer pass leaves them out: each call to them would wait the whole schedule-to-start timeout
-    and hold back the peers of every other gateway. Their agent's start signal brings them back
-    (and the drift pass still tries them)."""
-    return {p.node_name for p in problems if p.reason == NO_AGENT} - set(restarted)
+    A peer pass leaves them out: each call to them would wait the whole answer timeout and hold
+    back the peers of every other gateway. Their agent's start signal brings them back (and the
+    drift pass still tries them)."""
+    reasons = {NO_AGENT, NOT_ANSWERING} if silent_too else {NO_AGENT}
+    return {p.node_name for p in problems if p.reason in reasons} - set(restarted)
+
+
+def silent_nodes(problems: Iterable[NodeProblem]) -> set[str]:
+    """Nodes whose agent stopped answering in the middle of a call."""
+    return {p.node_name for p in problems if p.reason == NOT_ANSWERING}
 
 
 def retry_backoff_factor(failed_passes: int) -> int:

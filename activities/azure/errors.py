@@ -7,6 +7,8 @@ Retries belong to the workflow's RetryPolicy, so every activity lets Azure error
 - 409 (AnotherOperationInProgress, Conflict, ...) and 412 (stale ETag): retryable and benign
   (no failure metrics or WARN tracebacks), the next attempt re-reads and re-plans;
 - a long-running operation that Azure reports as failed: retryable;
+- a resource read with an operation still running on it (`operation_in_progress`, e.g. after a
+  write whose answer was lost): retryable and benign, the retry reads it again;
 - connection errors: retryable;
 - a request held back by the process's own ARM rate limit (`rate_limit.RateLimitReached`):
   retryable, with next_retry_delay = the time until the limit allows a request;
@@ -33,20 +35,23 @@ from azure.core.exceptions import (
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.azure.rate_limit import RateLimitReached
+from contracts import failure_types
 
 # Error types the workflows may match on (ApplicationError.type).
 CONNECTION_ERROR: Final = "AzureConnectionError"
 OPERATION_FAILED: Final = "AzureOperationFailed"
+OPERATION_IN_PROGRESS: Final = "AzureOperationInProgress"
 THROTTLED: Final = "AzureThrottled"
 SERVER_ERROR: Final = "AzureServerError"
 CONFLICT: Final = "AzureConflict"
 PRECONDITION_FAILED: Final = "AzurePreconditionFailed"
-# Refusals decided by the activities themselves (not Azure's answers), all non-retryable.
-POOL_NOT_FOUND: Final = "GatewayPoolNotFound"
-INVALID_POOL: Final = "InvalidGatewayPool"
-INVALID_PREFIX: Final = "InvalidPublicIpPrefix"
-LOAD_BALANCER_FULL: Final = "LoadBalancerPortsExhausted"
-UNEXPECTED_STATE: Final = "UnexpectedAzureState"
+# Refusals decided by the activities themselves (not Azure's answers), all non-retryable; the
+# names live in contracts so that workflows can tell where a failure came from.
+POOL_NOT_FOUND: Final = failure_types.POOL_NOT_FOUND
+INVALID_POOL: Final = failure_types.INVALID_POOL
+INVALID_PREFIX: Final = failure_types.INVALID_PREFIX
+LOAD_BALANCER_FULL: Final = failure_types.LOAD_BALANCER_FULL
+UNEXPECTED_STATE: Final = failure_types.UNEXPECTED_STATE
 
 _MAX_AZURE_MESSAGE: Final = 600  # Azure messages can embed long lists; the condition stays short
 _RETRY_AFTER_HEADERS: Final = ("retry-after-ms", "x-ms-retry-after-ms", "retry-after")
@@ -94,6 +99,17 @@ def unexpected(message: str) -> ApplicationError:
     """Azure answered, but not with what the next step needs (e.g. a frontend without an IP
     yet): retryable, the next attempt re-reads."""
     return ApplicationError(message, type=UNEXPECTED_STATE)
+
+
+def operation_in_progress(what: str, state: str) -> ApplicationError:
+    """`what` is still being written (its provisioningState is `state`): a write now would get
+    409 AnotherOperationInProgress, and what is read is not yet what Azure will hold. Retryable
+    with the retry policy's backoff; BENIGN, as a 409 is."""
+    return ApplicationError(
+        f"{what} is {state}: waiting for its running operation before writing",
+        type=OPERATION_IN_PROGRESS,
+        category=ApplicationErrorCategory.BENIGN,
+    )
 
 
 def _azure_text(err: HttpResponseError) -> tuple[str, str]:

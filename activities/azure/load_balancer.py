@@ -79,6 +79,7 @@ class LoadBalancerActivities:
                 )
             except ResourceNotFoundError:
                 current = None
+        long_operations.require_settled(f"load balancer {name}", current)
         try:
             plan = plan_load_balancer(current, target, data.rules)
         except PlanError as err:

@@ -7,17 +7,25 @@ that operation (`resume_interrupted`) instead of planning against a resource sti
 (and a new write would meet 409 AnotherOperationInProgress). Then it reads and plans as usual,
 so a token that no longer leads anywhere (the operation failed or is forgotten) only costs the
 wait: the retry redoes the work rather than replaying the failure.
+
+A write whose answer never arrived (the connection dropped after ARM accepted it, or the answer
+could not be parsed) left no token. It is not sent again blindly: every write is planned from a
+read, and `require_settled` turns a read showing a running operation (provisioningState
+Creating/Updating/Deleting) into a retryable error, so the retry waits for that operation and
+then plans from what it wrote, which usually needs no second write.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, TypeVar
 
 from azure.core.exceptions import AzureError
 from azure.core.polling import AsyncLROPoller
 from temporalio import activity
+
+from activities.azure import errors
 
 T = TypeVar("T")
 
@@ -26,6 +34,27 @@ _OPERATION: Final = "operation"
 _TOKEN: Final = "token"
 
 Begin = Callable[[str | None], Awaitable[AsyncLROPoller[T]]]
+
+# provisioningState while an operation runs on the resource (ARM's and the compute RP's words).
+_RUNNING_STATES: Final = frozenset({"creating", "updating", "deleting", "migrating"})
+
+
+def running_state(resource: Mapping[str, Any] | None) -> str | None:
+    """The provisioningState of `resource` as read if an operation is running on it, else None."""
+    if resource is None:
+        return None
+    props = resource.get("properties")
+    state = props.get("provisioningState") if isinstance(props, Mapping) else None
+    if isinstance(state, str) and state.lower() in _RUNNING_STATES:
+        return state
+    return None
+
+
+def require_settled(what: str, resource: Mapping[str, Any] | None) -> None:
+    """Raise a retryable error when `resource` (as just read) has an operation running."""
+    state = running_state(resource)
+    if state is not None:
+        raise errors.operation_in_progress(what, state)
 
 
 def resume_token(operation: str) -> str | None:

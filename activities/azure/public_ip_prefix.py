@@ -84,6 +84,7 @@ class PublicIpPrefixActivities:
         key = f"PUT {prefix_id}"
         await long_operations.resume_interrupted(key, self._put(rg, data.name, {}))
         found = await self._get(rg, data.name)
+        long_operations.require_settled(f"public IP prefix {data.name}", found)
         state = ((found or {}).get("properties") or {}).get("provisioningState")
         if found is not None and state != "Failed":
             return _prefix(found, managed=True)
@@ -136,6 +137,7 @@ class PublicIpPrefixActivities:
         key = f"DELETE {prefix_id}"
         await long_operations.resume_interrupted(key, self._delete(rg, data.name))
         found = await self._get(rg, data.name)
+        long_operations.require_settled(f"public IP prefix {data.name}", found)
         if found is None:
             return DeletePrefixResult(deleted=False)
         standalone: list[resource_names.ArmResourceId] = []

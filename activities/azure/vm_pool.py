@@ -226,6 +226,7 @@ async def reconcile_nic(
             raise errors.unexpected(
                 f"gateway NIC {nic_name} of VM pool {pool.name} no longer exists"
             ) from None
+    long_operations.require_settled(f"gateway NIC {nic_name}", nic)
     location = str(nic.get("location", ""))
     wanted = wanted_on_nic(data.ip_configs, pool, nic_name)
     changes: list[ResourceChange] = []

@@ -142,6 +142,7 @@ async def apply_model(
     await long_operations.resume_interrupted(key, _put_vmss(compute, rg, name, {}, None))
     with errors.azure_errors(f"reading gateway VMSS {name}"):
         vmss = as_object(await compute.virtual_machine_scale_sets.get(rg, name, cls=raw_json))
+    long_operations.require_settled(f"gateway VMSS {name}", vmss)
     try:
         configs, plan = plan_nic_configurations(
             _profile_configs(vmss), data.ip_configs, backend_pool_id(data.scope, pool)
@@ -233,6 +234,7 @@ async def reconcile_instance(
         instance = as_object(
             await compute.virtual_machine_scale_set_vms.get(rg, name, instance_id, cls=raw_json)
         )
+    long_operations.require_settled(what, instance)
     props = instance.get("properties") or {}
     npc = (props.get("networkProfileConfiguration") or {}).get("networkInterfaceConfigurations")
     if not npc:

@@ -12,12 +12,13 @@ from typing import Final
 
 from temporalio.exceptions import ApplicationError
 
+from contracts import failure_types
 from kubeclient.errors import ApiErrorKind, api_failure
 
 # Application error types, visible in the Temporal Web UI and to workflow code.
-CONFLICT_ERROR: Final = "KubeConflict"
-UNAVAILABLE_ERROR: Final = "KubeUnavailable"
-REJECTED_ERROR: Final = "KubeRejected"
+CONFLICT_ERROR: Final = failure_types.KUBE_CONFLICT
+UNAVAILABLE_ERROR: Final = failure_types.KUBE_UNAVAILABLE
+REJECTED_ERROR: Final = failure_types.KUBE_REJECTED
 
 
 def activity_error(exc: BaseException, action: str) -> ApplicationError:

@@ -36,7 +36,9 @@ def event_name(event: EventInput) -> str:
     """`<sgc name>.<16 hex digits>`: stable for one (uid, type, reason, message)."""
     key = "\0".join((event.sgc.uid, event.type, event.reason, _message(event)))
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return f"{event.sgc.name[: _MAX_NAME - len(digest) - 1]}.{digest}"
+    # A cut name may end in "." or "-", which may not precede the "." of a DNS subdomain.
+    head = event.sgc.name[: _MAX_NAME - len(digest) - 1].rstrip(".-")
+    return f"{head}.{digest}"
 
 
 def _message(event: EventInput) -> str:

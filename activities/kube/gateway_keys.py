@@ -102,19 +102,30 @@ def secret_data(pair: KeyPair) -> dict[str, str]:
 
 
 def owner_labels(sgc: SgcRef) -> dict[str, str]:
+    """Upstream's owner labels; a name too long for a label value gets a derived one."""
     return {
         kube_names.SECRET_OWNER_NAMESPACE_LABEL: sgc.namespace,
-        kube_names.SECRET_OWNER_NAME_LABEL: sgc.name,
+        kube_names.SECRET_OWNER_NAME_LABEL: resource_names.owner_name_label_value(sgc.name),
     }
 
 
+def owner_annotations(sgc: SgcRef) -> dict[str, str]:
+    """The whole name, when the label could not hold it (none otherwise, as 0.1.0 wrote)."""
+    if resource_names.owner_name_label_value(sgc.name) == sgc.name:
+        return {}
+    return {kube_names.SECRET_OWNER_NAME_ANNOTATION: sgc.name}
+
+
 def secret_repairs(
-    sgc: SgcRef, labels: Mapping[str, str] | None, data: Mapping[str, str] | None
+    sgc: SgcRef,
+    labels: Mapping[str, str] | None,
+    data: Mapping[str, str] | None,
+    annotations: Mapping[str, str] | None = None,
 ) -> tuple[KeyPair, dict[str, Any]]:
     """The key pair a Secret ends up with and the merge patch that gets it there ({} if none).
 
     A valid private key is kept (pods already peer with its public key); otherwise a new pair is
-    generated. Owner labels and a stale PublicKey are corrected.
+    generated. Owner labels and annotation and a stale PublicKey are corrected.
     """
     patch: dict[str, Any] = {}
     pair = stored_key_pair(data)
@@ -126,6 +137,9 @@ def secret_repairs(
     wanted = owner_labels(sgc)
     if any((labels or {}).get(key) != value for key, value in wanted.items()):
         patch["metadata"] = {"labels": wanted}
+    noted = owner_annotations(sgc)
+    if any((annotations or {}).get(key) != value for key, value in noted.items()):
+        patch.setdefault("metadata", {})["annotations"] = noted
     return pair, patch
 
 
@@ -154,6 +168,7 @@ class GatewayKeyActivities:
                 "name": name,
                 "namespace": request.secret_namespace,
                 "labels": owner_labels(request.sgc),
+                "annotations": owner_annotations(request.sgc),
             },
             "data": secret_data(pair),
         }
@@ -181,7 +196,9 @@ class GatewayKeyActivities:
                     f"Secret {namespace}/{name} was created and deleted concurrently",
                     type=CONFLICT_ERROR,
                 )
-        pair, patch = secret_repairs(request.sgc, secret.metadata.labels, secret.data)
+        pair, patch = secret_repairs(
+            request.sgc, secret.metadata.labels, secret.data, secret.metadata.annotations
+        )
         if patch:
             # resourceVersion: two attempts must not both replace a key that pods already use.
             patch.setdefault("metadata", {})["resourceVersion"] = secret.metadata.resource_version

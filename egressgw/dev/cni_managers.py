@@ -37,6 +37,7 @@ from contracts import kube_names
 from egressgw.dev.kube_seed import SYSTEM_NAMESPACE
 from egressgw.dev.layout import StatePaths
 from egressgw.dev.node_processes import NodeProcesses
+from egressgw.dev.restarts import Part
 
 MANAGER_STOP_TIMEOUT: Final = 15.0
 STATUS_TIMEOUT: Final = 2.0
@@ -159,6 +160,12 @@ class CniManagers:
                 manager_command(placement, self._kubeconfig, self._cluster_cidrs),
                 manager_log(self._paths, placement.node_name),
             )
+
+    def parts(self) -> list[Part]:
+        """The managers, for the restarter."""
+        return [
+            self._processes.part(f"cni-manager/{p.node_name}", p.node_name) for p in self.placements
+        ]
 
     async def stop(self) -> None:
         """SIGTERM to every manager still running, then wait (SIGKILL after a timeout)."""

@@ -80,6 +80,11 @@ class StatePaths:
         return self.root / "dev.pid"
 
     @property
+    def process_records(self) -> Path:
+        """Every process the stack started, restarts included (egressgw/dev/process_records.py)."""
+        return self.root / "processes.json"
+
+    @property
     def ports_file(self) -> Path:
         return self.root / "ports.json"
 

@@ -18,6 +18,7 @@ from egressgw.agent_flags import SOCKET_TAG_MAX
 from egressgw.dev.kube_seed import SYSTEM_NAMESPACE
 from egressgw.dev.layout import LOCALHOST, DevPorts, StatePaths
 from egressgw.dev.node_processes import NodeProcesses
+from egressgw.dev.restarts import Part
 
 # `dev down` should feel quick: the dev load balancer probes every 5 s, and nothing depends on
 # the drain there.
@@ -160,6 +161,10 @@ class NodeAgents:
                 agent_log(self._paths, placement.node_name),
                 self._env,
             )
+
+    def parts(self) -> list[Part]:
+        """The agents, for the restarter."""
+        return [self._processes.part(f"agent/{p.node_name}", p.node_name) for p in self.placements]
 
     async def stop(self) -> None:
         """SIGTERM to every agent still running, then wait (SIGKILL after a timeout)."""

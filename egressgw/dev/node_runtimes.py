@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from egressgw.dev.layout import StatePaths
+from egressgw.dev.restarts import Part, pid_of
 from egressgw.dev.service_front import KUBERNETES_SERVICE_IP, KUBERNETES_SERVICE_PORT
 from sim.control_plane.cluster import ControlPlane
 from sim.fabric.plan import FabricPlan
@@ -162,6 +163,20 @@ class NodeRuntimes:
             )
             process.start()
             self.processes[spec.name] = process
+
+    def parts(self) -> list[Part]:
+        """The runtimes, for the restarter: one restarted finds its pods' processes still
+        running and takes them over (sim/node_runtime/pod_recovery.py)."""
+        return [
+            Part(
+                f"node-runtime/{name}",
+                pid_of(process),
+                process.exited,
+                process.start,
+                process.log,
+            )
+            for name, process in self.processes.items()
+        ]
 
     async def stop(self) -> None:
         """SIGTERM every runtime (each stops its pods' processes), then wait."""

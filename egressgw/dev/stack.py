@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -47,6 +46,9 @@ from egressgw.dev.node_network import (
     network_document,
     network_wanted,
 )
+from egressgw.dev.node_processes import NodeProcesses
+from egressgw.dev.process_records import ProcessRecords
+from egressgw.dev.restarts import Part, Restarter, pid_of
 from egressgw.dev.temporal_server import TemporalDevServer, TemporalServerSettings
 from egressgw.dev.trace_receiver import DevTraces
 from sim.tls import ensure_ca
@@ -89,6 +91,8 @@ def endpoints_document(
     node_runtime_pids: dict[str, int | None] | None = None,
     cni_manager_pids: dict[str, int | None] | None = None,
     egressgw: bool = True,
+    ui: bool = True,
+    restarts: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     from egressgw.dev.service_front import (
         KUBERNETES_SERVICE_IP,
@@ -99,7 +103,8 @@ def endpoints_document(
     return {
         "temporal_address": f"{LOCALHOST}:{ports.temporal}",
         "temporal_namespace": "default",
-        "temporal_ui_url": f"http://{LOCALHOST}:{ports.temporal_ui}",
+        # None: started --headless, no Web UI.
+        "temporal_ui_url": f"http://{LOCALHOST}:{ports.temporal_ui}" if ui else None,
         "kube_api_url": f"https://{LOCALHOST}:{ports.kube_api}",
         "arm_url": f"https://{LOCALHOST}:{ports.arm}",
         "kubeconfig": str(paths.kubeconfig.resolve()),
@@ -114,6 +119,10 @@ def endpoints_document(
         "kube_pids": kube_pids or {},  # etcd, kube-apiserver, controller manager, scheduler
         "node_runtime_pids": node_runtime_pids or {},
         "cni_manager_pids": cni_manager_pids or {},
+        # Every process started, restarts included (egressgw/dev/process_records.py).
+        "processes": str(paths.process_records.resolve()),
+        # How often each process was started again after it exited, by name.
+        "restarts": restarts or {},
         "network": str(paths.network_file.resolve()),
         "network_built": network_built,
         # False: started with --no-egressgw (no controller, agents or CNI managers of its own).
@@ -201,14 +210,16 @@ class DevStack:
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.options = options
-        self.paths = StatePaths(options.state_dir)
+        # Absolute: the processes' command lines name the state dir, which is how `dev down`
+        # knows them when no record does (egressgw/dev/process_records.py).
+        self.paths = StatePaths(options.state_dir.resolve())
         self.topology = topology or Topology()
         self.ports = resolve_ports(self.paths, options.port_base)
         self._progress = progress or (lambda _message: None)
         self.temporal: TemporalDevServer | None = None
         self.kube: ControlPlane | None = None
         self.arm: ArmEmulator | None = None
-        self.controller: subprocess.Popen[bytes] | None = None
+        self.controller: NodeProcesses | None = None
         self.network: NodeNetwork | None = None
         self.metadata: NodeMetadata | None = None
         self.agents: NodeAgents | None = None
@@ -217,6 +228,13 @@ class DevStack:
         self.cni_managers: CniManagers | None = None
         self.service_front: ServiceFront | None = None
         self._gateway_placements: list[AgentPlacement] = []
+        self._fabric_built = False
+        self._started = False  # endpoints.json written: restarts rewrite its PIDs
+        self.restarter = Restarter(
+            ProcessRecords(self.paths.process_records),
+            self._progress,
+            on_restart=self._rewrite_endpoints,
+        )
 
     async def start(self) -> dict[str, Any]:
         """Start everything and seed it; returns the endpoints document it also wrote."""
@@ -234,6 +252,7 @@ class DevStack:
         prefix = check_prefix(self.options.net_prefix)
         write_json_atomic(paths.ports_file, self.ports.named())
         ensure_ca(paths.root)
+        self.restarter.start()
         try:
             await self._launch_temporal()
             await self._start_kube()
@@ -259,6 +278,7 @@ class DevStack:
                     paths, self._progress, usual_ports=self.options.port_base is None
                 )
                 await self.traces.start()
+                self._watch_jaeger()
             if run_egressgw:
                 self._launch_controller()
             self.agents = NodeAgents(
@@ -269,6 +289,8 @@ class DevStack:
                 env=self._process_environment(),
             )
             self.agents.launch()
+            for part in self.agents.parts():
+                self.restarter.watch(part)
             if self.network is not None:
                 assert self.arm is not None and self.network.fabric is not None
                 self.network.follow(self.arm)
@@ -283,33 +305,60 @@ class DevStack:
         except BaseException:
             await self.stop()
             raise
-        assert self.temporal is not None
         fabric = self.network.fabric if self.network is not None else None
+        self._fabric_built = fabric is not None
+        assert self.agents is not None
         agents = self.agents.document()
         managers = self.cni_managers.document() if self.cni_managers is not None else {}
         write_json_atomic(
             paths.network_file,
             network_document(fabric, why_not, agents, paths.nodes_dir, managers),
         )
+        document = self._endpoints()
+        write_json_atomic(paths.endpoints, document)
+        self._started = True
+        return document
+
+    def _endpoints(self) -> dict[str, Any]:
+        """endpoints.json with the PIDs running now."""
+        assert self.temporal is not None
+        agents = self.agents.document() if self.agents is not None else {}
+        managers = self.cni_managers.document() if self.cni_managers is not None else {}
         document = endpoints_document(
             self.ports,
-            paths,
+            self.paths,
             os.getpid(),
             self.temporal.pid,
-            self.controller.pid if self.controller is not None else None,
+            self.controller.pid("controller") if self.controller is not None else None,
             {name: info["pid"] for name, info in agents.items()},
-            network_built=fabric is not None,
+            network_built=self._fabric_built,
             kube_pids=self.kube.pids() if self.kube is not None else {},
             node_runtime_pids={
                 name: info["pid"] for name, info in self._runtimes_document().items()
             },
             cni_manager_pids={name: info["pid"] for name, info in managers.items()},
             egressgw=self.options.egressgw,
+            ui=self.options.ui,
+            restarts=self.restarter.restarts(),
         )
         if self.traces is not None:
             document.update(self.traces.document())
-        write_json_atomic(paths.endpoints, document)
         return document
+
+    def _rewrite_endpoints(self) -> None:
+        """After a restart: endpoints.json names the new PIDs (and counts the restarts)."""
+        if self._started:
+            write_json_atomic(self.paths.endpoints, self._endpoints())
+
+    def _watch_jaeger(self) -> None:
+        jaeger = self.traces.jaeger if self.traces is not None else None
+        if jaeger is None:
+            return
+
+        def exited() -> int | None:
+            return jaeger.process.poll() if jaeger.process is not None else None
+
+        self.restarter.watch(Part("jaeger", pid_of(jaeger), exited, jaeger.launch, jaeger.log_path))
 
     def _process_environment(self) -> dict[str, str]:
         """The controller's and agents' environment: ours, plus where to send traces."""
@@ -362,6 +411,16 @@ class DevStack:
             )
         )
         await self.temporal.launch()
+        temporal = self.temporal
+        self.restarter.watch(
+            Part(
+                "temporal",
+                pid_of(temporal),
+                temporal.exited,
+                temporal.respawn,
+                temporal.settings.log_file,
+            )
+        )
 
     async def _wait_serving(self, nodes: list[str]) -> None:
         """Until the controller and every agent poll their task queues and every node holds the
@@ -466,27 +525,19 @@ class DevStack:
         while `dev up --detach` already reports ready (it retries Temporal until it answers)."""
         log_path = self.paths.logs / "controller.log"
         self._progress(f"starting the controller (log {log_path})")
-        with log_path.open("ab") as log:
-            self.controller = subprocess.Popen(
-                controller_command(self.ports, self.paths),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=self._process_environment(),
-                # Ctrl-C reaches the supervisor only, which stops the controller first.
-                start_new_session=True,
-            )
+        self.controller = NodeProcesses(CONTROLLER_STOP_TIMEOUT)
+        self.controller.start(
+            "controller",
+            controller_command(self.ports, self.paths),
+            log_path,
+            self._process_environment(),
+        )
+        self.restarter.watch(self.controller.part("controller", "controller"))
 
     async def _stop_controller(self) -> None:
-        process, self.controller = self.controller, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(process.wait, CONTROLLER_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            await asyncio.to_thread(process.wait)
+        controller, self.controller = self.controller, None
+        if controller is not None:
+            await controller.stop()
 
     async def _start_kube(self) -> None:
         from sim.control_plane.binaries import kube_binaries
@@ -504,8 +555,19 @@ class DevStack:
             ControlPlanePorts(self.ports.kube_api, self.ports.etcd, self.ports.etcd_peer),
             binaries,
             crd_dir=CRD_DIR,
+            restart_exited=False,  # the restarter below restarts every process, with back-off
         )
         await self.kube.start()
+        for process in self.kube.processes():
+            self.restarter.watch(
+                Part(
+                    process.name,
+                    pid_of(process),
+                    process.exited,
+                    process.start,
+                    process.log,
+                )
+            )
         pki = self.kube.pki
         assert pki is not None
         write_kubeconfig(
@@ -549,6 +611,8 @@ class DevStack:
             self._progress,
         )
         self.runtimes.launch()
+        for part in self.runtimes.parts():
+            self.restarter.watch(part)
 
     def _launch_cni_managers(self, plan: FabricPlan) -> None:
         from egressgw.dev.cni_managers import CniManagers, manager_placements
@@ -566,6 +630,8 @@ class DevStack:
             self._progress,
         )
         self.cni_managers.launch()
+        for part in self.cni_managers.parts():
+            self.restarter.watch(part)
 
     def _runtimes_document(self) -> dict[str, dict[str, Any]]:
         return self.runtimes.document() if self.runtimes is not None else {}
@@ -618,7 +684,8 @@ class DevStack:
     async def stop(self) -> None:
         # Reverse order of start; each part's stop is safe when it never started. Agents go
         # before their network (processes left in a namespace keep it alive), and before
-        # Temporal (their workers shut down through it).
+        # Temporal (their workers shut down through it). Nothing is restarted from here on.
+        await self.restarter.stop()
         await self._stop_controller()
         runtimes, self.runtimes = self.runtimes, None
         if runtimes is not None:

@@ -14,18 +14,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from egressgw.dev.layout import LOCALHOST, DevOptions, DevStackError, StatePaths, write_json_atomic
-
-if TYPE_CHECKING:
-    from egressgw.dev.cni_managers import CniManagers
-    from egressgw.dev.node_agents import NodeAgents
-    from egressgw.dev.stack import DevStack
-
-AGENT_WATCH_INTERVAL = 1.0
+from egressgw.dev.process_records import (
+    ProcessRecords,
+    describe_parts,
+    running_parts,
+    start_identity,
+    stop_parts,
+)
 
 
 def _network_lines(document: dict[str, Any]) -> list[str]:
@@ -70,8 +69,8 @@ def _trace_lines(document: dict[str, Any]) -> list[str]:
         return []
     return [
         f"  traces          Jaeger (pid {document.get('jaeger_pid')}), OTLP "
-        f"{document.get('otlp_http_endpoint')}, query API {query}/api/traces "
-        "(no web UI: tools/jaeger/README.md)",
+        f"{document.get('otlp_http_endpoint')}, query API {query}/api/traces",
+        f"                  trace page {query}/?config=NAMESPACE/NAME",
         "                  print one: egressgw dev trace NAMESPACE/NAME",
     ]
 
@@ -82,7 +81,11 @@ def describe(document: dict[str, Any], state_dir: Path) -> str:
         [
             "egressgw dev stack is ready",
             f"  Temporal        {document['temporal_address']}  (namespace default)",
-            f"  Temporal Web UI {document['temporal_ui_url']}",
+            *(
+                [f"  Temporal Web UI {document['temporal_ui_url']}"]
+                if document.get("temporal_ui_url")
+                else []
+            ),
             f"  Temporal HTTP   {LOCALHOST}:{ports['temporal_http']}  "
             f"metrics {LOCALHOST}:{ports['temporal_metrics']}",
             f"  Kubernetes API  {document['kube_api_url']}",
@@ -143,10 +146,15 @@ async def run_foreground(options: DevOptions, out: TextIO) -> int:
     error = _already_running(paths)
     if error is not None:
         raise error
-    paths.pid_file.write_text(f"{os.getpid()}\n")
+    # The PID and its start: a recycled PID (another state dir's `dev up`, say) is not ours.
+    paths.pid_file.write_text(f"{os.getpid()}\n{start_identity(os.getpid())}\n")
 
     def progress(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=out, flush=True)
+
+    stopped = stop_leftovers(paths, network=False)
+    if stopped:
+        progress(f"a previous dev up was killed; stopped what it left running: {stopped}")
 
     from egressgw.agent_process import isolate_forked_children
 
@@ -160,17 +168,8 @@ async def run_foreground(options: DevOptions, out: TextIO) -> int:
         document = await stack.start()
         print(describe(document, paths.root), file=out, flush=True)
         print("press Ctrl-C to stop", file=out, flush=True)
-        watching = asyncio.gather(
-            _report_controller_exit(stack, document, progress),
-            _report_node_process_exits(stack.agents, lambda: stack.agents, "agent", progress),
-            _report_node_process_exits(
-                stack.cni_managers, lambda: stack.cni_managers, "CNI manager", progress
-            ),
-        )
+        # Meanwhile the stack's restarter starts again whatever exits (egressgw/dev/restarts.py).
         await stop_requested.wait()
-        watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watching
         progress("stopping")
         await stack.stop()
         progress(f"stopped; state kept in {paths.root.resolve()}")
@@ -181,45 +180,8 @@ async def run_foreground(options: DevOptions, out: TextIO) -> int:
         with contextlib.suppress(OSError, ValueError):
             _mark_stopped(paths)
         with contextlib.suppress(OSError):
-            if paths.pid_file.read_text().strip() == str(os.getpid()):
+            if paths.pid_file.read_text().split()[:1] == [str(os.getpid())]:
                 paths.pid_file.unlink()
-
-
-async def _report_controller_exit(
-    stack: DevStack, document: dict[str, Any], progress: Callable[[str], None]
-) -> None:
-    """Say so when the controller dies on its own: the rest of the stack keeps serving, but
-    configurations would silently stop reconciling."""
-    process = stack.controller
-    if process is not None:
-        # A thread blocked in wait(): it returns at the latest when the stack stops the process.
-        await asyncio.to_thread(process.wait)
-        progress(
-            f"the controller exited with code {process.returncode}; "
-            f"see {document.get('controller_log')}"
-        )
-
-
-async def _report_node_process_exits(
-    group: NodeAgents | CniManagers | None,
-    current: Callable[[], object],
-    what: str,
-    progress: Callable[[str], None],
-) -> None:
-    """Say so when a node's process dies on its own: an agent's node stops taking
-    configurations; a CNI manager's pods that use a gateway cannot start (the plugin answers
-    "try again later") until the stack is started again."""
-    if group is None:
-        return
-    running = dict(group.processes)
-    while running and current() is group:
-        # Polled rather than waited on in threads: the default executor has few threads and
-        # the node network's work needs them.
-        await asyncio.sleep(AGENT_WATCH_INTERVAL)
-        for node, process in list(running.items()):
-            if process.poll() is not None and current() is group:
-                progress(f"the {what} of {node} exited with code {process.returncode}; see its log")
-                del running[node]
 
 
 def _mark_stopped(paths: StatePaths) -> None:
@@ -241,11 +203,14 @@ def _mark_stopped(paths: StatePaths) -> None:
 
 def _running_pid(paths: StatePaths) -> int | None:
     try:
-        pid = int(paths.pid_file.read_text().strip())
-    except (OSError, ValueError):
+        fields = paths.pid_file.read_text().split()
+        pid = int(fields[0])
+    except (OSError, ValueError, IndexError):
         return None
     if pid == os.getpid() or not _alive(pid):
         return None
+    if len(fields) > 1 and start_identity(pid) != fields[1]:
+        return None  # the PID names another process now
     return pid if _cmdline_has(pid, b"dev", b"up") else None
 
 
@@ -268,17 +233,6 @@ def _cmdline_has(pid: int, *words: bytes) -> bool:
     return all(word in cmdline for word in words)
 
 
-def _program_is(pid: int, program: str) -> bool:
-    """The process runs `program` (its executable's file name); any when `program` is ""."""
-    if not program:
-        return True
-    try:
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-    except OSError:
-        return False
-    return Path(argv0.decode(errors="replace")).name == program
-
-
 def start_detached(options: DevOptions, out: TextIO, timeout: float = 180.0) -> int:
     """Start the supervisor in the background and return once it has written its endpoints."""
     paths = StatePaths(options.state_dir)
@@ -287,6 +241,13 @@ def start_detached(options: DevOptions, out: TextIO, timeout: float = 180.0) -> 
     error = _already_running(paths)
     if error is not None:
         raise error
+    stopped = stop_leftovers(paths, network=False)
+    if stopped:
+        print(
+            f"a previous dev up was killed; stopped what it left running: {stopped}",
+            file=out,
+            flush=True,
+        )
     # A first start builds the Kubernetes binaries (minutes, with progress): here, in the
     # foreground, not behind the background process's ready timeout.
     from sim.control_plane.binaries import BinariesError, kube_binaries
@@ -362,55 +323,50 @@ def _wait_gone(pid: int, timeout: float) -> bool:
 
 
 def stop_detached(state_dir: Path, out: TextIO, timeout: float = 30.0) -> int:
+    """Stop the supervisor, then whatever of the stack still runs, whoever started it."""
     paths = StatePaths(state_dir)
     pid = _running_pid(paths)
-    if pid is None:
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        if not _wait_gone(pid, timeout):
+            raise DevStackError(f"the dev stack (pid {pid}) did not stop within {timeout:.0f}s")
+    stopped = stop_leftovers(paths)
+    if pid is not None:
+        print(f"stopped the dev stack (pid {pid}); state kept in {paths.root}", file=out)
+        if stopped:
+            print(f"also stopped processes it did not own: {stopped}", file=out)
+    elif stopped:
+        print(
+            f"no dev stack is running from {paths.root}; stopped what a killed one left "
+            f"running: {stopped}",
+            file=out,
+        )
+    else:
         print(f"no dev stack is running from {paths.root}", file=out)
-        _stop_orphans(paths)
-        return 0
-    os.kill(pid, signal.SIGTERM)
-    if not _wait_gone(pid, timeout):
-        raise DevStackError(f"the dev stack (pid {pid}) did not stop within {timeout:.0f}s")
-    _stop_orphans(paths)
-    print(f"stopped the dev stack (pid {pid}); state kept in {paths.root}", file=out)
     return 0
 
 
-def _stop_orphans(paths: StatePaths) -> None:
-    """A supervisor killed with SIGKILL leaves its children running: the controller (first, so it
-    does not spend its shutdown retrying a vanished Temporal), the node runtimes, the CNI
-    managers, the agents, the Temporal server, the Kubernetes control plane (scheduler and
-    controller manager, API server, then etcd); and, when it built one, the node network (with
-    the pods' wireguard-go daemons)."""
+def stop_leftovers(paths: StatePaths, *, network: bool = True) -> str:
+    """Stop every process of the stack that no running supervisor owns: those a killed
+    supervisor left, those restarted by hand (egressgw/dev/process_records.py); then with
+    `network`, when one was built, the node network (with the pods' wireguard-go daemons; `dev
+    up` leaves that to the network's build, which removes what an earlier run left). Returns
+    what it stopped, "" for nothing."""
+    parts = running_parts(paths.root, ProcessRecords(paths.process_records))
+    stop_parts(parts)
+    if not network:
+        return describe_parts(parts)
     try:
         document = json.loads(paths.endpoints.read_text())
     except (OSError, ValueError):
-        return
-    agent_pids = list((document.get("agent_pids") or {}).values())
-    kube_pids: dict[str, Any] = document.get("kube_pids") or {}
-    runtime_pids = list((document.get("node_runtime_pids") or {}).values())
-    manager_pids = list((document.get("cni_manager_pids") or {}).values())
-    kube_order = ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
-    for pid_value, words, program in (
-        (document.get("controller_pid"), (b"controller",), ""),
-        *((value, (b"sim.node_runtime",), "") for value in runtime_pids),
-        *((value, (b"cni-manager",), "") for value in manager_pids),
-        *((value, (b"agent",), "") for value in agent_pids),
-        (document.get("temporal_pid"), (b"start-dev",), ""),
-        (document.get("jaeger_pid"), (), "jaeger"),
-        *((kube_pids.get(name), (), name) for name in kube_order),
-    ):
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            pid = int(pid_value)
-            if _alive(pid) and _cmdline_has(pid, *words) and _program_is(pid, program):
-                os.kill(pid, signal.SIGTERM)
-                _wait_gone(pid, 15)
+        document = {}
     if document.get("network_built"):
         with contextlib.suppress(OSError, ValueError):
-            network = json.loads(paths.network_file.read_text())
+            built = json.loads(paths.network_file.read_text())
             from egressgw.dev.node_network import teardown_leftover_network
 
-            teardown_leftover_network(network, paths.network_state, paths.nodes_dir)
-            network["built"] = False
-            network["reason"] = "removed by dev down"
-            write_json_atomic(paths.network_file, network)
+            teardown_leftover_network(built, paths.network_state, paths.nodes_dir)
+            built["built"] = False
+            built["reason"] = "removed by dev down"
+            write_json_atomic(paths.network_file, built)
+    return describe_parts(parts)

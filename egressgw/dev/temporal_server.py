@@ -126,10 +126,24 @@ class TemporalDevServer:
         cmd = server_command(temporal_binary(), self.settings)
         self._process = await asyncio.to_thread(self._spawn, cmd)
 
+    def exited(self) -> int | None:
+        """The exit code once the server has exited; None while it runs or after stop()."""
+        return self._process.poll() if self._process is not None else None
+
+    def respawn(self) -> None:
+        """Start the process again after it exited (same database file, same ports)."""
+        self._process = self._spawn(server_command(temporal_binary(), self.settings))
+
     def _spawn(self, cmd: list[str]) -> subprocess.Popen[bytes]:
         with self.settings.log_file.open("ab") as log:
             return subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                # Ctrl-C reaches the dev stack's supervisor only, which stops the server last
+                # (and would otherwise start it again, as a crashed one).
+                start_new_session=True,
             )
 
     async def wait_ready(self, timeout: float = 30.0) -> None:

@@ -3,9 +3,10 @@ variables that send the controller's and the agents' spans to it.
 
 Jaeger takes its usual ports (OTLP 4317 gRPC and 4318 HTTP, query 16686 and 16685) when they are
 free and no --port-base was given, else a free block (endpoints.json names them). Its query API
-answers at http://127.0.0.1:<query>/api/traces; the web UI cannot be served (its assets are not
-in Jaeger's Go module nor on the npm registry: tools/jaeger/README.md), so
-`egressgw dev trace NAMESPACE/NAME` prints a configuration's trace instead.
+answers at http://127.0.0.1:<query>/api/traces, and the same port serves the project's trace page
+(sim/jaeger/ui) where Jaeger's own web UI would be (its assets are not in Jaeger's Go module nor on
+the npm registry: tools/jaeger/README.md); `egressgw dev trace NAMESPACE/NAME` prints a
+configuration's trace in the terminal.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class DevTraces:
             raise DevStackError(str(err)) from err
         self._progress(
             f"traces: OTLP on {self.jaeger.otlp_http_endpoint} (HTTP) and "
-            f"{self.jaeger.otlp_grpc_endpoint} (gRPC), query API on {self.jaeger.query_url}"
+            f"{self.jaeger.otlp_grpc_endpoint} (gRPC), trace page and query API on "
+            f"{self.jaeger.query_url}"
         )
 
     def environment(self) -> dict[str, str]:

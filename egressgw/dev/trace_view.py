@@ -1,6 +1,6 @@
 """`egressgw dev trace NAMESPACE/NAME`: a configuration's trace from the stack's Jaeger
-(`dev up --traces`), printed as a tree, standing in for Jaeger's web UI (which cannot be had:
-tools/jaeger/README.md).
+(`dev up --traces`), printed as a tree, with the address of the same trace on the trace page
+that Jaeger's query port serves (sim/jaeger/ui).
 
 The trace shown is the one of the reconcile that started the configuration's workflow: Temporal's
 tracing interceptor parents every span of a workflow on the call that started it, so later passes
@@ -61,7 +61,7 @@ async def print_trace(state_dir: Path, configuration: str, out: TextIO, max_line
         f"{', '.join(sorted(trace.services()))}",
         file=out,
     )
-    print(f"  {query}/api/traces/{trace.trace_id}", file=out)
+    print(f"  {query}/?config={configuration}#trace={trace.trace_id}", file=out)
     print("  start         duration      service                span", file=out)
     for line in trace_tree(trace, max_lines=max_lines):
         print(line, file=out)

@@ -54,7 +54,7 @@ from contracts.activity_io import (
 from contracts.azure_state import AzureScope, GatewayPool, NodeAddress, PoolKind
 from contracts.gateway_config import StaticGatewayConfigurationSpec
 from contracts.node_io import NodeGateway
-from contracts.spec_validation import validate_spec
+from contracts.spec_validation import controller_errors, describe_field_errors, refusals
 from contracts.workflow_io import AppliedConfiguration, SpecDelivery
 from egressgw.plan.changes import (
     Action,
@@ -155,7 +155,12 @@ class AzurePlanner:
     # --- the plan --------------------------------------------------------------------------------
 
     async def plan(self, target: PlanTarget) -> AzurePlan:
-        """What the workflow would change in Azure and on the nodes; reads only."""
+        """What the workflow would change in Azure and on the nodes; reads only. What the
+        controller refuses before reading anything (contracts/spec_validation.py) is refused
+        here before reading too."""
+        own = controller_errors(target.spec, self._scope.subscription_id)
+        if own:
+            return AzurePlan(refusal=describe_field_errors(own))
         try:
             return AzurePlan(changes=tuple(await self._plan(target)))
         except _Refused as refused:
@@ -169,7 +174,9 @@ class AzurePlanner:
         uid = target.sgc.uid
         delivery = SpecDelivery(sgc=target.sgc, generation=0, spec=target.spec)
         pool = await self._resolve(target.spec)
-        problem = decide.prefix_capacity_error(delivery, pool)
+        problem = decide.prefix_capacity_error(delivery, pool) or decide.prefix_length_error(
+            delivery, pool
+        )
         if problem is not None:
             raise _Refused(problem)
         prefix_plan = decide.plan_prefix(delivery)
@@ -262,7 +269,7 @@ class AzurePlanner:
     async def _current_pool(self, target: PlanTarget) -> GatewayPool | None:
         """The pool the object's current spec names (where its ipConfig is now), if any."""
         current = target.current_spec
-        if current is None or validate_spec(current):
+        if current is None or refusals(current, self._scope.subscription_id):
             return None
         try:
             return await self._resolve(current)

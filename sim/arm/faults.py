@@ -1,5 +1,7 @@
 """Fault injection: rules that pick requests (method, resource type, probability or count) and
-answer them with throttling, server errors, conflicts, failed operations or a dropped connection."""
+answer them with throttling, server errors, conflicts, failed operations or a dropped connection:
+before the request is handled ("drop": nothing reached ARM) or after ("drop-after-accept": the
+write was accepted and its operation runs, but the client never reads the answer)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from typing import Any
 
 from sim.arm.errors import ArmError, bad_request
 
-EFFECTS = ("throttle", "error", "conflict", "fail-operation", "drop")
+EFFECTS = ("throttle", "error", "conflict", "fail-operation", "drop", "drop-after-accept")
+DROPS = frozenset({"drop", "drop-after-accept"})
 
 
 @dataclass
@@ -132,7 +135,7 @@ class Faults:
     def pick(self, method: str, resource_type: str | None, *, lro: bool) -> FaultRule | None:
         """The rule that fires for this request, if any (consuming one count)."""
         for rule in self.rules:
-            if rule.effect == "fail-operation" and not lro:
+            if rule.effect in ("fail-operation", "drop-after-accept") and not lro:
                 continue
             if rule.matches(method, resource_type, self._rng):
                 rule.hits += 1

@@ -19,7 +19,7 @@ from sim.arm import api_versions, identity, ids, lro
 from sim.arm.api import ArmApi, ArmRequest, ArmResponse
 from sim.arm.body import JsonObject
 from sim.arm.errors import ArmError, bad_request, not_found
-from sim.arm.faults import FaultRule, Faults, rule_from_json
+from sim.arm.faults import DROPS, FaultRule, Faults, rule_from_json
 from sim.arm.request_log import LoggedRequest, RequestLog
 from sim.arm.seed import seed_topology
 from sim.arm.store import STATE_FILE, Store, Transaction
@@ -307,12 +307,19 @@ class ArmEmulator:
         rule = self.faults.pick(method, resource_type, lro=method in _WRITE_METHODS)
         if rule is not None and rule.effect == "drop":
             raise _Drop
-        if rule is not None and rule.effect != "fail-operation":
+        if rule is not None and rule.effect not in DROPS and rule.effect != "fail-operation":
             raise rule.error()
-        fail = rule.operation_error() if rule is not None else None
+        fail = (
+            rule.operation_error()
+            if rule is not None and rule.effect != "drop-after-accept"
+            else None
+        )
         answer = self.api.handle(
             ArmRequest(method, path, request.query, request.headers, raw), fail
         )
+        if rule is not None and rule.effect == "drop-after-accept":
+            # The write is done (its operation runs); only its answer is lost.
+            raise _Drop
         return _response(answer)
 
     # Control API -----------------------------------------------------------------------------

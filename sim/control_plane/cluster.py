@@ -82,7 +82,7 @@ class ControlPlanePaths:
         return self.root / "kube-scheduler.kubeconfig"
 
 
-class _Process:
+class ControlPlaneProcess:
     """One control plane process, its log file and its stop."""
 
     def __init__(self, name: str, command: list[str], log: Path) -> None:
@@ -136,22 +136,26 @@ class ControlPlane:
         crd_dir: Path | None = None,
         fsync: bool = True,
         api_server_flags: tuple[str, ...] = (),
+        restart_exited: bool = True,
     ) -> None:
         """`fsync=False` runs etcd with --unsafe-no-fsync: for throwaway test clusters.
         `api_server_flags` are added to kube-apiserver's command line (e.g.
         `--watch-cache-sizes=secrets#0`: Secrets' watches then go to etcd itself, not to the API
-        server's watch cache, so that an etcd compaction reaches them at once)."""
+        server's watch cache, so that an etcd compaction reaches them at once).
+        `restart_exited=False` leaves restarting the controller manager and the scheduler to
+        the caller, which supervises every process (`processes()`)."""
         self.paths = ControlPlanePaths(root)
         self.ports = ports
         self.binaries = binaries
         self.crd_dir = crd_dir
         self.fsync = fsync
         self.api_server_flags = api_server_flags
+        self.restart_exited = restart_exited
         self.pki: ControlPlanePki | None = None
-        self._etcd: _Process | None = None
-        self._api_server: _Process | None = None
-        self._controller_manager: _Process | None = None
-        self._scheduler: _Process | None = None
+        self._etcd: ControlPlaneProcess | None = None
+        self._api_server: ControlPlaneProcess | None = None
+        self._controller_manager: ControlPlaneProcess | None = None
+        self._scheduler: ControlPlaneProcess | None = None
         self._supervisor: asyncio.Task[None] | None = None
 
     @property
@@ -161,6 +165,15 @@ class ControlPlane:
     @property
     def etcd_url(self) -> str:
         return f"http://{LOCALHOST}:{self.ports.etcd_client}"
+
+    def processes(self) -> list[ControlPlaneProcess]:
+        """The started processes (etcd, kube-apiserver, controller manager, scheduler): each
+        with its name, PID, log, exit code (`exited()`) and `start()` to start it again."""
+        return [
+            p
+            for p in (self._etcd, self._api_server, self._controller_manager, self._scheduler)
+            if p is not None
+        ]
 
     def pids(self) -> dict[str, int | None]:
         return {
@@ -191,24 +204,25 @@ class ControlPlane:
             certificate_kubeconfig(self.server, pki.ca, pki.scheduler.cert, pki.scheduler.key),
         )
         try:
-            self._etcd = _Process("etcd", self._etcd_command(), paths.logs / "etcd.log")
+            self._etcd = ControlPlaneProcess("etcd", self._etcd_command(), paths.logs / "etcd.log")
             self._etcd.start()
-            self._api_server = _Process(
+            self._api_server = ControlPlaneProcess(
                 "kube-apiserver", self._api_server_command(), paths.logs / "kube-apiserver.log"
             )
             self._api_server.start()
             await self.wait_ready(timeout)
-            self._controller_manager = _Process(
+            self._controller_manager = ControlPlaneProcess(
                 "kube-controller-manager",
                 self._controller_manager_command(),
                 paths.logs / "kube-controller-manager.log",
             )
             self._controller_manager.start()
-            self._scheduler = _Process(
+            self._scheduler = ControlPlaneProcess(
                 "kube-scheduler", self._scheduler_command(), paths.logs / "kube-scheduler.log"
             )
             self._scheduler.start()
-            self._supervisor = asyncio.create_task(self._supervise(), name="control plane")
+            if self.restart_exited:
+                self._supervisor = asyncio.create_task(self._supervise(), name="control plane")
             if self.crd_dir is not None:
                 await self.apply(self.crd_dir)
                 await self.kubectl("wait", "--for=condition=Established", "crd", "--all")

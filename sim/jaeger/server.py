@@ -2,10 +2,10 @@
 API on HTTP. Built from the module pinned in tools/jaeger by scripts/jaeger-binary (the first
 call on a fresh machine builds it; later calls return at once).
 
-The binary serves a placeholder page where Jaeger's web UI would be: the UI's assets are built
-from the separate jaeger-ui project with npm, are not part of the Go module and are not published
-on the npm registry, so they cannot be had here (tools/jaeger/README.md). The query API and
-query.py's printed trace stand in for it.
+Jaeger's own web UI cannot be had here (its assets are built from the separate jaeger-ui project,
+are not part of the Go module and are not on the npm registry: tools/jaeger/README.md), so the
+query extension serves the project's trace page from UI_DIR in its place (ui.assets_path): a
+search by service and configuration and a waterfall of one trace, over the same query API.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ SCRIPT: Final = Path(__file__).resolve().parents[2] / "scripts" / "jaeger-binary
 # A jaeger binary to use instead of the script's cache (e.g. a CI cache restore).
 BINARY_ENV: Final = "EGRESSGW_JAEGER_BIN"
 MAX_TRACES: Final = 100_000
+# The trace page served on the query port (index.html, static/).
+UI_DIR: Final = Path(__file__).resolve().parent / "ui"
 STOP_TIMEOUT: Final = 10.0
 
 
@@ -73,8 +75,8 @@ class JaegerPorts:
 
 def jaeger_config(ports: JaegerPorts, max_traces: int = MAX_TRACES) -> str:
     """A collector configuration that receives OTLP, keeps traces in memory and serves the
-    query API, listening on 127.0.0.1 only, with Jaeger's own telemetry off (its metrics
-    would take a fixed port)."""
+    query API and the trace page, listening on 127.0.0.1 only, with Jaeger's own telemetry off
+    (its metrics would take a fixed port)."""
     document = {
         "service": {
             "extensions": ["jaeger_storage", "jaeger_query"],
@@ -94,6 +96,7 @@ def jaeger_config(ports: JaegerPorts, max_traces: int = MAX_TRACES) -> str:
                 "storage": {"traces": "memstore"},
                 "http": {"endpoint": f"{LOCALHOST}:{ports.query_http}"},
                 "grpc": {"endpoint": f"{LOCALHOST}:{ports.query_grpc}"},
+                "ui": {"assets_path": str(UI_DIR)},
             },
         },
         "receivers": {

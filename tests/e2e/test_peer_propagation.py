@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
 G, V = kube_names.API_GROUP, kube_names.API_VERSION
 SGC = "egress"
 WAIT = 30.0
-NODE_FLAGS = ("--configure-nodes", "--node-start-timeout", "3s")
+NODE_FLAGS = ("--configure-nodes", "--node-answer-timeout", "3s")
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from azure.core.exceptions import HttpResponseError, ServiceRequestError
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 
+from egressgw.arm_transport import arm_transport
 from sim.arm.server import ArmEmulator
 from sim.topology import Topology
 
@@ -135,6 +136,38 @@ async def test_dropped_connection_is_retried_by_the_sdk(
     no_retry = await async_network_client(retry_total=0)
     with pytest.raises(ServiceRequestError):
         await no_retry.virtual_networks.get(t.resource_group, t.vnet_name)
+
+
+async def test_a_write_whose_answer_is_lost_is_applied_and_not_sent_again(
+    async_network_client: AsyncNet, arm_emulator: ArmEmulator, arm_topology: Topology
+) -> None:
+    t = arm_topology
+    arm_emulator.set_latency({"PUT publicIPPrefixes": 1.0})
+    arm_emulator.faults.add(
+        effect="drop-after-accept", method="PUT", resource_type="publicIPPrefixes", count=1
+    )
+    log = arm_emulator.request_log
+    log.clear()
+    # The product's transport (egressgw/arm_transport.py) and no SDK retries, as the worker has.
+    net = await async_network_client(
+        retry_total=0, transport=arm_transport(str(arm_emulator.ca_path))
+    )
+    with pytest.raises((ServiceRequestError, ServiceResponseError)):
+        await net.public_ip_prefixes.begin_create_or_update(t.resource_group, "lost", _prefix(t))
+    # ARM took the write and runs its operation; the client only lost the answer.
+    assert [(e.method, e.status) for e in log.entries] == [("PUT", 0)]
+    during = await net.public_ip_prefixes.get(t.resource_group, "lost")
+    assert during.provisioning_state == "Updating"
+    # aiohttp's own transport would have sent the PUT a second time into that operation.
+    blind = await async_network_client(retry_total=0)
+    arm_emulator.faults.add(
+        effect="drop-after-accept", method="PUT", resource_type="publicIPPrefixes", count=1
+    )
+    log.clear()
+    with pytest.raises(HttpResponseError) as err:
+        await blind.public_ip_prefixes.begin_create_or_update(t.resource_group, "other", _prefix(t))
+    assert err.value.status_code == 409
+    assert [(e.method, e.status) for e in log.entries] == [("PUT", 0), ("PUT", 409)]
 
 
 async def test_request_log_counts_reads_and_writes(

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio.client import CoreV1Api
 
+from egressgw import cli
 from egressgw.cloud_config import parse_cloud_config
-from egressgw.controller import azure_scope
+from egressgw.controller import azure_scope, controller_settings
 from egressgw.controller_flags import parse_duration, resolve_secret_namespace
 from egressgw.listen_address import ListenAddress, parse_listen_address
 from egressgw.service_clients import kube_api_client
@@ -39,6 +40,24 @@ def test_other_durations_are_refused(text: str) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize(
+    ("flags", "seconds"),
+    [((), 10), (("--node-answer-timeout", "4s"), 4), (("--node-start-timeout", "1m"), 60)],
+)
+def test_the_node_answer_timeout_reads_its_0_1_0_name_too(
+    flags: tuple[str, ...], seconds: int
+) -> None:
+    args = cli._parser().parse_args(["controller", *flags])
+    node_answer_timeout = parse_duration(args.node_answer_timeout)
+    settings = controller_settings(
+        parse_cloud_config(CLOUD_CONFIG, "azure.json", {}).config,
+        "egressgw-system",
+        timedelta(minutes=5),
+        node_answer_timeout=node_answer_timeout,
+    )
+    assert settings.node_answer_timeout_seconds == seconds
+
+
 def test_health_address_forms() -> None:
     assert parse_listen_address(":8081") == ListenAddress("0.0.0.0", 8081)
     assert parse_listen_address("127.0.0.1:9000") == ListenAddress("127.0.0.1", 9000)
@@ -55,15 +74,17 @@ def test_secret_namespace_comes_from_the_flag_then_the_pod() -> None:
         resolve_secret_namespace("", {})
 
 
+CLOUD_CONFIG = """{
+    "cloud": "AzurePublicCloud", "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+    "subscriptionId": "9e2f1a3c-4b5d-4e6f-8a7b-1c2d3e4f5a6b",
+    "aadClientId": "00000000-0000-0000-0000-00000000c11e", "aadClientSecret": "x",
+    "location": "westeurope",
+    "resourceGroup": "rg", "vnetName": "vnet", "subnetName": "gw"
+}"""
+
+
 def test_scope_defaults_resource_groups_to_the_clusters() -> None:
-    text = """{
-        "cloud": "AzurePublicCloud", "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
-        "subscriptionId": "9e2f1a3c-4b5d-4e6f-8a7b-1c2d3e4f5a6b",
-        "aadClientId": "00000000-0000-0000-0000-00000000c11e", "aadClientSecret": "x",
-        "location": "westeurope",
-        "resourceGroup": "rg", "vnetName": "vnet", "subnetName": "gw"
-    }"""
-    config = parse_cloud_config(text, "azure.json", {}).config
+    config = parse_cloud_config(CLOUD_CONFIG, "azure.json", {}).config
 
     scope = azure_scope(config)
 

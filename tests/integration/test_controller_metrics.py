@@ -145,7 +145,7 @@ async def test_nodes_whose_agent_never_picks_up_work_are_counted_by_node(
 ) -> None:
     stack = controller_stack
     controller = await stack.start_controller(
-        flags=("--configure-nodes", "--node-start-timeout", "1s")
+        flags=("--configure-nodes", "--node-answer-timeout", "1s")
     )
     await stack.create_sgc("agentless")
     pool = stack.topology.vmss_pools[0]

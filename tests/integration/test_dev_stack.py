@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import urllib3
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.network.models import PublicIPPrefix, PublicIPPrefixSku
@@ -22,11 +24,13 @@ from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from contracts import kube_names, search_attributes
 from egressgw.azure_credential import azure_clients_from_config
 from egressgw.cloud_config import load_cloud_config
-from tests.fixtures.dev_stack import dev_port_base
+from tests.fixtures.dev_stack import DEV_UP_TIMEOUT, dev_port_base
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +51,7 @@ def egressgw(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
 class Stack:
     state_dir: Path
     port_base: int
+    output: str = ""  # what the last `dev up` printed
 
     def up(self) -> dict[str, Any]:
         done = egressgw(
@@ -58,15 +63,22 @@ class Stack:
             "--port-base",
             str(self.port_base),
             *NO_NETWORK,
+            timeout=DEV_UP_TIMEOUT,
         )
         assert done.returncode == 0, done.stdout + done.stderr
         assert "ready" in done.stdout
+        self.output = done.stdout
         endpoints: dict[str, Any] = json.loads((self.state_dir / "endpoints.json").read_text())
         return endpoints
 
-    def down(self) -> None:
-        done = egressgw("dev", "down", "--state-dir", str(self.state_dir))
+    def down(self) -> str:
+        done = egressgw("dev", "down", "--state-dir", str(self.state_dir), timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def endpoints(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads((self.state_dir / "endpoints.json").read_text())
+        return document
 
     def kube(self) -> kube_client.ApiClient:
         return kube_config.new_client_from_config(str(self.state_dir / "kubeconfig"))
@@ -281,6 +293,7 @@ def test_foreground_stack_reports_progress_and_stops_on_ctrl_c(tmp_path: Path) -
         assert "starting Temporal dev server" in output
         assert "seeding Kubernetes" in output
         assert "is ready" in output
+        assert "Web UI" not in output  # --headless
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=30)
     finally:
@@ -293,3 +306,128 @@ def test_foreground_stack_reports_progress_and_stops_on_ctrl_c(tmp_path: Path) -
         socket.create_connection(("127.0.0.1", base), timeout=1).close()
     assert not (tmp_path / "s" / "dev.pid").exists()
     assert (tmp_path / "s" / "temporal.db").exists()
+
+
+def stack_pids(state_dir: Path) -> list[int]:
+    """Running processes whose command line names the state dir (zombies aside)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(state_dir).encode() in cmdline and state not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def start_like(pid: int) -> subprocess.Popen[bytes]:
+    """A process started by hand with the command line of process `pid`."""
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    return subprocess.Popen(
+        [arg.decode() for arg in command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def part_pids(endpoints: dict[str, Any]) -> dict[str, int]:
+    """The stack's processes by name, as endpoints.json names them."""
+    return {
+        "controller": endpoints["controller_pid"],
+        "temporal": endpoints["temporal_pid"],
+        **endpoints["kube_pids"],
+        **{f"agent/{node}": pid for node, pid in endpoints["agent_pids"].items()},
+    }
+
+
+async def test_killed_parts_come_back_and_dev_down_stops_everything(stack: Stack) -> None:
+    stack.state_dir = stack.state_dir.resolve()
+    before = part_pids(stack.up())
+    agent = next(name for name in before if name.startswith("agent/"))
+    killed = ["controller", "temporal", "kube-apiserver", "etcd", agent]
+
+    for name in killed:
+        os.kill(before[name], signal.SIGKILL)
+
+    async def all_back() -> bool:
+        now = part_pids(stack.endpoints())
+        return all(now[name] != before[name] and alive(now[name]) for name in killed)
+
+    await wait_for(all_back, timeout=120, what="the killed processes to run again")
+    endpoints = stack.endpoints()
+    assert {name: endpoints["restarts"].get(name) for name in killed} == dict.fromkeys(killed, 1)
+    log = (stack.state_dir / "logs" / "dev.log").read_text()
+    for name in killed:
+        assert f"{name} (pid {before[name]}) exited with signal SIGKILL" in log
+
+    # The stack works again: a configuration applied now reaches the restarted controller, which
+    # starts its workflow on the restarted Temporal.
+    custom = kube_client.CustomObjectsApi(stack.kube())
+
+    async def applied() -> bool:
+        try:
+            custom.create_namespaced_custom_object(
+                kube_names.API_GROUP,
+                kube_names.API_VERSION,
+                "egressgw-demo",
+                SGC_PLURAL,
+                sgc("after-crash"),
+            )
+        except (kube_client.ApiException, urllib3.exceptions.HTTPError):  # still starting
+            return False
+        return True
+
+    await wait_for(applied, timeout=60, what="the API server to take a configuration")
+    temporal = await Client.connect(endpoints["temporal_address"])
+
+    async def workflow_started() -> bool:
+        try:
+            await temporal.get_workflow_handle("egressgw/sgc/egressgw-demo/after-crash").describe()
+        except RPCError:  # not found yet
+            return False
+        return True
+
+    await wait_for(workflow_started, timeout=120, what="the configuration's workflow")
+
+    # Someone starts one more agent by hand, as the stack runs them: `dev down` stops it too.
+    by_hand = start_like(endpoints["agent_pids"][agent.split("/")[1]])
+    try:
+        stack.down()
+        assert by_hand.wait(timeout=30) is not None
+    finally:
+        if by_hand.poll() is None:
+            by_hand.kill()
+            by_hand.wait()
+    assert stack_pids(stack.state_dir) == []
+
+
+async def test_dev_up_after_a_killed_dev_up_starts_and_leaves_no_orphan(stack: Stack) -> None:
+    stack.state_dir = stack.state_dir.resolve()
+    first = stack.up()
+    os.kill(first["pid"], signal.SIGKILL)
+
+    async def supervisor_gone() -> bool:
+        return not alive(first["pid"])
+
+    await wait_for(supervisor_gone, what="the supervisor to die")
+
+    second = stack.up()
+
+    assert "a previous dev up was killed; stopped what it left running" in stack.output
+    assert not any(alive(pid) for pid in part_pids(first).values())
+    assert all(alive(pid) for pid in part_pids(second).values())
+    stack.down()
+    assert stack_pids(stack.state_dir) == []

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,11 @@ def test_dev_stack_with_traces_prints_a_configurations_trace(tmp_path: Path) -> 
             "RunActivity:node.apply_gateway",
         ):
             assert name in body, printed.stdout
+        # The same trace on the trace page the query port serves.
+        page = lines[1].strip()
+        assert page.endswith(f"/?config=egressgw-demo/traced#trace={lines[0].split()[1]}"), page
+        with urllib.request.urlopen(page, timeout=10) as answer:
+            assert b"static/trace-view.js" in answer.read()
         # The reconcile is the root: the first span line, not indented.
         assert lines[3].split("  ")[-1].strip() == "reconcile StaticGatewayConfiguration"
         unknown = egressgw("dev", "trace", "egressgw-demo/absent", "--state-dir", str(state))

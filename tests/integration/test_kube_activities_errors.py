@@ -224,3 +224,23 @@ def test_a_missing_or_invalid_private_key_is_replaced(data: dict[str, Any] | Non
     pair, patch = secret_repairs(SgcRef("ns", "gw", "u1"), {}, data)
     assert patch["data"] == secret_data(pair)
     assert patch["metadata"]["labels"][kube_names.SECRET_OWNER_NAME_LABEL] == "gw"
+
+
+def test_a_long_name_is_labelled_by_digest_and_annotated_whole() -> None:
+    name = "n" * 253
+    sgc = SgcRef("ns", name, "u1")
+    pair = new_key_pair()
+    short_labels = {
+        kube_names.SECRET_OWNER_NAMESPACE_LABEL: "ns",
+        kube_names.SECRET_OWNER_NAME_LABEL: name[:63],
+    }
+
+    kept, patch = secret_repairs(sgc, short_labels, secret_data(pair))
+
+    assert kept == pair
+    label = patch["metadata"]["labels"][kube_names.SECRET_OWNER_NAME_LABEL]
+    assert len(label) == 63 and label != name[:63]
+    assert patch["metadata"]["annotations"] == {kube_names.SECRET_OWNER_NAME_ANNOTATION: name}
+    labels = {**short_labels, kube_names.SECRET_OWNER_NAME_LABEL: label}
+    annotations = {kube_names.SECRET_OWNER_NAME_ANNOTATION: name}
+    assert secret_repairs(sgc, labels, secret_data(pair), annotations) == (pair, {})

@@ -53,7 +53,10 @@ class Planner:
         )
         return path
 
-    async def run(self, manifest: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    async def run(
+        self, manifest: Path, *extra: str, reads_azure: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """`reads_azure` False: a refusal the controller makes before reading Azure."""
         self.stack.arm.request_log.clear()
         self.proxy.requests.clear()
         # In a thread: the proxy serves on this event loop.
@@ -80,7 +83,9 @@ class Planner:
             check=False,
         )
         arm = self.stack.arm.request_log.entries
-        assert arm, f"the plan read nothing from Azure: {done.stdout}{done.stderr}"
+        if not reads_azure:
+            assert arm == [], [(e.method, e.path) for e in arm]
+        assert arm or not reads_azure, f"the plan read nothing from Azure: {done.stdout}"
         assert {e.method for e in arm} <= READ_METHODS, [(e.method, e.path) for e in arm]
         kube = self.proxy.sent()
         assert kube, f"the plan read nothing from the API server: {done.stderr}"
@@ -232,6 +237,50 @@ async def test_a_configuration_the_controller_would_refuse_exits_1_with_the_reas
     assert done.returncode == 1
     refusal = "! the controller would refuse it: spec.gatewayVmssProfile: gateway VMSS no-such-vmss"
     assert f"{refusal} not found" in done.stdout
+    assert done.stdout.rstrip().endswith("Plan: 0 to create, 0 to update, 0 to delete.")
+
+
+OTHER_SUBSCRIPTION_PREFIX = (
+    "/subscriptions/00000000-0000-0000-0000-0000000000ff/resourceGroups/elsewhere"
+    "/providers/Microsoft.Network/publicIPPrefixes/theirs"
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "refusal"),
+    [
+        (
+            "size-27",
+            {"publicIpPrefixSize": 27},
+            "spec.gatewayVmssProfile.publicIpPrefixSize: Invalid value: 27: must be 28 to 31",
+        ),
+        (
+            "size-in-private-mode",
+            {"provisionPublicIps": False},
+            "spec.gatewayVmssProfile.publicIpPrefixSize: Forbidden: 31: may only be set when",
+        ),
+        (
+            "byo-other-subscription",
+            {"publicIpPrefixId": OTHER_SUBSCRIPTION_PREFIX},
+            "spec.publicIpPrefixId: Invalid value: the prefix is in subscription 00000000-",
+        ),
+    ],
+)
+async def test_what_the_controller_refuses_before_azure_the_plan_refuses_without_reading_it(
+    planner: Planner, case: str, change: dict[str, Any], refusal: str
+) -> None:
+    """The same validation as the controller's (contracts/spec_validation.controller_errors):
+    the API server accepts these, the controller would refuse them before its first Azure
+    request, and so does the plan."""
+    spec = planner.stack.vmss_spec()
+    if "publicIpPrefixSize" in change:
+        spec["gatewayVmssProfile"]["publicIpPrefixSize"] = change.pop("publicIpPrefixSize")
+    spec.update(change)
+
+    done = await planner.run(planner.manifest(case, spec), reads_azure=False)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"! the controller would refuse it: {refusal}" in done.stdout
     assert done.stdout.rstrip().endswith("Plan: 0 to create, 0 to update, 0 to delete.")
 
 

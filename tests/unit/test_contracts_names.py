@@ -3,6 +3,7 @@ including awkward inputs."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -250,3 +251,30 @@ def test_arm_id_keywords_match_case_insensitively_and_names_keep_their_spelling(
 def test_malformed_arm_ids_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         rn.parse_arm_resource_id(bad)
+
+
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+
+
+@pytest.mark.parametrize("name", ["gw", "a" * 63, "team.egress-1"])
+def test_a_name_that_fits_a_label_is_its_own_label_value(name: str) -> None:
+    """As 0.1.0 and upstream write it: existing Secrets keep their labels."""
+    assert rn.owner_name_label_value(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a" * 64,
+        "x" * 253,
+        "a" * 51 + ".b" * 100,  # the cut lands on a "." and still makes a valid value
+        "a" * 52 + "-" + "b" * 200,
+    ],
+)
+def test_a_longer_name_gets_a_derived_label_value(name: str) -> None:
+    value = rn.owner_name_label_value(name)
+    assert len(value) == 63
+    assert LABEL_VALUE.fullmatch(value)
+    assert value.startswith(name[:52])
+    assert rn.owner_name_label_value(name) == value  # stable
+    assert rn.owner_name_label_value(name[:-1] + "z") != value  # the digest tells them apart

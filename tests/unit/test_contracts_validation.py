@@ -3,6 +3,8 @@ CIDR syntax Kubernetes' isCIDR() accepts, schema bounds, and messages a user can
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from contracts import spec_validation as sv
@@ -109,3 +111,88 @@ def test_errors_describe_in_one_line_for_a_condition_message() -> None:
         f"spec.gatewayVmssProfile.vmssName: {sv.MSG_VMSS_NAME_REQUIRED}"
     )
     assert sv.describe_field_errors([]) == ""
+
+
+# --- What only the controller refuses (the CRD, like upstream's, accepts it) --------------------
+
+SUBSCRIPTION = "9e2f1a3c-4b5d-4e6f-8a7b-1c2d3e4f5a6b"
+SIZE = "spec.gatewayVmssProfile.publicIpPrefixSize"
+
+
+def _prefix_id(subscription: str) -> str:
+    return (
+        f"/subscriptions/{subscription}/resourceGroups/rg/providers/Microsoft.Network/"
+        "publicIPPrefixes/users"
+    )
+
+
+def _profile(size: int) -> GatewayVmssProfile:
+    return GatewayVmssProfile("rg", "vmss", size)
+
+
+def _refused(spec: StaticGatewayConfigurationSpec) -> list[str]:
+    return [str(error) for error in sv.controller_errors(spec, SUBSCRIPTION)]
+
+
+@pytest.mark.parametrize("size", [28, 29, 30, 31])
+def test_the_prefix_sizes_azure_offers_are_accepted(size: int) -> None:
+    assert _refused(StaticGatewayConfigurationSpec(gateway_vmss_profile=_profile(size))) == []
+
+
+@pytest.mark.parametrize("size", [0, 1, 24, 27])
+def test_a_managed_prefix_size_azure_does_not_offer_is_refused(size: int) -> None:
+    spec = StaticGatewayConfigurationSpec(gateway_vmss_profile=_profile(size))
+    assert sv.validate_spec(spec) == []  # the CRD accepts it, as upstream's does
+    refused = _refused(spec)
+    assert len(refused) == 1
+    assert refused[0].startswith(f"{SIZE}: Invalid value: {size}: must be 28 to 31")
+
+
+def test_a_prefix_size_in_private_mode_is_refused() -> None:
+    spec = StaticGatewayConfigurationSpec(
+        gateway_vmss_profile=_profile(31), provision_public_ips=False
+    )
+    assert _refused(spec) == [
+        f"{SIZE}: Forbidden: 31: may only be set when spec.provisionPublicIps is true"
+        " (private egress uses no public IP prefix)"
+    ]
+    unset = StaticGatewayConfigurationSpec(
+        gateway_vmss_profile=_profile(0), provision_public_ips=False
+    )
+    assert _refused(unset) == []
+
+
+def test_a_bring_your_own_prefix_is_only_compared_not_bounded() -> None:
+    """The user's prefix may be any length Azure gave it; the pool's size must match it, which
+    the controller checks by reading the prefix before its first write."""
+    spec = StaticGatewayConfigurationSpec(
+        gateway_vmss_profile=_profile(27), public_ip_prefix_id=_prefix_id(SUBSCRIPTION)
+    )
+    assert _refused(spec) == []
+    unsized = replace(spec, gateway_vmss_profile=_profile(0))
+    assert _refused(unsized) == [
+        f"{SIZE}: Required value: must be the length of the prefix spec.publicIpPrefixId names"
+        " (the scale set's gateways need one address each from it)"
+    ]
+
+
+def test_a_bring_your_own_prefix_in_another_subscription_is_refused() -> None:
+    other = "00000000-0000-0000-0000-0000000000ff"
+    spec = StaticGatewayConfigurationSpec(
+        gateway_nodepool_name="gwpool", public_ip_prefix_id=_prefix_id(other)
+    )
+    refused = _refused(spec)
+    assert len(refused) == 1
+    assert refused[0].startswith("spec.publicIpPrefixId: Invalid value: the prefix is in")
+    assert other in refused[0] and "the prefix must be in the same subscription" in refused[0]
+    # Subscription IDs compare case-insensitively, as ARM's do.
+    same = replace(spec, public_ip_prefix_id=_prefix_id(SUBSCRIPTION.upper()))
+    assert _refused(same) == []
+
+
+def test_refusals_are_the_crds_and_the_controllers() -> None:
+    spec = StaticGatewayConfigurationSpec(
+        gateway_nodepool_name="gwpool", gateway_vmss_profile=_profile(27)
+    )
+    fields = [error.field for error in sv.refusals(spec, SUBSCRIPTION)]
+    assert fields == ["spec", SIZE]

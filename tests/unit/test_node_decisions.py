@@ -88,6 +88,18 @@ def test_problems_of_unchecked_nodes_are_kept_and_departed_nodes_dropped() -> No
     assert nodes.merge_problems((), ["node-a"], [found], ["node-a"]) == (found,)
 
 
+def test_nodes_without_agent_or_gone_silent_are_left_out_until_their_agent_starts() -> None:
+    problems = (
+        NodeProblem("node-a", nodes.NO_AGENT),
+        NodeProblem("node-b", nodes.NOT_ANSWERING),
+        NodeProblem("node-c", "GatewaySecretMissing: not there yet"),
+    )
+    assert nodes.absent_agent_nodes(problems, restarted=[]) == {"node-a", "node-b"}
+    assert nodes.absent_agent_nodes(problems, restarted=["node-b"]) == {"node-a"}
+    # Histories recorded before the change: only a missing agent was left out.
+    assert nodes.absent_agent_nodes(problems, [], silent_too=False) == {"node-a"}
+
+
 def test_degraded_retries_back_off_to_eight_intervals() -> None:
     factors = [nodes.retry_backoff_factor(n) for n in range(7)]
     assert factors == [1, 1, 2, 4, 8, 8, 8]

@@ -141,3 +141,20 @@ def test_key_secret_owner_comes_from_labels_and_name_and_data_is_dropped() -> No
     unlabelled = {"metadata": {"name": "sgw-u1"}}
     assert secret_owner(unlabelled) is None
     assert secret_owner({**secret, "metadata": {**secret["metadata"], "name": "other"}}) is None
+
+
+def test_a_long_owner_name_comes_from_the_annotation() -> None:
+    """A name longer than a label value holds is derived in the label, whole in the
+    annotation."""
+    name = "n" * 253
+    secret: dict[str, Any] = {
+        "metadata": {
+            "name": "sgw-u2",
+            "labels": {
+                kube_names.SECRET_OWNER_NAMESPACE_LABEL: "ns",
+                kube_names.SECRET_OWNER_NAME_LABEL: resource_names.owner_name_label_value(name),
+            },
+            "annotations": {kube_names.SECRET_OWNER_NAME_ANNOTATION: name},
+        }
+    }
+    assert secret_owner(secret) == (resource_names.ObjectKey("ns", name), "u2")

@@ -102,6 +102,21 @@ def test_prefix_capacity() -> None:
     assert decide.prefix_capacity_error(private, pool(prefix_length=0, instances=9)) is None
 
 
+def test_a_managed_prefix_length_azure_does_not_offer_is_refused() -> None:
+    """A nodepool's size tag is read at the pool lookup; a VMSS profile's size is refused by
+    validation before that."""
+    d = delivery()
+    for length in (28, 31):
+        assert decide.prefix_length_error(d, pool(prefix_length=length)) is None
+    refused = decide.prefix_length_error(d, pool("gwpool", prefix_length=27))
+    assert refused is not None
+    assert "asks for a /27 public IP prefix" in refused and "Azure offers /28 to /31" in refused
+    byo = delivery(public_ip_prefix_id="/subscriptions/s/resourceGroups/g/providers/p")
+    assert decide.prefix_length_error(byo, pool(prefix_length=27)) is None  # the user's length
+    private = delivery(provision_public_ips=False)
+    assert decide.prefix_length_error(private, pool(prefix_length=27)) is None
+
+
 def test_same_pool_ignores_case() -> None:
     assert decide.same_pool(pool("VMSS"), pool("vmss"))
     assert not decide.same_pool(pool("a"), pool("b"))
@@ -143,24 +158,30 @@ def test_created_by_run_is_only_what_was_new() -> None:
     assert created.pool == pool("new")
 
 
-def test_teardown_order_is_rule_ipconfig_prefix_secret() -> None:
+def test_teardown_order_is_ipconfig_rule_prefix_secret() -> None:
     full = applied(
         key_secret="sgw-x", rule_registered=True, pool=pool(), managed_prefix="egressgateway-x"
     )
+    # The ipConfig first: the pool's last rule takes the backend pool its ipConfigs reference.
     assert decide.teardown_steps(full) == (
-        TeardownStep.REMOVE_RULE,
         TeardownStep.REMOVE_IP_CONFIG,
+        TeardownStep.REMOVE_RULE,
         TeardownStep.DELETE_MANAGED_PREFIX,
         TeardownStep.DELETE_KEY,
+    )
+    # 0.1.0's order, which its recorded histories replay.
+    assert decide.teardown_steps(full, ip_config_first=False)[:2] == (
+        TeardownStep.REMOVE_RULE,
+        TeardownStep.REMOVE_IP_CONFIG,
     )
     assert decide.teardown_steps(applied()) == ()
 
 
 def test_without_step_resumes_teardown_and_restores_on_compensation() -> None:
     record = applied(key_secret="sgw-x", rule_registered=True, pool=pool("new"))
-    after_rule = decide.without_step(record, TeardownStep.REMOVE_RULE)
-    assert decide.teardown_steps(after_rule) == (
-        TeardownStep.REMOVE_IP_CONFIG,
+    after_ip_config = decide.without_step(record, TeardownStep.REMOVE_IP_CONFIG)
+    assert decide.teardown_steps(after_ip_config) == (
+        TeardownStep.REMOVE_RULE,
         TeardownStep.DELETE_KEY,
     )
     before = applied(pool=pool("old"))

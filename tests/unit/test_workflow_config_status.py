@@ -9,6 +9,7 @@ from contracts import kube_names
 from contracts.activity_io import GatewayKey, ResourceChange, SgcRef
 from contracts.azure_state import GatewayPool, NodeAddress, PoolKind, PublicPrefix
 from contracts.conditions import ConditionStatus
+from contracts.failure_types import failure_reason
 from contracts.gateway_config import GatewayVmssProfile, StaticGatewayConfigurationSpec
 from contracts.spec_validation import validate_spec
 from contracts.workflow_io import SpecDelivery
@@ -84,7 +85,7 @@ def test_failure_message_keeps_azures_words() -> None:
         "load balancer rule ‖ public IP prefix failed:"
         " AzureInvalidParameter: (InvalidParameter) Bad prefix length"
     )
-    update = render.failed_status(delivery(), message)
+    update = render.failed_status(delivery(), message, failure_reason(["AzureInvalidParameter"]))
     assert conditions_by_type(update)[kube_names.CONDITION_DEGRADED] == (
         ConditionStatus.TRUE,
         kube_names.REASON_AZURE_ERROR,

@@ -9,7 +9,6 @@ tests/integration/test_workflows_replay.py replays every file there.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -21,8 +20,6 @@ from contracts import resource_names
 from contracts.gateway_config import StaticGatewayConfigurationSpec
 from contracts.workflow_io import SpecDelivery
 from sim.arm.faults import FaultRule
-from sim.topology import Topology, VmssPool
-from tests.fixtures.arm import client_kwargs
 from tests.fixtures.sgc_status import condition
 from tests.fixtures.workflow_stack import (
     Stack,
@@ -30,6 +27,7 @@ from tests.fixtures.workflow_stack import (
     config_id,
     create_prefix,
     nothing_left_behind,
+    one_pool_topology,
     record_histories,
     single_writer_ids,
 )
@@ -52,22 +50,6 @@ async def _missing_pool(
     stack: Stack, network: NetworkManagementClient, credential: Any
 ) -> StaticGatewayConfigurationSpec:
     return StaticGatewayConfigurationSpec(gateway_nodepool_name="nosuchpool")
-
-
-async def _byo_other_subscription(
-    stack: Stack, network: NetworkManagementClient, credential: Any
-) -> StaticGatewayConfigurationSpec:
-    # A real prefix in another subscription of the same tenant: it exists, and still is refused.
-    elsewhere = Topology(
-        subscription_id=OTHER_SUBSCRIPTION, resource_group="elsewhere", vmss_pools=(), vm_pools=()
-    )
-    stack.arm.seed(elsewhere)
-    other = NetworkManagementClient(credential, OTHER_SUBSCRIPTION, **client_kwargs(stack.arm))
-    try:
-        prefix_id = await create_prefix(other, stack, "elsewhere", "theirs", 31)
-    finally:
-        await other.close()
-    return stack.vmss_spec(public_ip_prefix_id=prefix_id)
 
 
 async def _byo_wrong_length(
@@ -96,22 +78,21 @@ async def _quota_on_prefix_put(
     return stack.vmss_spec()
 
 
-# (setup, what the user reads, the Azure call that was refused or None)
-REFUSALS: dict[str, tuple[Any, str, tuple[str, str] | None]] = {
-    "missing-pool": (_missing_pool, "nosuchpool", None),
-    "byo-other-subscription": (
-        _byo_other_subscription,
-        "the prefix must be in the same subscription",
-        ("GET", "publicIPPrefixes"),
-    ),
+# (setup, what the user reads, the Degraded reason, the Azure call that was refused or None).
+# A bring-your-own prefix in another subscription is refused before any request
+# (tests/integration/workflows/test_refusals_before_azure.py).
+REFUSALS: dict[str, tuple[Any, str, str, tuple[str, str] | None]] = {
+    "missing-pool": (_missing_pool, "nosuchpool", "GatewayPoolNotFound", None),
     "byo-wrong-length": (
         _byo_wrong_length,
         "is a /30 prefix, but the gateway pool needs a /31 prefix",
+        "InvalidPublicIpPrefix",
         ("GET", "publicIPPrefixes"),
     ),
     "quota-on-prefix-put": (
         _quota_on_prefix_put,
         "Cannot create more than 10 public IP addresses",
+        "AzureError",
         ("PUT", "publicIPPrefixes"),
     ),
 }
@@ -124,7 +105,7 @@ async def test_azure_refusal_is_reported_once_and_leaves_nothing(
     arm_async_credential: Any,
     case: str,
 ) -> None:
-    setup, expected, refused_call = REFUSALS[case]
+    setup, expected, reason, refused_call = REFUSALS[case]
     network = await async_network_client()
     spec = await setup(stack, network, arm_async_credential)
     sgc = await stack.create_sgc(case, spec)
@@ -138,6 +119,7 @@ async def test_azure_refusal_is_reported_once_and_leaves_nothing(
     assert obj is not None
     degraded = condition(obj, "Degraded")
     assert degraded["status"] == "True" and expected in degraded["message"]
+    assert degraded["reason"] == reason
     assert condition(obj, "Ready")["status"] == "False"
     warnings = [m for t, r, m in await stack.events(sgc) if t == "Warning"]
     assert any(expected in m for m in warnings)
@@ -148,10 +130,10 @@ async def test_azure_refusal_is_reported_once_and_leaves_nothing(
         assert log.count("GET", "virtualMachineScaleSets") == 1
         assert log.count("GET", "virtualMachines") == 1
         assert log.writes() == 0
-    elif case == "byo-other-subscription":
-        assert log.count(*refused_call) == 0  # refused from the ID alone
     else:
         assert log.count(*refused_call) == 1  # not retried
+    if case == "byo-wrong-length":
+        assert log.writes() == 0  # read before the load balancer rule is written
     await nothing_left_behind(stack, sgc)
     if spec.public_ip_prefix_id:
         assert stack.arm_resource(spec.public_ip_prefix_id) is not None  # the user's, untouched
@@ -161,17 +143,7 @@ async def test_azure_refusal_is_reported_once_and_leaves_nothing(
         )
 
 
-FOUR_INSTANCES = Topology(
-    resource_group=f"egressgw-{uuid.uuid4().hex[:8]}",
-    vmss_pools=(
-        VmssPool(
-            pool_name="gwpool",
-            vmss_name="aks-gwpool-87654321-vmss",
-            instance_count=4,
-            ip_prefix_size=31,
-        ),
-    ),
-)
+FOUR_INSTANCES = one_pool_topology("aks-gwpool-87654321-vmss", instance_count=4, ip_prefix_size=31)
 
 
 @pytest.mark.parametrize("arm_topology", [FOUR_INSTANCES])
@@ -189,6 +161,7 @@ async def test_prefix_too_small_for_the_pool_is_refused_without_azure_writes(
     assert expected in status.message and "4 instances" in status.message
     obj = await stack.get_sgc("crowded")
     assert obj is not None and expected in condition(obj, "Degraded")["message"]
+    assert condition(obj, "Degraded")["reason"] == "PublicIpPrefixTooSmall"
     assert stack.arm.request_log.writes() == 0
     await nothing_left_behind(stack, sgc)
 
@@ -232,3 +205,66 @@ async def test_transient_azure_failures_converge(stack: Stack, fault: str) -> No
         f"transient_{fault.replace('-', '_')}",
         {"config": config_id(sgc), **single_writer_ids(stack, stack.vmss_pool.vmss_name)},
     )
+
+
+# --- Answers lost after Azure accepted the write --------------------------------------------------
+
+LOST_ANSWERS = (
+    ("PUT", "loadBalancers"),
+    ("PUT", "publicIPPrefixes"),
+    ("PUT", "virtualMachineScaleSets"),
+    ("PUT", "virtualMachineScaleSets/virtualMachines"),  # one of the instance updates
+)
+
+
+async def test_a_write_whose_answer_is_lost_reaches_azure_once(stack: Stack) -> None:
+    # Every operation runs a while, so the retry finds the lost write's operation still running.
+    stack.arm.set_latency(
+        {f"{method} {kind}": 2.0 for method, kind in LOST_ANSWERS}
+        | {"DELETE publicIPPrefixes": 2.0, "DELETE loadBalancers": 2.0}
+    )
+    drops = [
+        stack.arm.faults.add(effect="drop-after-accept", method=method, resource_type=kind, count=1)
+        for method, kind in LOST_ANSWERS
+    ]
+    spec = stack.vmss_spec()
+    sgc = await stack.create_sgc("lost-answers", spec)
+    log = stack.arm.request_log
+    log.clear()
+
+    status = await stack.apply(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+
+    assert status.phase == "Ready", status.message
+    assert [drop.hits for drop in drops] == [1, 1, 1, 1]
+    # Each write reached Azure once: the retries read, waited for the running operation and
+    # found nothing left to write.
+    print(
+        "DEBUG",
+        [(e.method, e.resource_type, e.status, e.if_match) for e in log.entries if not e.is_poll],
+    )
+    assert log.count("PUT", "loadBalancers") == 1
+    assert log.count("PUT", "publicIPPrefixes") == 1
+    assert log.count("PUT", "virtualMachineScaleSets") == 1
+    assert log.count("PUT", "virtualMachineScaleSets/virtualMachines") == (
+        stack.vmss_pool.instance_count
+    )
+    assert [e.path for e in log.entries if e.status == 409] == []
+    assert resource_names.managed_resource_name(sgc.uid) in stack.vmss_ip_config_names()
+
+    deletes = [
+        stack.arm.faults.add(
+            effect="drop-after-accept", method="DELETE", resource_type=kind, count=1
+        )
+        for kind in ("publicIPPrefixes", "loadBalancers")
+    ]
+    log.clear()
+    await stack.delete_sgc("lost-answers")
+    handle = await stack.deliver(SpecDelivery(sgc=sgc, generation=1, spec=spec, deleting=True))
+    final = await handle.result()
+
+    assert final.phase == "Deleted", final.message
+    assert [drop.hits for drop in deletes] == [1, 1]
+    assert log.count("DELETE", "publicIPPrefixes") == 1
+    assert log.count("DELETE", "loadBalancers") == 1
+    assert [e.path for e in log.entries if e.status == 409] == []
+    await nothing_left_behind(stack, sgc)

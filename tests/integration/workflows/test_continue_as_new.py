@@ -98,7 +98,7 @@ async def test_state_survives_continue_as_new(stack: Stack) -> None:
 
 @pytest.mark.parametrize(
     "stack_options",
-    [StackOptions(batch_quiet=timedelta(0), configure_nodes=True, node_start_timeout_seconds=3)],
+    [StackOptions(batch_quiet=timedelta(0), configure_nodes=True, node_answer_timeout_seconds=3)],
 )
 async def test_peers_after_continue_as_new_leave_azure_alone(
     stack: Stack, agent_kube: ApiClient, tmp_path: Path
@@ -145,7 +145,7 @@ async def test_peers_after_continue_as_new_leave_azure_alone(
 
 @pytest.mark.parametrize(
     "stack_options",
-    [StackOptions(batch_quiet=timedelta(0), configure_nodes=True, node_start_timeout_seconds=3)],
+    [StackOptions(batch_quiet=timedelta(0), configure_nodes=True, node_answer_timeout_seconds=3)],
 )
 async def test_peers_changed_during_the_last_pass_of_a_run_are_synced_by_the_next(
     stack: Stack, agent_kube: ApiClient, tmp_path: Path

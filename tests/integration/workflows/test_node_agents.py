@@ -46,7 +46,7 @@ from tests.fixtures.workflow_stack import G, Stack, StackKube, StackOptions, V, 
 @pytest.fixture
 def stack_options() -> StackOptions:
     return StackOptions(
-        batch_quiet=timedelta(0), configure_nodes=True, node_start_timeout_seconds=3
+        batch_quiet=timedelta(0), configure_nodes=True, node_answer_timeout_seconds=3
     )
 
 
@@ -236,7 +236,7 @@ def timer_options(drift_check_seconds: int) -> StackOptions:
     return StackOptions(
         batch_quiet=timedelta(0),
         configure_nodes=True,
-        node_start_timeout_seconds=3,
+        node_answer_timeout_seconds=3,
         drift_check_seconds=drift_check_seconds,
         peer_sync_seconds=2,
     )
