@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from sim.ports import free_port_block  # noqa: E402
 from tests.chaos.invalid_corpus import CASES  # noqa: E402
 from tests.chaos.report import markdown  # noqa: E402
-from tests.chaos.stack_parts import HARNESS_RESTARTS, KINDS  # noqa: E402
+from tests.chaos.stack_parts import KINDS  # noqa: E402
 from tests.chaos.suite import SuiteSize, run_suite  # noqa: E402
 
 EGRESSGW = [sys.executable, "-m", "egressgw"]
@@ -75,13 +75,6 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--state-dir", type=Path, help="a running dev stack's, instead of a new")
     parser.add_argument("--kinds", default=",".join(KINDS), help="what to kill, comma-separated")
-    parser.add_argument(
-        "--without-restarts",
-        action="store_true",
-        help="the harness does not start killed parts again (it does by default, as a fallback "
-        "while the dev stack does not); a step that does not finish in 60 s then counts as not "
-        "converged, and the part is started again for the next runs",
-    )
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C: the stack goes down and what the harness started is stopped.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -91,13 +84,9 @@ def main() -> int:
     size = SuiteSize(args.runs, args.fault_cycles, min(args.invalid, len(CASES)), kinds)
     began = time.monotonic()
     with dev_stack(args.state_dir) as state:
-        restarts = HARNESS_RESTARTS and not args.without_restarts
-        outcome = asyncio.run(run_suite(state, size, args.seed, harness_restarts=restarts))
+        outcome = asyncio.run(run_suite(state, size, args.seed))
     print(markdown(outcome.table()))
-    print(
-        f"\nseed {args.seed}; {time.monotonic() - began:.0f} s in all; killed parts restarted "
-        f"by {'the harness (fallback)' if restarts else 'the dev stack'}"
-    )
+    print(f"\nseed {args.seed}; {time.monotonic() - began:.0f} s in all")
     for failure in outcome.failures():
         print(f"FAIL {failure}")
     return 1 if outcome.failures() else 0

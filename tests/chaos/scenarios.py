@@ -24,7 +24,7 @@ from contracts import resource_names
 from tests.chaos.history_checks import retrying_activities, workflow_open
 from tests.chaos.inventory import InventoryCheck, compare, normalized
 from tests.chaos.session import SGC_NAMESPACE, ChaosSession, poll
-from tests.chaos.stack_parts import Part, StackParts
+from tests.chaos.stack_parts import StackParts
 
 PHASES = ("create", "update", "delete")
 VMSS_PROFILE = {"vmssResourceGroup": "egressgw-dev", "vmssName": "aks-gwpool-12345678-vmss"}
@@ -42,9 +42,6 @@ SPEC_UPDATE: dict[str, Any] = {
 STEP_TIMEOUT = 180.0  # a step with a killed part: its restart, then the retries' backoff
 SETTLE = 20.0  # how long the inventory may lag the object (a single writer's next batch)
 UID = "<uid>"
-# Without the harness's restarts (StackParts.restarts False): how long a step may take with the
-# part dead before the harness starts it again anyway (so that the next runs have a stack).
-UNRESTARTED = 60.0
 # The nodes of SPEC_CREATE's pool: agents and node runtimes are killed among those.
 SERVING_NODES = "aks-gwpool-12345678-vmss"
 INVALID_VERDICT_TIMEOUT = 20.0
@@ -172,17 +169,9 @@ class Suite:
             uid = await self._retrying_start(step, name) or uid
             if step == phase:
                 await asyncio.sleep(self.rng.uniform(0, calibration.seconds[step]))
-                part = self.parts.pick(kind, serving=SERVING_NODES)
-                image = await asyncio.to_thread(self.parts.kill, part)
+                part = await asyncio.to_thread(self.parts.pick, kind, SERVING_NODES)
+                await asyncio.to_thread(self.parts.kill, part)
                 result.notes.append(f"killed {part.kind} {part.name} during {step}")
-                if not self.parts.restarts:
-                    # What the stack does about a dead part of its own is the finding here;
-                    # then the part runs again, for this run's next steps and the next runs.
-                    if not await self._wait(step, name, UNRESTARTED):
-                        result.converged = False
-                        result.notes.append(f"{step} did not finish in {UNRESTARTED:.0f} s")
-                    if not alive_again(self.parts, part):
-                        await asyncio.to_thread(self.parts.start, part, image)
             if not await self._wait(step, name):
                 result.converged = False
                 result.notes.append(f"{step} did not finish in {STEP_TIMEOUT:.0f} s")
@@ -334,11 +323,6 @@ class Suite:
             result.notes.append(f"{case}: {len(writes)} ARM writes ({shown})")
         result.seconds = time.monotonic() - began
         return result
-
-
-def alive_again(parts: StackParts, killed: Part) -> bool:
-    """Whether something runs in place of a killed part (the dev stack restarted it)."""
-    return any(p.name == killed.name and p.pid != killed.pid for p in parts.candidates(killed.kind))
 
 
 def fault_rules(share: float, retry_after: int) -> list[dict[str, Any]]:

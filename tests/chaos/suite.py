@@ -19,7 +19,7 @@ from tests.chaos.invalid_corpus import CASES, SCHEMA_CASES, SEMANTIC_CASES
 from tests.chaos.report import Row, failures, rows, secrets_row
 from tests.chaos.scenarios import PHASES, RunResult, Suite
 from tests.chaos.session import ChaosSession
-from tests.chaos.stack_parts import HARNESS_RESTARTS, KINDS, ProcessImage, StackParts
+from tests.chaos.stack_parts import KINDS, StackParts, environment_of
 
 
 @dataclass(frozen=True)
@@ -52,51 +52,45 @@ async def run_suite(
     size: SuiteSize,
     seed: int,
     log: Callable[[str], None] = log_to_stderr,
-    harness_restarts: bool = HARNESS_RESTARTS,
 ) -> SuiteOutcome:
     rng = random.Random(seed)
-    parts = StackParts(state_dir, rng, restarts=harness_restarts)
+    parts = StackParts(state_dir, rng)
     outcome = SuiteOutcome()
-    try:
-        async with ChaosSession.open(state_dir) as session:
-            suite = Suite(session, parts, rng)
-            azure = json.loads((state_dir / "azure.json").read_text())
-            if azure.get("aadClientSecret"):
-                suite.secrets["the cloud config's client secret"] = azure["aadClientSecret"]
-            api_key = temporal_api_key(parts)
-            if api_key:
-                suite.secrets["the Temporal API key"] = api_key
-            calibration = await suite.calibrate()
-            log(
-                "calibrated: "
-                + ", ".join(f"{p} {s:.1f} s" for p, s in calibration.seconds.items())
-                + f"; {len(calibration.after['create'])} items after create"
-            )
-            plan = kill_plan(size.kinds, size.kill_runs)
-            for index, (kind, phase) in enumerate(plan, 1):
-                result = await suite.kill_run(kind, phase)
-                outcome.results.append(result)
-                log(f"kill run {index}/{len(plan)}: {_line(result)}")
-            for index in range(1, size.fault_cycles + 1):
-                result = await suite.fault_cycle()
-                outcome.results.append(result)
-                log(f"fault cycle {index}/{size.fault_cycles}: {_line(result)}")
-            for index, (case, spec) in enumerate(invalid_sample(size.invalid_cases, rng), 1):
-                result = await suite.invalid_case(case, spec)
-                outcome.results.append(result)
-                if not result.converged or result.stuck:
-                    log(f"invalid case {index} {case}: {_line(result)}")
-            client = await session.temporal()
-            outcome.histories, findings = await scan_histories(client, suite.secrets)
-            outcome.secret_findings = [
-                f"{f.secret} in {f.workflow_id} ({f.run_id})" for f in findings
-            ]
-            log(
-                f"secrets scan: {outcome.histories} histories, {len(suite.secrets)} secrets, "
-                f"{len(findings)} found"
-            )
-    finally:
-        parts.stop_restarted()
+    async with ChaosSession.open(state_dir) as session:
+        suite = Suite(session, parts, rng)
+        azure = json.loads((state_dir / "azure.json").read_text())
+        if azure.get("aadClientSecret"):
+            suite.secrets["the cloud config's client secret"] = azure["aadClientSecret"]
+        api_key = temporal_api_key(parts)
+        if api_key:
+            suite.secrets["the Temporal API key"] = api_key
+        calibration = await suite.calibrate()
+        log(
+            "calibrated: "
+            + ", ".join(f"{p} {s:.1f} s" for p, s in calibration.seconds.items())
+            + f"; {len(calibration.after['create'])} items after create"
+        )
+        plan = kill_plan(size.kinds, size.kill_runs)
+        for index, (kind, phase) in enumerate(plan, 1):
+            result = await suite.kill_run(kind, phase)
+            outcome.results.append(result)
+            log(f"kill run {index}/{len(plan)}: {_line(result)}")
+        for index in range(1, size.fault_cycles + 1):
+            result = await suite.fault_cycle()
+            outcome.results.append(result)
+            log(f"fault cycle {index}/{size.fault_cycles}: {_line(result)}")
+        for index, (case, spec) in enumerate(invalid_sample(size.invalid_cases, rng), 1):
+            result = await suite.invalid_case(case, spec)
+            outcome.results.append(result)
+            if not result.converged or result.stuck:
+                log(f"invalid case {index} {case}: {_line(result)}")
+        client = await session.temporal()
+        outcome.histories, findings = await scan_histories(client, suite.secrets)
+        outcome.secret_findings = [f"{f.secret} in {f.workflow_id} ({f.run_id})" for f in findings]
+        log(
+            f"secrets scan: {outcome.histories} histories, {len(suite.secrets)} secrets, "
+            f"{len(findings)} found"
+        )
     return outcome
 
 
@@ -105,7 +99,7 @@ def temporal_api_key(parts: StackParts) -> str | None:
     on a dev stack unless its environment had one."""
     for part in parts.candidates("controller"):
         with contextlib.suppress(OSError):
-            return ProcessImage.of(part.pid).env.get(ENV_API_KEY) or None
+            return environment_of(part.pid).get(ENV_API_KEY) or None
     return os.environ.get(ENV_API_KEY) or None
 
 
