@@ -68,7 +68,8 @@ class ControllerSettings:
     configure_nodes: bool = True
     # A node whose agent does not answer within this long (does not pick up its work, or stops
     # heartbeating in the middle of it) is named in Degraded, not waited for, and retried when its
-    # agent says it started (and by the drift pass).
+    # agent says it started, on the node retry timer (node_decisions.node_retry_seconds: twice
+    # this or 15 s, doubling up to the drift interval) and by the drift pass.
     node_answer_timeout_seconds: int = 10
     # 0.1.0's pick-up timeout, which node_answer_timeout_seconds replaced; kept so that the inputs
     # of runs started by 0.1.0 still decode. Unused.

@@ -147,7 +147,8 @@ def add_controller_parser(commands: argparse._SubParsersAction[argparse.Argument
         metavar="DURATION",
         help="how long a gateway node's agent may take to pick up a call, or go without a "
         "heartbeat during one, before the node is named in the Degraded condition and the "
-        "configuration goes on without it; it is retried when its agent starts "
+        "configuration goes on without it; it is retried when its agent starts, and on a "
+        "timer of its own (at twice this or 15 s, doubling up to the drift interval) "
         f"(default: {DEFAULT_NODE_ANSWER_TIMEOUT}; --node-start-timeout is the old name)",
     )
     controller.add_argument(

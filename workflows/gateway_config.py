@@ -95,12 +95,18 @@ PATCH_DELETE_WITHOUT_WAITING_FOR_NODES: Final = "delete-without-waiting-for-node
 # An apply waiting on a node whose agent says it started (it was killed in the middle) is given up
 # and made again to the new agent at once, rather than after the answer timeout and the pass.
 PATCH_REAPPLY_RESTARTED_AT_ONCE: Final = "re-apply-restarted-agents-at-once"
+# Nodes named for not answering are tried again on a timer of their own (node_decisions
+# node_retry_seconds: 15 s doubling up to the drift interval), Azure untouched: an agent that
+# stalled or lost the network for a while comes back without a start signal, and waited for the
+# drift pass (5 minutes, longer for a Degraded configuration).
+PATCH_NODE_RETRY_TIMER: Final = "node-retry-timer"
 
 
 class _Wake(Enum):
     WORK = "work"  # a delivery, or node work (peers changed, an agent started)
     DRIFT = "drift"  # the drift timer: a verifying pass
     PEER_SYNC = "peer sync"  # the peer sync timer: re-list the peers and sync every node
+    NODE_RETRY = "node retry"  # the node retry timer: try the nodes that did not answer again
 
 
 class _Refused(Exception):
@@ -166,6 +172,12 @@ class GatewayConfigWorkflow:
         # the next full peer sync are due; None: from the next wait on.
         self._drift_due: datetime | None = None
         self._peer_sync_due: datetime | None = None
+        # The node retry timer (PATCH_NODE_RETRY_TIMER): when the nodes that did not answer are
+        # tried again, which nodes those are, and how many tries of them on their own so far
+        # (the back-off; not carried over continue-as-new).
+        self._node_retry_due: datetime | None = None
+        self._unanswering: set[str] = set()
+        self._node_retries = 0
         self._provisioned: Provisioned | None = None  # the last good pass, this run
         # Node gateway removals a deletion runs alongside its other steps (_teardown).
         self._node_removals: list[asyncio.Future[None]] = []
@@ -253,6 +265,10 @@ class GatewayConfigWorkflow:
             verify = wake is _Wake.DRIFT
             if wake is _Wake.PEER_SYNC:
                 self._peers_changed = True  # a full peer sync: re-list, sync every node
+            if wake is _Wake.NODE_RETRY:
+                await self._retry_unanswering_nodes()
+                await self._continue_as_new_if_suggested()
+                continue
             if not verify and not self._has_work():
                 # Only node work: new peers, a restarted agent or the peer sync timer.
                 if self._provisioned is not None or workflow.patched(
@@ -265,7 +281,8 @@ class GatewayConfigWorkflow:
                 verify = True  # after continue-as-new: a verifying pass, which does the nodes too
             target = self._accepted
             resync, self._resync = self._resync, False
-            self._drift_due = self._peer_sync_due = None  # a full pass does both
+            # A full pass does all three (it tries every node)
+            self._drift_due = self._peer_sync_due = self._node_retry_due = None
             finished = await self._reconcile(verify=verify or resync)
             self._reconciled = max(self._reconciled, target)
             if finished:
@@ -283,12 +300,23 @@ class GatewayConfigWorkflow:
             if self._status.phase == Phase.DEGRADED:
                 timeout *= nodes.retry_backoff_factor(self._status.failed_passes)
         peer_sync = self._peer_sync_interval()
+        node_retry = self._node_retry_interval()
+        if (
+            node_retry is not None
+            and (timeout is None or node_retry < timeout)
+            and workflow.patched(PATCH_NODE_RETRY_TIMER)
+        ):
+            if peer_sync is not None and (timeout is None or peer_sync < timeout):
+                peer_sync = peer_sync if workflow.patched(PATCH_PEER_SYNC_TIMER) else None
+            else:
+                peer_sync = None
+            return await self._wait_until_due(timeout, peer_sync, node_retry)
         if (
             peer_sync is not None
             and (timeout is None or peer_sync < timeout)
             and workflow.patched(PATCH_PEER_SYNC_TIMER)
         ):
-            return await self._wait_with_peer_sync(timeout, peer_sync)
+            return await self._wait_until_due(timeout, peer_sync)
         try:
             await workflow.wait_condition(
                 lambda: self._has_work() or self._node_work(), timeout=timeout
@@ -307,20 +335,61 @@ class GatewayConfigWorkflow:
             return None
         return timedelta(seconds=seconds)
 
-    async def _wait_with_peer_sync(self, drift: timedelta | None, peer_sync: timedelta) -> _Wake:
-        """As _wait_for_work, with two deadlines kept across node passes: the drift check falls
-        due `drift` after the last full pass, the peer sync `peer_sync` after the last pass that
-        synced every node's peers."""
+    def _node_retry_interval(self) -> timedelta | None:
+        """How long after the last try the nodes named for not answering are tried again; None
+        when none is (which resets the back-off, as a newly named node does)."""
+        unanswering = nodes.unanswering_nodes(self._status.node_problems)
+        if not self._settings.configure_nodes or self._applied is None:
+            unanswering = set()
+        self._node_retries = nodes.node_retries_after(
+            self._unanswering, unanswering, self._node_retries
+        )
+        if unanswering - self._unanswering or not unanswering:
+            self._node_retry_due = None
+        self._unanswering = unanswering
+        if not unanswering:
+            return None
+        return timedelta(
+            seconds=nodes.node_retry_seconds(
+                self._node_retries,
+                self._settings.node_answer_timeout_seconds,
+                self._settings.drift_check_seconds,
+            )
+        )
+
+    async def _wait_until_due(
+        self,
+        drift: timedelta | None,
+        peer_sync: timedelta | None,
+        node_retry: timedelta | None = None,
+    ) -> _Wake:
+        """As _wait_for_work, with deadlines kept across node passes: the drift check falls due
+        `drift` after the last full pass, the peer sync `peer_sync` after the last pass that
+        synced every node's peers, the node retry `node_retry` after the last try of the nodes
+        that did not answer. On a tie the drift pass goes first (it does the others' work too),
+        then the peer sync."""
         now = workflow.now()
-        if self._peer_sync_due is None:
+        if peer_sync is not None and self._peer_sync_due is None:
             self._peer_sync_due = now + peer_sync
         if drift is None:
             self._drift_due = None
         elif self._drift_due is None:
             self._drift_due = now + drift
-        due, wake = self._peer_sync_due, _Wake.PEER_SYNC
-        if self._drift_due is not None and self._drift_due <= due:
-            due, wake = self._drift_due, _Wake.DRIFT
+        if node_retry is not None and self._node_retry_due is None:
+            self._node_retry_due = now + node_retry
+        candidates = [
+            (due, wake)
+            for due, wake, wanted in (
+                (self._drift_due, _Wake.DRIFT, drift),
+                (self._peer_sync_due, _Wake.PEER_SYNC, peer_sync),
+                (self._node_retry_due, _Wake.NODE_RETRY, node_retry),
+            )
+            if due is not None and wanted is not None
+        ]
+        due, wake = candidates[0]
+        for later, later_wake in candidates[1:]:
+            if later < due:
+                due, wake = later, later_wake
         if due <= now:
             return _Wake.WORK if self._has_work() or self._node_work() else wake
         try:
@@ -348,6 +417,13 @@ class GatewayConfigWorkflow:
 
     def _has_work(self) -> bool:
         return self._accepted > self._reconciled or self._resync
+
+    async def _retry_unanswering_nodes(self) -> None:
+        """The node retry timer: the gateway again on the nodes named for not answering (and
+        the other failing ones), as when their agent says it started; Azure untouched."""
+        self._node_retries += 1
+        self._node_retry_due = None
+        await self._node_pass(retry=self._unanswering)
 
     def _node_work(self) -> bool:
         """New peers or a restarted agent, for a configuration whose nodes were configured."""
@@ -716,12 +792,15 @@ class GatewayConfigWorkflow:
         problems = await self._apply_nodes(desired, gateways, self._peers, tag)
         return replace(provisioned, node_problems=nodes.sorted_problems(problems))
 
-    async def _node_pass(self, *, authoritative: bool = False) -> None:
+    async def _node_pass(
+        self, *, authoritative: bool = False, retry: set[str] | frozenset[str] = frozenset()
+    ) -> None:
         """Peers changed or an agent restarted: bring the nodes in line, Azure untouched. The
         peers come from the controller's PodEndpoint watch cache unless `authoritative` (the
-        periodic sync lists them from the API server)."""
+        periodic sync lists them from the API server). Nodes in `retry` are tried again as if
+        their agent had said it started."""
         desired, applied = self._desired, self._applied
-        restarted, self._restarted_nodes = set(self._restarted_nodes), set()
+        restarted, self._restarted_nodes = set(self._restarted_nodes) | retry, set()
         if desired is None or applied is None or not applied.node_gateways:
             return
         self._pass += 1
@@ -867,7 +946,9 @@ class GatewayConfigWorkflow:
     @staticmethod
     def _idle_step_for(phase: Phase) -> str:
         return (
-            "ready; watching for drift" if phase == Phase.READY else "retrying on the drift timer"
+            "ready; watching for drift"
+            if phase == Phase.READY
+            else "retrying on the drift timer (unanswering nodes on the node retry timer)"
         )
 
     async def _write_status(self, update: StatusUpdate) -> None:

@@ -1,6 +1,7 @@
 """Pure decisions about gateway nodes for GatewayConfigWorkflow: what each node's agent is asked
-to hold, which gateways a change leaves behind, how node failures read in the status, and how long
-a Degraded configuration waits before it tries again."""
+to hold, which gateways a change leaves behind, how node failures read in the status, how long
+a Degraded configuration waits before it tries again, and when the nodes that did not answer are
+tried again on their own."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ from contracts.workflow_io import NodeProblem
 # after consecutive failures: a refusal that needs a human (quota, a wrong prefix) is not
 # re-provisioned and compensated every five minutes, yet is picked up within the hour once fixed.
 MAX_BACKOFF_FACTOR: Final = 8
+
+# Nodes whose agent did not answer are tried again on their own (no Azure work), first after this
+# long or twice the answer timeout, whichever is longer, then after twice as long each time, up to
+# the drift interval. A try holds the configuration's other work back for at most one answer
+# timeout, so this keeps that to a third of the time at most, and less as the waits double.
+NODE_RETRY_FIRST_SECONDS: Final = 15
 
 # Why a node did not do its part when no agent picked up its activity (schedule-to-start timeout).
 NO_AGENT: Final = "no agent picked up the work (is egressgw agent running on the node?)"
@@ -87,7 +94,7 @@ def absent_agent_nodes(
 
     A peer pass leaves them out: each call to them would wait the whole answer timeout and hold
     back the peers of every other gateway. Their agent's start signal brings them back (and the
-    drift pass still tries them)."""
+    node retry timer and the drift pass still try them)."""
     reasons = {NO_AGENT, NOT_ANSWERING} if silent_too else {NO_AGENT}
     return {p.node_name for p in problems if p.reason in reasons} - set(restarted)
 
@@ -103,3 +110,26 @@ def retry_backoff_factor(failed_passes: int) -> int:
     if failed_passes <= 1:
         return 1
     return min(MAX_BACKOFF_FACTOR, 1 << (failed_passes - 1))
+
+
+def unanswering_nodes(problems: Iterable[NodeProblem]) -> set[str]:
+    """Nodes named for not answering: no agent picked up their work, or it stopped answering."""
+    return absent_agent_nodes(problems, ())
+
+
+def node_retry_seconds(retries: int, answer_timeout_seconds: int, drift_seconds: int) -> int:
+    """How long after the last try the unanswering nodes are tried again, after `retries`
+    tries of them on their own: NODE_RETRY_FIRST_SECONDS (or twice the answer timeout), doubling
+    up to the drift interval."""
+    first = max(NODE_RETRY_FIRST_SECONDS, 2 * answer_timeout_seconds)
+    return min(max(first, drift_seconds), first << min(max(retries, 0), 16))
+
+
+def node_retries_after(before: Iterable[str], now: Iterable[str], retries: int) -> int:
+    """The tries that count for the back-off, now that `now` are the unanswering nodes (were
+    `before`): none once every node serves, or when a node is newly named (its first retry is
+    not put off by another node's long silence)."""
+    current = set(now)
+    if not current or current - set(before):
+        return 0
+    return retries

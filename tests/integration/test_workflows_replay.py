@@ -14,8 +14,8 @@ from temporalio.workflow import NondeterminismError
 
 from contracts.activity_io import RESOLVE_GATEWAY_POOL
 from contracts.workflow_io import GATEWAY_CONFIG_WORKFLOW, GatewayConfigInput
-from tests.fixtures.histories import baseline, load, recorded_histories
-from workflows import gateway_config_decisions
+from tests.fixtures.histories import NEXT_DIR, baseline, load, recorded_histories
+from workflows import gateway_config_decisions, node_decisions
 from workflows.gateway_pool import GatewayPoolWorkflow
 from workflows.load_balancer import LoadBalancerWorkflow
 from workflows.registry import WORKFLOWS, workflow_runner
@@ -76,6 +76,23 @@ async def test_a_changed_decision_fails_replay(
     replayer = Replayer(workflows=list(WORKFLOWS), workflow_runner=UnsandboxedWorkflowRunner())
     history = load(BASELINE)
     if changed:
+        with pytest.raises(NondeterminismError):
+            await replayer.replay_workflow(history)
+    else:
+        await replayer.replay_workflow(history)
+
+
+@pytest.mark.parametrize("switched_off", [False, True], ids=["as recorded", "switched off"])
+async def test_the_node_retry_timer_is_in_its_recorded_history(
+    monkeypatch: pytest.MonkeyPatch, switched_off: bool
+) -> None:
+    """The history of a node retried without its agent's start signal replays only with the
+    node retry timer: without it the workflow waits for the drift pass instead."""
+    if switched_off:
+        monkeypatch.setattr(node_decisions, "unanswering_nodes", lambda problems: set())
+    replayer = Replayer(workflows=list(WORKFLOWS), workflow_runner=UnsandboxedWorkflowRunner())
+    history = load(NEXT_DIR / "nodes_retried_without_start_signal.config.json")
+    if switched_off:
         with pytest.raises(NondeterminismError):
             await replayer.replay_workflow(history)
     else:

@@ -105,6 +105,40 @@ def test_degraded_retries_back_off_to_eight_intervals() -> None:
     assert factors == [1, 1, 2, 4, 8, 8, 8]
 
 
+def test_only_nodes_that_did_not_answer_are_retried_on_their_own() -> None:
+    problems = [
+        NodeProblem("node-a", nodes.NO_AGENT),
+        NodeProblem("node-b", nodes.NOT_ANSWERING),
+        NodeProblem("node-c", "wireguard: device busy"),  # its agent answered, with an error
+    ]
+    assert nodes.unanswering_nodes(problems) == {"node-a", "node-b"}
+    assert nodes.unanswering_nodes([]) == set()
+
+
+def test_node_retries_start_at_15_s_and_double_up_to_the_drift_interval() -> None:
+    waits = [nodes.node_retry_seconds(n, 4, 300) for n in range(7)]
+    assert waits == [15, 30, 60, 120, 240, 300, 300]
+    assert nodes.node_retry_seconds(10_000, 4, 300) == 300  # no overflow, never hot
+
+
+def test_a_long_answer_timeout_makes_the_first_retry_wait_twice_as_long() -> None:
+    # A try of a silent node waits the answer timeout; at least twice that between tries.
+    assert nodes.node_retry_seconds(0, 10, 300) == 20
+    assert nodes.node_retry_seconds(0, 60, 300) == 120
+
+
+def test_node_retries_never_come_sooner_than_the_first_wait_with_a_short_drift_interval() -> None:
+    assert nodes.node_retry_seconds(0, 4, 5) == 15
+    assert nodes.node_retry_seconds(3, 4, 5) == 15
+
+
+def test_node_retry_back_off_resets_when_the_nodes_serve_or_another_node_is_named() -> None:
+    assert nodes.node_retries_after({"node-a"}, {"node-a"}, 3) == 3  # still silent: keeps going
+    assert nodes.node_retries_after({"node-a", "node-b"}, {"node-a"}, 3) == 3  # one came back
+    assert nodes.node_retries_after({"node-a"}, set(), 3) == 0  # every node serves
+    assert nodes.node_retries_after({"node-a"}, {"node-a", "node-b"}, 3) == 0  # a newly silent
+
+
 def test_one_dead_node_keeps_ready_true_and_names_the_node_in_degraded() -> None:
     update = render.ready_status(
         DELIVERY, provisioned(NodeProblem("node-b", "no agent picked up the work"))

@@ -1,7 +1,8 @@
 """A gateway node whose agent does not answer never blocks its configuration (issue 13), on the
 real dev server and API server with the ARM emulator: an agent killed in the middle of its apply
-(sim/silent_agent.py, a real process, SIGKILLed), and an agent that is down while its
-configuration is deleted. The agents that serve are the real node activities with the dry-run
+(sim/silent_agent.py, a real process, SIGKILLed), an agent that answers again without saying it
+started (the node retry timer finds it), and an agent that is down while its configuration is
+deleted. The agents that serve are the real node activities with the dry-run
 dataplane (tests/fixtures/dry_run_agents.py).
 
 Set EGRESSGW_RECORD_HISTORIES=1 to (re)write these runs' histories under tests/replay/next/.
@@ -18,7 +19,7 @@ from kubernetes_asyncio.client import ApiClient
 from temporalio.api.enums.v1 import EventType
 
 from contracts import node_io, resource_names
-from contracts.activity_io import REMOVE_SGC_FINALIZER, SgcRef
+from contracts.activity_io import ENSURE_POOL_IP_CONFIG, REMOVE_SGC_FINALIZER, SgcRef
 from contracts.workflow_io import GET_STATUS, ConfigurationStatus, SpecDelivery
 from egressgw.agent_process import RUNNING_GATEWAY_CONFIGS, NodeSync
 from egressgw.dev.temporal_server import TemporalDevServer
@@ -122,6 +123,70 @@ async def test_an_agent_back_while_its_apply_still_waits_is_applied_again_at_onc
             events = await stack.events(sgc)
             assert not any(reason == "GatewayNodesNotReady" for _, reason, _ in events)
             await stack.record("nodes_agent_back_during_apply", sgc)
+
+
+async def test_an_agent_that_answers_again_without_a_start_signal_is_retried_in_background(
+    stack: Stack, agent_kube: ApiClient, tmp_path: Path, temporal_server: TemporalDevServer
+) -> None:
+    healthy, stalled = node_names(stack)
+    async with agents(stack, agent_kube, tmp_path, [healthy]):
+        spec = stack.vmss_spec()
+        sgc = await stack.create_sgc("stalled", spec)
+        async with silent_agent(temporal_server.address, stalled) as dying:
+            await stack.deliver(SpecDelivery(sgc=sgc, generation=1, spec=spec))
+            await dying.started(node_io.APPLY_NODE_GATEWAY)
+            await dying.kill()
+
+        async def named() -> bool:
+            found = await conditions(stack, "stalled")
+            return bool(found) and stalled in found["Degraded"]["message"]
+
+        await wait_for(named, what="Degraded naming the node that stopped answering")
+        # The node answers again, as an agent does after a stall or a network blip: its worker
+        # polls, and nothing tells the configuration (no node_agent_started). The drift pass is
+        # 5 minutes away; the node retry timer's first try is 15 s after the node was named.
+        async with agents(stack, agent_kube, tmp_path, [stalled]) as back:
+
+            async def cleared() -> bool:
+                return (await conditions(stack, "stalled"))["Degraded"]["status"] == "False"
+
+            await wait_for(cleared, timeout=90, what="Degraded cleared by the node retry timer")
+            status = await stack.handle(sgc).query(GET_STATUS, result_type=ConfigurationStatus)
+            assert status.phase == "Ready", status.message
+            assert status.node_problems == ()
+            assert back[stalled].dataplane.interfaces() == {f"wg-{status.port}": sgc.uid}
+            assert await back[stalled].probe_status(sgc.uid) == 200
+        # Azure was left alone: one pool ipConfig request (the first pass), no drift pass.
+        assert await scheduled(stack, sgc, ENSURE_POOL_IP_CONFIG) == 1
+
+        # Every node serves: the configuration waits for its drift timer alone, no retry timer.
+        async def drift_timer_only() -> bool:
+            return await last_timer(stack, sgc) == timedelta(seconds=300)
+
+        await wait_for(drift_timer_only, what="the drift timer, once every node serves")
+        await stack.record("nodes_retried_without_start_signal", sgc)
+
+
+async def last_timer(stack: Stack, sgc: SgcRef) -> timedelta | None:
+    """The duration of the configuration's last timer."""
+    events = (await stack.handle(sgc).fetch_history()).events
+    timers = [
+        event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+    ]
+    return timers[-1] if timers else None
+
+
+async def scheduled(stack: Stack, sgc: SgcRef, activity_type: str) -> int:
+    """How many activities of `activity_type` the configuration's history scheduled."""
+    events = (await stack.handle(sgc).fetch_history()).events
+    return sum(
+        1
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and event.activity_task_scheduled_event_attributes.activity_type.name == activity_type
+    )
 
 
 async def test_a_deletion_does_not_wait_for_a_node_whose_agent_is_down(
