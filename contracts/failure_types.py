@@ -16,6 +16,7 @@ from contracts import kube_names
 KUBE_CONFLICT: Final = "KubeConflict"
 KUBE_UNAVAILABLE: Final = "KubeUnavailable"
 KUBE_REJECTED: Final = "KubeRejected"
+KUBE_DENIED: Final = "KubeDenied"
 
 # Azure's own answers are typed `Azure<something>` (activities/azure/errors.py: AzureThrottled,
 # AzureConflict, Azure<Code> for a refusal, ...).
@@ -30,7 +31,7 @@ UNEXPECTED_STATE: Final = "UnexpectedAzureState"
 LOAD_BALANCER_APPLY_FAILED: Final = "LoadBalancerApplyFailed"
 GATEWAY_POOL_APPLY_FAILED: Final = "GatewayPoolApplyFailed"
 
-_KUBERNETES: Final = frozenset({KUBE_CONFLICT, KUBE_UNAVAILABLE, KUBE_REJECTED})
+_KUBERNETES: Final = frozenset({KUBE_CONFLICT, KUBE_UNAVAILABLE, KUBE_REJECTED, KUBE_DENIED})
 _AZURE: Final = frozenset(
     {LOAD_BALANCER_FULL, UNEXPECTED_STATE, LOAD_BALANCER_APPLY_FAILED, GATEWAY_POOL_APPLY_FAILED}
 )

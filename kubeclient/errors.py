@@ -29,6 +29,9 @@ class ApiErrorKind(Enum):
     CONFLICT = "conflict"  # 409: stale resourceVersion or already exists; re-read and retry
     GONE = "gone"  # 410: a watch's resourceVersion was compacted; relist
     UNAVAILABLE = "unavailable"  # 429, 5xx, or no HTTP status at all: retry later
+    # 401, 403: for seconds after an API server starts, before its RBAC caches are filled (or
+    # while a token is rotated); missing permissions get fixed by an admin: retry with backoff.
+    DENIED = "denied"
     REJECTED = "rejected"  # any other 4xx: retrying the same request cannot help
 
 
@@ -66,6 +69,8 @@ def api_error_kind(status: int) -> ApiErrorKind:
         return ApiErrorKind.GONE
     if status == 429 or status >= 500 or status < 400:
         return ApiErrorKind.UNAVAILABLE
+    if status in (401, 403):
+        return ApiErrorKind.DENIED
     return ApiErrorKind.REJECTED
 
 

@@ -45,7 +45,8 @@ def status_body(code: int, message: str) -> dict[str, object]:
         (503, ApiErrorKind.UNAVAILABLE),
         (0, ApiErrorKind.UNAVAILABLE),
         (400, ApiErrorKind.REJECTED),
-        (403, ApiErrorKind.REJECTED),
+        (401, ApiErrorKind.DENIED),
+        (403, ApiErrorKind.DENIED),
         (422, ApiErrorKind.REJECTED),
     ],
 )

@@ -1,7 +1,8 @@
 """The workflow tests' Kubernetes activities run as the controller's ServiceAccount
 (tests/fixtures/kube_accounts.py), so RBAC decides what they may do, as in a cluster: a Secret
-namespace where the controller's Role is not bound is refused (403), and the configuration says
-so instead of retrying."""
+namespace where the controller's Role is not bound is refused (403), and once the activity's few
+retries are spent (a restarted API server denies for seconds what it allows) the configuration
+says so."""
 
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ async def stack_without_secret_role(
         yield made
 
 
-async def test_a_secret_namespace_without_the_role_is_reported_not_retried(
+async def test_a_secret_namespace_without_the_role_is_reported_after_the_retries(
     stack_without_secret_role: Stack,
 ) -> None:
     stack = stack_without_secret_role

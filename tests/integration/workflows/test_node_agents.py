@@ -336,11 +336,11 @@ async def test_peers_that_cannot_be_listed_are_left_on_the_nodes(
         assert all(peer_ips(running[n], status.port) == ["10.244.1.7"] for n in nodes)
 
         endpoints = f"/apis/{G}/{V}/namespaces/{stack.namespace}/podendpoints"
-        proxy.answer_next("GET", endpoints, 403, message="forbidden for this test")
+        proxy.answer_next("GET", endpoints, 400, message="refused for this test")
         await stack.handle(sgc).signal(PEERS_CHANGED)
 
         async def list_refused() -> bool:
-            return any(r.status == 403 for r in proxy.sent("GET", endpoints))
+            return any(r.status == 400 for r in proxy.sent("GET", endpoints))
 
         await wait_for(list_refused, what="the refused list")
         await wait_for(
