@@ -173,10 +173,7 @@ class Suite:
                 await asyncio.to_thread(self.parts.kill, part)
                 result.notes.append(f"killed {part.kind} {part.name} during {step}")
             if not await self._wait(step, name):
-                result.converged = False
-                result.notes.append(f"{step} did not finish in {STEP_TIMEOUT:.0f} s")
-                await self._record_stuck(result, name)
-                await self._give_up(name, uid, result)
+                await self._step_failed(result, step, name, uid)
                 break
             if step == "create":
                 await self.remember_secrets(uid)
@@ -206,6 +203,14 @@ class Suite:
         result.leaked += len(check.leaked)
         result.duplicated += len(check.duplicated)
         result.notes.append(f"after {step}: {check.describe()}")
+
+    async def _step_failed(self, result: RunResult, step: str, name: str, uid: str) -> None:
+        """A step that did not finish: the run did not converge; what is stuck is noted, and the
+        configuration deleted and checked against the baseline."""
+        result.converged = False
+        result.notes.append(f"{step} did not finish in {STEP_TIMEOUT:.0f} s")
+        await self._record_stuck(result, name)
+        await self._give_up(name, uid, result)
 
     async def _record_stuck(self, result: RunResult, name: str) -> None:
         with contextlib.suppress(Exception):
@@ -259,10 +264,7 @@ class Suite:
             finally:
                 await self.session.clear_faults()
             if not done:
-                result.converged = False
-                result.notes.append(f"{step} did not finish in {STEP_TIMEOUT:.0f} s")
-                await self._record_stuck(result, name)
-                await self._give_up(name, uid, result)
+                await self._step_failed(result, step, name, uid)
                 break
             if step == "create":
                 await self.remember_secrets(uid)

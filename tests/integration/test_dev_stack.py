@@ -29,7 +29,7 @@ from temporalio.service import RPCError
 from contracts import kube_names, search_attributes
 from egressgw.azure_credential import azure_clients_from_config
 from egressgw.cloud_config import load_cloud_config
-from tests.fixtures.dev_stack import DEV_UP_TIMEOUT, dev_port_base
+from tests.fixtures.dev_stack import DEV_UP_TIMEOUT, dev_port_base, stack_pids
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -306,22 +306,6 @@ def test_foreground_stack_reports_progress_and_stops_on_ctrl_c(tmp_path: Path) -
         socket.create_connection(("127.0.0.1", base), timeout=1).close()
     assert not (tmp_path / "s" / "dev.pid").exists()
     assert (tmp_path / "s" / "temporal.db").exists()
-
-
-def stack_pids(state_dir: Path) -> list[int]:
-    """Running processes whose command line names the state dir (zombies aside)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if str(state_dir).encode() in cmdline and state not in ("Z", "X"):
-            found.append(int(entry.name))
-    return found
 
 
 def alive(pid: int) -> bool:

@@ -13,25 +13,10 @@ from typing import Any
 import pytest
 
 from egressgw.dev.cni_managers import manager_answers
-from tests.fixtures.dev_stack import DevStackRun, dev
+from tests.fixtures.dev_stack import DevStackRun, dev, stack_pids
 from tests.netns.test_dev_stack_nodes import alive, probe_from_router, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_root]
-
-
-def stack_pids(state_dir: Path) -> list[int]:
-    """Running processes whose command line names the state dir."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            named = str(state_dir).encode() in (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if named and alive(int(entry.name)):
-            found.append(int(entry.name))
-    return found
 
 
 def ready_nodes(run: DevStackRun, kubectl_path: Path) -> set[str]:
