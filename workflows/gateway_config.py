@@ -386,10 +386,7 @@ class GatewayConfigWorkflow:
             )
             if due is not None and wanted is not None
         ]
-        due, wake = candidates[0]
-        for later, later_wake in candidates[1:]:
-            if later < due:
-                due, wake = later, later_wake
+        due, wake = min(candidates, key=lambda candidate: candidate[0])  # the first on a tie
         if due <= now:
             return _Wake.WORK if self._has_work() or self._node_work() else wake
         try:

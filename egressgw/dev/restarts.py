@@ -107,8 +107,11 @@ class Restarter:
         while True:
             await asyncio.sleep(CHECK_INTERVAL)
             restarted = False
-            held = self.held()
-            for watch in list(self._watches.values()):
+            watches = list(self._watches.values())
+            # held.json is read only while a part is down, not on every check of running parts.
+            down = any(w.held or w.due is not None or w.part.exited() is not None for w in watches)
+            held = self.held() if down else frozenset()
+            for watch in watches:
                 restarted = self._check(watch, time.monotonic(), held) or restarted
             if restarted:
                 with contextlib.suppress(OSError):  # a full disk must not end the restarts

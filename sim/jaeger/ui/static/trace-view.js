@@ -44,9 +44,7 @@
       }
     }
     const byStart = (a, b) => a.start - b.start || a.name.localeCompare(b.name);
-    if (trace.spans.length === 0) return [];
-    const begin = Math.min(...trace.spans.map((span) => span.start));
-    const end = Math.max(...trace.spans.map((span) => span.start + span.duration));
+    const { begin, end } = bounds(trace);
     const total = Math.max(end - begin, 1);
     const rows = [];
     const visit = (span, depth) => {
@@ -62,10 +60,18 @@
     return rows;
   }
 
+  // When the trace's first span starts and its last one ends (0 and 0 without spans).
+  function bounds(trace) {
+    if (trace.spans.length === 0) return { begin: 0, end: 0 };
+    return {
+      begin: Math.min(...trace.spans.map((span) => span.start)),
+      end: Math.max(...trace.spans.map((span) => span.start + span.duration)),
+    };
+  }
+
   function summary(trace) {
     const rows = waterfall(trace);
-    const begin = rows.length ? Math.min(...trace.spans.map((s) => s.start)) : 0;
-    const end = rows.length ? Math.max(...trace.spans.map((s) => s.start + s.duration)) : 0;
+    const { begin, end } = bounds(trace);
     return {
       traceId: trace.traceId,
       root: rows.length ? rows[0].span.name : "",
